@@ -1,0 +1,175 @@
+"""``clickstream``: the command line of the platform (human output; JSON where a machine reads it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from loader.config import ConfigError, IngestSettings, RawStoreSettings, clickstream_home
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed without a traceback, exit code 1."""
+
+
+@contextmanager
+def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True, console=None) as bar:  # fmt: skip
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time such as 2026-11-24T13:00Z, got {value!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# -- commands -------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from loader import logs
+    from loader.ingest import Collector
+    from loader.serve import make_server
+
+    logs.configure()
+    collector = Collector.from_env()
+    server = make_server(collector, args.host, args.port)
+    print(f"collector listening on http://{args.host}:{server.server_port}/clickstream → {collector.store.location}",
+          file=sys.stderr, flush=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def generate_traffic(events: int, days: float, seed: int, now: datetime | None = None) -> dict[str, Any]:
+    """Generate traffic into the configured raw store through the ingest code path."""
+    from loader.generate import TrafficGenerator, replay
+    from loader.rawstore import LocalStore, open_store
+
+    settings = RawStoreSettings.from_env()
+    store = open_store(settings)
+    if isinstance(store, LocalStore):
+        store.fsync = False  # synthetic data: speed over durability
+    started = time.perf_counter()
+    generator = TrafficGenerator(events=events, days=days, seed=seed, now=now or datetime.now(UTC))
+    with progress("generating traffic", events) as advance:
+
+        def counted() -> Iterator[Any]:
+            for request in generator.requests():
+                yield request
+                advance(1)
+
+        report = replay(counted(), store, IngestSettings.from_env())
+    return {
+        "requests": report.requests,
+        "events_accepted": report.events_accepted,
+        "events_rejected": report.events_rejected,
+        "statuses": report.statuses,
+        "location": store.location,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    summary = generate_traffic(args.events, args.days, args.seed, args.now)
+    print(
+        f"generated {summary['requests']:,} requests: {summary['events_accepted']:,} events stored, "
+        f"{summary['events_rejected']:,} rejected by the contract (on purpose), into {summary['location']} "
+        f"in {summary['seconds']}s"
+    )
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from loader.config import WarehouseSettings
+    from loader.warehouse import EmbeddedWarehouse, resolve
+
+    if args.action == "url":
+        print(resolve().url())
+        return 0
+    if WarehouseSettings.from_env() is not None:
+        raise CliError("the warehouse is configured by DW_URL/DW_PG_HOST; only the embedded one can be stopped here")
+    stopped = EmbeddedWarehouse(clickstream_home(os.environ)).stop()
+    print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from loader import demo
+
+    return demo.run(events=args.events, days=args.days)
+
+
+# -- parser ---------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clickstream", description="Clickstream ELT warehouse for the shop.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the local collector (POST /clickstream)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=cmd_serve)
+
+    generate = sub.add_parser("generate", help="generate synthetic shop traffic into the raw lake")
+    generate.add_argument("--events", type=int, default=50_000, help="number of events (default 50000)")
+    generate.add_argument("--days", type=float, default=14, help="spread over the past D days (default 14)")
+    generate.add_argument("--seed", type=int, default=1, help="random seed; same seed, same traffic (default 1)")
+    generate.add_argument("--now", type=_parse_time, default=None, help="end of the period (default: now)")
+    generate.set_defaults(func=cmd_generate)
+
+    db = sub.add_parser("db", help="the warehouse connection (embedded unless DW_URL/DW_PG_HOST is set)")
+    db.add_argument("action", choices=["url", "stop"], help="url: print the URL in use (starts the embedded one); stop")
+    db.set_defaults(func=cmd_db)
+
+    demo = sub.add_parser("demo", help="the whole pipeline on embedded defaults, with a summary")
+    demo.add_argument("--events", type=int, default=50_000)
+    demo.add_argument("--days", type=float, default=14)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from loader.rawstore import StoreError
+    from loader.warehouse import WarehouseError
+
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (CliError, ConfigError, StoreError, WarehouseError) as error:
+        print(f"clickstream: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The event contract: one canonical (camelCase) shape for what the tracker sends.
+
+``normalize_event`` accepts the tracker's camelCase or snake_case spellings, checks
+types and sizes, keeps unknown fields untouched, and returns the canonical event or
+raises :class:`ContractError` with a reason a client developer can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_REQUEST_BYTES = 1024 * 1024
+MAX_BATCH_EVENTS = 500
+
+KNOWN_EVENT_NAMES = frozenset(
+    {
+        "page_view", "click", "home_view", "category_view", "product_view", "add_to_cart_click",
+        "remove_from_cart_click", "wishlist_toggle", "share_click", "login_open", "login_success",
+        "logout", "checkout_start", "checkout_complete",
+    }
+)  # fmt: skip
+LOGIN_STATES = frozenset({"logged_in", "anonymous", "guest"})
+
+# Namespace of event ids derived from content (uuid5); never change it, or retries stop de-duplicating.
+DERIVED_ID_NAMESPACE = uuid.UUID("5f6b3c1e-8d2a-4c7e-9b1f-3a2d4e5f6a7b")
+
+_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+EVENT_ALIASES = {
+    "event_name": "eventName", "event_id": "eventId", "user_id": "userId", "client_id": "clientId",
+    "session_id": "sessionId", "user_login_state": "userLoginState", "is_first_visit": "isFirstVisit",
+    "page_url": "pageUrl", "page_title": "pageTitle", "page_path": "pagePath", "referrer_url": "referrer",
+}  # fmt: skip
+PRODUCT_ALIASES = {
+    "product_id": "id", "product_name": "name", "discount_price": "discountPrice", "url_path": "urlPath",
+    "brand_name": "brandName",
+}  # fmt: skip
+
+
+class ContractError(ValueError):
+    """The event breaks the contract; ``str(error)`` is the reason given back to the client."""
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _identifier(field: str, value: Any, *, max_len: int = 128) -> str:
+    """Ids arrive as strings or numbers; both become non-empty trimmed strings."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ContractError(f"{field}: expected a string, got {_kind(value)}")
+    text = str(value).strip()
+    if not text:
+        raise ContractError(f"{field}: must not be empty")
+    if len(text) > max_len:
+        raise ContractError(f"{field}: longer than {max_len} characters")
+    return text
+
+
+def _text(field: str, value: Any, *, max_len: int) -> str:
+    if not isinstance(value, str):
+        raise ContractError(f"{field}: expected a string, got {_kind(value)}")
+    if len(value) > max_len:
+        raise ContractError(f"{field}: longer than {max_len} characters")
+    return value
+
+
+def _boolean(field: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1) and not isinstance(value, float):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise ContractError(f"{field}: expected true or false, got {_kind(value)}")
+
+
+def _amount(field: str, value: Any) -> int | float:
+    """Prices: a non-negative number, or a string holding one (some pages send "1990000")."""
+    number: Any = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip().replace(",", ""))
+        except ValueError:
+            raise ContractError(f"{field}: expected a number, got {value[:40]!r}") from None
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        raise ContractError(f"{field}: expected a number, got {_kind(value)}")
+    if number < 0:
+        raise ContractError(f"{field}: must not be negative")
+    return int(number) if float(number).is_integer() else number
+
+
+def parse_instant(field: str, value: Any) -> datetime:
+    """A client timestamp: epoch milliseconds (number) or an ISO-8601 string; returns aware UTC."""
+    if isinstance(value, bool):
+        raise ContractError(f"{field}: expected epoch milliseconds or an ISO-8601 string, got boolean")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or not 0 < value < 32503680000000:
+            raise ContractError(f"{field}: {value!r} is not a plausible epoch-milliseconds time")
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+    raise ContractError(f"{field}: expected epoch milliseconds or an ISO-8601 string, got {_kind(value)}")
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and a ``Z``, as the Node ingest wrote ``receivedAt``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def _rename(source: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    """Map snake_case spellings to camelCase; the camelCase value wins when both are present."""
+    out: dict[str, Any] = {}
+    for key, value in source.items():
+        canonical = aliases.get(key, key)
+        if canonical != key and canonical in source:
+            continue
+        out[canonical] = value
+    return out
+
+
+def _normalize_product(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ContractError(f"product: expected an object, got {_kind(value)}")
+    product = _rename(value, PRODUCT_ALIASES)
+    if "brand" not in product and "brandName" in product:
+        product["brand"] = product["brandName"]
+    for field, max_len in (("id", 128),):
+        if product.get(field) is not None:
+            product[field] = _identifier(f"product.{field}", product[field], max_len=max_len)
+    for field, max_len in (("name", 512), ("category", 128), ("brand", 128), ("brandName", 128), ("urlPath", 2048)):
+        if product.get(field) is not None:
+            product[field] = _text(f"product.{field}", product[field], max_len=max_len)
+    for field in ("price", "discountPrice"):
+        if product.get(field) is not None:
+            product[field] = _amount(f"product.{field}", product[field])
+    return product
+
+
+def _normalize_element(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ContractError(f"element: expected an object, got {_kind(value)}")
+    for field in ("tag", "id", "role", "text"):
+        if value.get(field) is not None:
+            _text(f"element.{field}", value[field], max_len=1024)
+    if value.get("dataset") is not None and not isinstance(value["dataset"], dict):
+        raise ContractError(f"element.dataset: expected an object, got {_kind(value['dataset'])}")
+    return value
+
+
+def derive_event_id(event: Mapping[str, Any], context: str = "") -> str:
+    """A stable id from the event's content (and where it sat in its batch), so retries de-duplicate."""
+    content = {k: v for k, v in event.items() if k not in ("eventId", "_contract")}
+    digest = hashlib.sha256((canonical_json(content) + "|" + context).encode("utf-8")).hexdigest()
+    return str(uuid.uuid5(DERIVED_ID_NAMESPACE, digest))
+
+
+_FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "clientId": lambda f, v: _identifier(f, v),
+    "sessionId": lambda f, v: _identifier(f, v),
+    "userId": lambda f, v: _identifier(f, v),
+    "userLoginState": lambda f, v: _text(f, v, max_len=32).strip().lower(),
+    "isFirstVisit": _boolean,
+    "pageUrl": lambda f, v: _text(f, v, max_len=4096),
+    "pagePath": lambda f, v: _text(f, v, max_len=2048),
+    "pageTitle": lambda f, v: _text(f, v, max_len=1024),
+    "referrer": lambda f, v: _text(f, v, max_len=4096),
+    "product": lambda f, v: _normalize_product(v),
+    "element": lambda f, v: _normalize_element(v),
+}
+
+
+def normalize_event(raw: Any, *, id_context: str = "") -> dict[str, Any]:
+    """Return the canonical event or raise :class:`ContractError`.
+
+    ``id_context`` distinguishes identical events at different places (batch time and index)
+    when an event id has to be derived.
+    """
+    if not isinstance(raw, dict):
+        raise ContractError(f"event: expected a JSON object, got {_kind(raw)}")
+    size = json_size(raw)
+    if size > MAX_EVENT_BYTES:
+        raise ContractError(f"event: {size} bytes, over the {MAX_EVENT_BYTES}-byte limit")
+    event = _rename(raw, EVENT_ALIASES)
+
+    name = event.get("eventName")
+    if name is None:
+        raise ContractError("eventName: required")
+    if not isinstance(name, str):
+        raise ContractError(f"eventName: expected a string, got {_kind(name)}")
+    name = name.strip().lower()
+    if not _EVENT_NAME.match(name):
+        raise ContractError("eventName: must be 1-64 characters of a-z, 0-9 and _, starting with a letter")
+    event["eventName"] = name
+
+    if event.get("clientId") is None:
+        raise ContractError("clientId: required")
+    for field, check in _FIELD_CHECKS.items():
+        if event.get(field) is not None:
+            event[field] = check(field, event[field])
+    if event.get("timestamp") is not None:
+        parse_instant("timestamp", event["timestamp"])
+
+    notes: dict[str, Any] = {}
+    raw_id = event.get("eventId")
+    try:
+        if raw_id is None:
+            raise ValueError
+        event["eventId"] = str(uuid.UUID(str(raw_id).strip()))
+    except (ValueError, AttributeError, TypeError):
+        notes["eventIdDerived"] = True
+        if raw_id is not None:
+            notes["invalidEventId"] = str(raw_id)[:128]
+        event.pop("eventId", None)
+        event["eventId"] = derive_event_id(event, id_context)
+    if notes:
+        event["_contract"] = {**(event.get("_contract") or {}), **notes}
+    return event

@@ -1,0 +1,498 @@
+"""Synthetic traffic of a computer-products shop, in the real tracker's payload shapes.
+
+Visits are simulated in time order by a small state machine (home → category → product →
+cart → checkout) with realistic drop-off, returning visitors, logins mid-visit, multi-tab
+browsing, device clocks that drift, retries, and a little bad input. Everything is drawn from
+one ``random.Random(seed)``, so a seed always yields the same requests.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SHOP = "https://shop.example.com"
+
+# category → (Vietnamese page title prefix, price range in VND, {brand: model names})
+_CATALOG_SPEC: dict[str, tuple[str, tuple[int, int], dict[str, list[str]]]] = {
+    "laptop": ("Laptop", (12_000_000, 45_000_000), {
+        "Acer": ["Aspire 7", "Nitro V 15", "Swift Go 14"], "ASUS": ["Vivobook 15", "TUF Gaming F15", "ROG Strix G16"],
+        "Dell": ["Inspiron 15", "XPS 13", "Latitude 5440"], "Gigabyte": ["G5 MF", "Aero 16"],
+        "MSI": ["Modern 14", "Katana 15", "Thin GF63"], "LG": ["Gram 14", "Gram 16"], "Samsung": ["Galaxy Book4"],
+    }),
+    "keyboard": ("Ban phim", (390_000, 4_500_000), {
+        "Akko": ["3068B Plus", "5075B", "MOD007"], "AULA": ["M75 TM", "F75", "F99"], "Corsair": ["K70 RGB", "K65 Mini"],
+        "DareU": ["EK87", "A98"], "Keychron": ["K2 Pro", "Q1 Max", "V1"], "Logitech": ["G Pro X TKL", "MX Keys S"],
+        "Razer": ["BlackWidow V4", "Huntsman Mini"], "SteelSeries": ["Apex Pro TKL"],
+    }),
+    "monitor": ("Man hinh", (2_490_000, 19_900_000), {
+        "AOC": ["24G2SP", "Q27G3XMN"], "ASUS": ["TUF VG249Q3A", "ProArt PA278CV"], "Dell": ["S2425H", "U2724D"],
+        "Gigabyte": ["M27Q", "G24F 2"], "LG": ["27GP850", "24MR400"], "MSI": ["MAG 274QRF", "G2412"],
+        "Samsung": ["Odyssey G5", "ViewFinity S6"], "ViewSonic": ["VX2479", "VA2432"], "Xiaomi": ["A27i", "G27i"],
+    }),
+    "mouse": ("Chuot", (150_000, 3_290_000), {
+        "Logitech": ["G102 Lightsync", "G Pro X Superlight 2", "MX Master 3S"], "Razer": ["DeathAdder V3", "Viper V3 Pro"],
+        "Corsair": ["M75 Wireless"], "DareU": ["EM901X", "A950"], "SteelSeries": ["Rival 3"], "Xiaomi": ["Mi Dual Mode"],
+    }),
+    "headphone": ("Tai nghe", (290_000, 4_990_000), {
+        "Razer": ["BlackShark V2 X", "Kraken V4"], "Corsair": ["HS55 Stereo", "Virtuoso Max"],
+        "SteelSeries": ["Arctis Nova 1", "Arctis Nova 7"], "Logitech": ["G435", "G Pro X 2"], "Xiaomi": ["Redmi Buds 6"],
+    }),
+    "accessory": ("Phu kien", (99_000, 1_490_000), {
+        "Akko": ["Lot chuot Cinnamoroll"], "Logitech": ["Hub USB-C 7 in 1"], "Razer": ["Lot chuot Gigantus V2"],
+        "Xiaomi": ["Gia do man hinh"], "DareU": ["Balo laptop 15.6"], "Corsair": ["Lot chuot MM300"],
+    }),
+}  # fmt: skip
+
+USER_AGENTS: list[tuple[str, float]] = [
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", 0.25),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0", 0.07),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0", 0.03),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", 0.05),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", 0.2),
+    ("Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", 0.18),
+    ("Mozilla/5.0 (Linux; Android 13; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36 Zalo/1.0", 0.07),
+    ("Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", 0.03),
+    ("Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", 0.02),
+]  # fmt: skip
+BROWSER_SAMPLE = USER_AGENTS[0][0]
+BOT_AGENTS = [
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
+]
+
+# (referrer, landing query string, landing page kind, weight)
+SOURCES: list[tuple[str | None, str, str, float]] = [
+    (None, "", "home", 0.34),
+    ("https://www.google.com/", "", "product", 0.22),
+    ("https://www.google.com/", "", "category", 0.06),
+    ("https://coccoc.com/search", "", "product", 0.04),
+    ("https://www.facebook.com/", "utm_source=facebook&utm_medium=cpc&utm_campaign=black_friday_2026", "product", 0.12),
+    ("https://zalo.me/", "utm_source=zalo&utm_medium=social&utm_campaign=oa_post", "category", 0.06),
+    (None, "utm_source=newsletter&utm_medium=email&utm_campaign=weekly_deals", "product", 0.05),
+    ("https://www.tiktok.com/", "utm_source=tiktok&utm_medium=paid_social&utm_campaign=gaming_gear", "product", 0.05),
+    ("https://www.youtube.com/", "", "product", 0.03),
+    ("https://tinhte.vn/", "", "category", 0.03),
+]  # fmt: skip
+
+# Hourly weight of visits by UTC hour (the shop's visitors are on UTC+7; evenings peak).
+_HOUR_WEIGHTS = [6, 7, 8, 8, 7, 6, 6, 6, 6, 7, 8, 10, 12, 13, 14, 12, 8, 5, 3, 2, 1.5, 1.5, 2, 4]
+
+
+@dataclass(frozen=True)
+class Product:
+    id: str
+    name: str
+    category: str
+    brand: str
+    price: int
+    discount_price: int | None
+    url_path: str
+
+    def payload(self, brand_key: str = "brand") -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "category": self.category, brand_key: self.brand,
+            "price": self.price, "discountPrice": self.discount_price, "urlPath": self.url_path,
+        }  # fmt: skip
+
+
+def _slug(text: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def build_catalog() -> list[Product]:
+    """The shop's products: fixed across seeds so repeated runs talk about the same items."""
+    rng = random.Random(2026)
+    products = []
+    for category, (title, (low, high), brands) in _CATALOG_SPEC.items():
+        for brand, models in brands.items():
+            for model in models:
+                name = f"{title} {brand} {model}"
+                slug = _slug(name)
+                price = int(round(math.exp(rng.uniform(math.log(low), math.log(high))), -4))
+                discount = int(round(price * rng.uniform(0.8, 0.95), -4)) if rng.random() < 0.45 else None
+                products.append(
+                    Product(
+                        f"prod_{_slug(brand + ' ' + model).replace('-', '_')}",
+                        name,
+                        category,
+                        brand,
+                        price,
+                        discount,
+                        f"/product/{slug}",
+                    )
+                )
+    return products
+
+
+CATALOG = build_catalog()
+CATEGORIES = sorted({p.category for p in CATALOG})
+
+
+@dataclass(frozen=True)
+class SimulatedRequest:
+    """One HTTP request as the browser would send it."""
+
+    received_at: datetime
+    body: bytes
+    headers: dict[str, str]
+    source_ip: str
+    request_id: str
+
+
+@dataclass
+class _Client:
+    client_id: str
+    user_agent: str
+    ip: str
+    user_id: str | None
+    clock_skew: timedelta
+    batched: bool
+    snake_case: bool
+    logged_in: bool = False
+    visits: int = 0
+
+
+@dataclass
+class _Visit:
+    client: _Client
+    now: datetime
+    tab_session: str
+    landing: bool = True
+    page_url: str = SHOP + "/"
+    previous_url: str | None = None
+    cart: list[Product] = field(default_factory=list)
+    events: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
+
+
+class TrafficGenerator:
+    """Generates requests for ``events`` events spread over ``days`` days ending at ``now``."""
+
+    def __init__(self, *, events: int, days: float, seed: int, now: datetime, client_pool: int | None = None) -> None:
+        if events < 1 or days <= 0:
+            raise ValueError("events must be at least 1 and days more than 0")
+        self.target = events
+        self.days = days
+        self.rng = random.Random(seed)
+        self.now = now.astimezone(UTC)
+        self.pool_size = client_pool or max(50, events // 18)
+        self._clients: dict[int, _Client] = {}
+        self._popularity = [1 / (rank + 1) ** 0.9 for rank in range(len(CATALOG))]
+        self._products = self.rng.sample(CATALOG, len(CATALOG))
+
+    # -- population -------------------------------------------------------------------------
+    def _client(self, index: int) -> _Client:
+        """Client ``index`` of the shop's audience; the same index is the same person for every seed."""
+        if index not in self._clients:
+            rng = random.Random(f"client-{index}")
+            agent = rng.choices([a for a, _ in USER_AGENTS], [w for _, w in USER_AGENTS])[0]
+            if rng.random() < 0.01:
+                agent = rng.choice(BOT_AGENTS)
+            ip = f"{rng.choice([14, 27, 42, 113, 115, 171, 183])}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            if rng.random() < 0.15:
+                ip = f"2402:800:{rng.randrange(65536):x}:{rng.randrange(65536):x}::{rng.randrange(1, 65536):x}"
+            skew = (
+                timedelta(seconds=rng.gauss(0, 45)) if rng.random() < 0.9 else timedelta(minutes=rng.uniform(-240, 240))
+            )
+            self._clients[index] = _Client(
+                client_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                user_agent=agent,
+                ip=ip,
+                user_id=f"user_{index:06d}" if rng.random() < 0.35 else None,
+                clock_skew=skew,
+                batched=rng.random() < 0.25,
+                snake_case=rng.random() < 0.05,
+            )
+        return self._clients[index]
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _product(self, category: str | None = None) -> Product:
+        if category is None:
+            return self.rng.choices(self._products, self._popularity)[0]
+        choices = [(p, w) for p, w in zip(self._products, self._popularity, strict=True) if p.category == category]
+        return self.rng.choices([p for p, _ in choices], [w for _, w in choices])[0]
+
+    # -- visits -----------------------------------------------------------------------------
+    def _visit_starts(self, count: int) -> list[datetime]:
+        start = self.now - timedelta(days=self.days)
+        span = (self.now - start).total_seconds()
+        starts: list[datetime] = []
+        while len(starts) < count:
+            moment = start + timedelta(seconds=self.rng.uniform(0, span))
+            if self.rng.random() * max(_HOUR_WEIGHTS) <= _HOUR_WEIGHTS[moment.hour]:
+                starts.append(moment)
+        return sorted(starts)
+
+    def requests(self) -> Iterator[SimulatedRequest]:
+        produced = 0
+        # ~9 events per visit; a few more visits than needed, the last visit is cut at the target.
+        for start in self._visit_starts(max(1, int(self.target / 8.5) + 5)):
+            client = self._client(int(self.pool_size * self.rng.random() ** 1.6))
+            for request, count in self._simulate(client, start):
+                yield request
+                produced += count
+                if produced >= self.target:
+                    return
+        # Rare: the visits ended short of the target; top up with fresh ones near the end.
+        while produced < self.target:
+            client = self._client(self.rng.randrange(self.pool_size))
+            start = self.now - timedelta(seconds=self.rng.uniform(60, 3600))
+            for request, count in self._simulate(client, start):
+                yield request
+                produced += count
+                if produced >= self.target:
+                    return
+
+    def _simulate(self, client: _Client, start: datetime) -> Iterator[tuple[SimulatedRequest, int]]:
+        visit = _Visit(client=client, now=start, tab_session=self._uuid())
+        if client.user_id and client.visits and self.rng.random() < 0.6:
+            client.logged_in = True
+        first_visit = client.visits == 0
+        client.visits += 1
+        if client.user_agent in BOT_AGENTS:
+            self._crawl(visit)
+        else:
+            self._browse(visit)
+        yield from self._send(visit, first_visit)
+
+    def _emit(
+        self, visit: _Visit, name: str, *, product: Product | None = None, element: dict[str, Any] | None = None
+    ) -> None:
+        client = visit.client
+        event: dict[str, Any] = {
+            "eventName": name,
+            "eventId": self._uuid(),
+            "pageUrl": visit.page_url,
+            "referrer": visit.previous_url,
+            "userId": client.user_id if client.logged_in else None,
+            "userLoginState": "logged_in"
+            if client.logged_in
+            else ("guest" if name.startswith("checkout") else "anonymous"),
+            "clientId": client.client_id,
+            "sessionId": visit.tab_session,
+        }
+        if product is not None:
+            brand_key = "brandName" if self.rng.random() < 0.1 else "brand"
+            event["product"] = product.payload(brand_key)
+        if element is not None:
+            event["element"] = element
+        visit.events.append((visit.now, event))
+
+    def _wait(self, visit: _Visit, mean_seconds: float) -> None:
+        visit.now += timedelta(seconds=max(1.0, self.rng.expovariate(1 / mean_seconds)))
+        if self.rng.random() < 0.012:  # the visitor leaves the tab open and comes back later
+            visit.now += timedelta(minutes=self.rng.uniform(31, 120))
+
+    def _open(self, visit: _Visit, path: str, view: str, product: Product | None = None, query: str = "") -> None:
+        if not visit.landing:  # on the landing page the referrer is the external one
+            visit.previous_url = visit.page_url
+        visit.page_url = f"{SHOP}{path}{'?' + query if query else ''}"
+        visit.landing = False
+        if product is not None and self.rng.random() < 0.12:  # opened in a new tab: the tracker starts a new session id
+            visit.tab_session = self._uuid()
+        self._emit(visit, "page_view")
+        visit.now += timedelta(milliseconds=self.rng.randint(5, 400))
+        self._emit(visit, view, product=product)
+
+    def _click(self, visit: _Visit, element_id: str, text: str, product: Product | None = None) -> None:
+        dataset = {"productId": product.id} if product else {}
+        self._emit(
+            visit,
+            "click",
+            element={"tag": "button", "id": element_id, "role": "button", "text": text, "dataset": dataset},
+        )
+
+    def _browse(self, visit: _Visit) -> None:
+        rng = self.rng
+        referrer, query, landing, _ = rng.choices(SOURCES, [s[3] for s in SOURCES])[0]
+        visit.previous_url = referrer
+        page = landing
+        product: Product | None = None
+        category = rng.choice(CATEGORIES)
+        for _ in range(rng.randint(3, 30)):
+            if page == "home":
+                self._open(visit, "/", "home_view", query=query)
+                page = rng.choices(["category", "product", "login", "exit"], [0.45, 0.3, 0.05, 0.2])[0]
+            elif page == "category":
+                category = rng.choice(CATEGORIES) if rng.random() < 0.4 else category
+                self._open(visit, f"/category/{category}", "category_view", query=query)
+                page = rng.choices(["product", "category", "home", "exit"], [0.62, 0.1, 0.05, 0.23])[0]
+            elif page == "product":
+                product = self._product(category if rng.random() < 0.6 else None)
+                category = product.category
+                self._open(visit, product.url_path, "product_view", product, query=query)
+                page = self._on_product(visit, product)
+            elif page == "login":
+                self._login(visit)
+                page = rng.choice(["home", "category", "product"])
+            elif page == "checkout":
+                page = self._checkout(visit)
+            else:
+                break
+            query = ""
+            self._wait(visit, 35)
+
+    def _on_product(self, visit: _Visit, product: Product) -> str:
+        rng = self.rng
+        if rng.random() < 0.45:
+            self._wait(visit, 12)
+            self._click(visit, "product-gallery", "Xem anh", product)
+        affordability = 0.32 if (product.discount_price or product.price) < 5_000_000 else 0.18
+        if rng.random() < affordability:
+            self._wait(visit, 20)
+            self._emit(visit, "add_to_cart_click", product=product,
+                       element={"tag": "button", "id": "btn-add-to-cart", "role": "button", "text": "Them vao gio hang"})  # fmt: skip
+            visit.cart.append(product)
+        if rng.random() < 0.05:
+            self._wait(visit, 8)
+            self._emit(visit, "wishlist_toggle", product=product)
+        if rng.random() < 0.03:
+            self._wait(visit, 8)
+            self._emit(visit, "share_click", product=product)
+        if visit.cart and rng.random() < 0.08:
+            self._wait(visit, 10)
+            self._emit(visit, "remove_from_cart_click", product=visit.cart.pop(0))
+        if visit.cart:
+            return rng.choices(["checkout", "product", "category", "exit"], [0.42, 0.28, 0.12, 0.18])[0]
+        return rng.choices(["product", "category", "home", "login", "exit"], [0.36, 0.16, 0.05, 0.03, 0.4])[0]
+
+    def _login(self, visit: _Visit) -> bool:
+        client = visit.client
+        self._emit(visit, "login_open")
+        self._wait(visit, 25)
+        if client.logged_in or self.rng.random() < 0.25:
+            return client.logged_in
+        if client.user_id is None and self.rng.random() < 0.5:
+            client.user_id = f"user_new_{client.client_id[:8]}"  # signs up
+        if client.user_id is not None:
+            client.logged_in = True
+            self._emit(visit, "login_success")
+        return client.logged_in
+
+    def _checkout(self, visit: _Visit) -> str:
+        rng = self.rng
+        if not visit.client.logged_in and rng.random() < 0.5:
+            self._login(visit)
+        self._open(visit, "/checkout", "checkout_start", visit.cart[-1])
+        if rng.random() < 0.58:
+            self._wait(visit, 90)
+            visit.page_url = f"{SHOP}/checkout/success"
+            self._emit(visit, "checkout_complete", product=visit.cart[-1])
+            visit.cart.clear()
+            if visit.client.logged_in and rng.random() < 0.05:
+                self._wait(visit, 30)
+                self._emit(visit, "logout")
+                visit.client.logged_in = False
+            return "exit" if rng.random() < 0.7 else "home"
+        return rng.choice(["product", "exit", "exit"])
+
+    def _crawl(self, visit: _Visit) -> None:
+        """A crawler walks product pages quickly; one in twenty never stops (a 'zombie' session)."""
+        visit.previous_url = None
+        zombie = self.rng.random() < 0.05
+        for _ in range(self.rng.randint(10, 40) if not zombie else 200):
+            product = self._product()
+            self._open(visit, product.url_path, "product_view", product)
+            visit.now += timedelta(seconds=self.rng.uniform(2, 15) if not zombie else self.rng.uniform(300, 900))
+
+    # -- requests ---------------------------------------------------------------------------
+    def _send(self, visit: _Visit, first_visit: bool) -> Iterator[tuple[SimulatedRequest, int]]:
+        client = visit.client
+        rng = self.rng
+        for _, event in visit.events:
+            event["isFirstVisit"] = first_visit
+        if client.batched:
+            index = 0
+            while index < len(visit.events):
+                size = rng.randint(1, 12)
+                chunk = visit.events[index : index + size]
+                index += size
+                sent = chunk[-1][0] + timedelta(seconds=rng.uniform(0.5, 20))
+                batch = []
+                for moment, event in chunk:
+                    event = dict(event)
+                    event.pop("eventId") if rng.random() < 0.3 else None  # newer tracker builds omit ids
+                    event["timestamp"] = int((moment + client.clock_skew).timestamp() * 1000)
+                    batch.append(event)
+                body = {"events": batch, "sentAt": int((sent + client.clock_skew).timestamp() * 1000)}
+                yield (
+                    self._request(
+                        client, sent + timedelta(milliseconds=rng.randint(30, 400)), body, gzip_it=rng.random() < 0.5
+                    ),
+                    len(batch),
+                )
+        else:
+            for moment, event in visit.events:
+                payload: Any = _snake(event) if client.snake_case else event
+                if rng.random() < 0.002:
+                    payload = {**payload, "clientId": None, "client_id": None}  # a broken page build
+                received = moment + timedelta(milliseconds=rng.randint(30, 400))
+                request = self._request(client, received, payload)
+                yield request, 1
+                if rng.random() < 0.004:  # the browser retried after a timeout: same body again
+                    yield self._request(client, received + timedelta(seconds=rng.uniform(1, 10)), payload), 0
+
+    def _request(self, client: _Client, received: datetime, body: Any, *, gzip_it: bool = False) -> SimulatedRequest:
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        headers = {
+            "content-type": "application/json",
+            "user-agent": client.user_agent,
+            "origin": SHOP,
+            "x-amzn-trace-id": f"Root=1-{int(received.timestamp()):08x}-{self.rng.getrandbits(96):024x}",
+        }
+        if gzip_it:
+            data = gzip.compress(data, mtime=0)
+            headers["content-encoding"] = "gzip"
+        return SimulatedRequest(received, data, headers, client.ip, self._uuid())
+
+
+def _snake(event: dict[str, Any]) -> dict[str, Any]:
+    renames = {"eventName": "event_name", "eventId": "event_id", "userId": "user_id", "clientId": "client_id",
+               "sessionId": "session_id", "userLoginState": "user_login_state", "isFirstVisit": "is_first_visit",
+               "pageUrl": "page_url"}  # fmt: skip
+    return {renames.get(k, k): v for k, v in event.items()}
+
+
+@dataclass
+class ReplayReport:
+    requests: int = 0
+    events_accepted: int = 0
+    events_rejected: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+def replay(requests: Iterator[SimulatedRequest], store: Any, settings: Any | None = None) -> ReplayReport:
+    """Send generated requests through the real ingest code path, each at its own receive time."""
+    from loader.config import IngestSettings
+    from loader.ingest import Collector, HttpRequest
+
+    current: list[SimulatedRequest] = []
+    collector = Collector(
+        store,
+        settings or IngestSettings(),
+        clock=lambda: current[-1].received_at,
+        new_object_id=lambda: uuid.uuid5(uuid.NAMESPACE_URL, current[-1].request_id),
+    )
+    report = ReplayReport()
+    for request in requests:
+        current[:] = [request]
+        response = collector.handle(
+            HttpRequest(method="POST", path="/clickstream", headers=request.headers, body=request.body,
+                        source_ip=request.source_ip, request_id=request.request_id, api_id="local", stage="$default")
+        )  # fmt: skip
+        report.requests += 1
+        report.statuses[response.status] = report.statuses.get(response.status, 0) + 1
+        body = response.body or {}
+        report.events_accepted += int(body.get("accepted", 0))
+        report.events_rejected += len(body.get("rejected", []))
+    return report

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from loader.config import ConfigError, IngestSettings, LoaderSettings, RawStoreSettings, WarehouseSettings
+
+
+def test_nothing_configured_means_local_lake_and_embedded_warehouse() -> None:
+    env = {"CLICKSTREAM_HOME": "/tmp/x"}
+    store = RawStoreSettings.from_env(env)
+    assert store.bucket is None and store.prefix == "events/" and str(store.local_root) == "/tmp/x/lake"
+    assert WarehouseSettings.from_env(env) is None
+    assert IngestSettings.from_env(env).ip_mode == "truncate"
+
+
+def test_dw_pg_variables_of_the_current_etl_are_understood() -> None:
+    settings = WarehouseSettings.from_env(
+        {"DW_PG_HOST": "10.0.2.10", "DW_PG_PORT": "5433", "DW_PG_USER": "etl", "DW_PG_PASSWORD": "p@ss",
+         "DW_PG_DATABASE": "dw", "DW_PG_SSL": "true"}
+    )  # fmt: skip
+    assert settings is not None
+    assert (settings.host, settings.port, settings.user, settings.password, settings.database, settings.sslmode) == (
+        "10.0.2.10", 5433, "etl", "p@ss", "dw", "require")  # fmt: skip
+    assert settings.url() == "postgresql://etl@10.0.2.10:5433/dw?sslmode=require", "no password in printed URLs"
+    assert "p%40ss" in settings.url(with_password=True)
+
+
+def test_dw_url_wins_and_is_parsed() -> None:
+    settings = WarehouseSettings.from_env(
+        {"DW_URL": "postgresql://a:b%2F@db:6000/wh?sslmode=verify-full", "DW_PG_HOST": "x"}
+    )
+    assert settings is not None
+    assert (settings.host, settings.port, settings.user, settings.password, settings.database, settings.sslmode) == (
+        "db", 6000, "a", "b/", "wh", "verify-full")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CLICKSTREAM_IP_MODE": "mask"}, "CLICKSTREAM_IP_MODE must be one of truncate, hash, full; got 'mask'"),
+        ({"CLICKSTREAM_IP_MODE": "hash", "CLICKSTREAM_IP_SALT": "short"}, "needs CLICKSTREAM_IP_SALT"),
+        ({"RAW_BUCKET_NAME": "ab"}, "RAW_BUCKET_NAME must be 3 to 63 characters"),
+        ({"DW_PG_HOST": "h", "DW_PG_PORT": "fivefour"}, "DW_PG_PORT must be an integer, got 'fivefour'"),
+        ({"DW_PG_HOST": "h", "DW_PG_PORT": "70000"}, "DW_PG_PORT must be between 1 and 65535"),
+        ({"DW_PG_HOST": "h", "DW_PG_SSL": "sometimes"}, "DW_PG_SSL must be true, false or a libpq sslmode"),
+        ({"DW_URL": "mysql://h/db"}, "DW_URL must look like postgresql://"),
+        ({"CLICKSTREAM_LOOKBACK_HOURS": "0"}, "CLICKSTREAM_LOOKBACK_HOURS must be between 1 and"),
+    ],
+)
+def test_invalid_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        IngestSettings.from_env(env)
+        RawStoreSettings.from_env(env)
+        WarehouseSettings.from_env(env)
+        LoaderSettings.from_env(env)
+    assert message in str(error.value)
+
+
+def test_raw_prefix_gets_a_trailing_slash() -> None:
+    assert RawStoreSettings.from_env({"RAW_PREFIX": "clickstream/raw"}).prefix == "clickstream/raw/"

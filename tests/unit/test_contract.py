@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+
+import pytest
+
+from loader.contract import MAX_EVENT_BYTES, ContractError, derive_event_id, normalize_event
+
+BROWSER_EVENT = json.loads(
+    """{"eventName":"product_view","eventId":"8f3c2a9e-4d0b-4e57-9a51-0b7c9d1e2f33",
+ "pageUrl":"https://shop.example.com/product/ban-phim-aula-m75-tm","referrer":null,
+ "userId":null,"userLoginState":"anonymous",
+ "clientId":"0d6f1c1e-7b7a-4f6e-9a43-2a1f3c5d8e90","sessionId":"5b2e9f4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b",
+ "isFirstVisit":false,
+ "product":{"id":"prod_aula_m75_tm","name":"Ban phim AULA M75 TM","category":"keyboard","brand":"AULA",
+            "price":1990000,"discountPrice":1790000,"urlPath":"/product/ban-phim-aula-m75-tm"}}"""
+)
+
+
+def test_the_browsers_event_is_already_canonical_and_passes_unchanged() -> None:
+    assert normalize_event(copy.deepcopy(BROWSER_EVENT)) == BROWSER_EVENT
+
+
+def test_snake_case_spellings_become_camel_case() -> None:
+    event = normalize_event(
+        {"event_name": "click", "event_id": "8f3c2a9e-4d0b-4e57-9a51-0b7c9d1e2f33", "client_id": "c1",
+         "session_id": "s1", "user_id": 42, "user_login_state": "LOGGED_IN", "is_first_visit": "true",
+         "page_url": "https://shop.example.com/", "product": {"product_id": 7, "discount_price": "1790000",
+         "url_path": "/p", "brand_name": "AULA"}}
+    )  # fmt: skip
+    assert event["eventName"] == "click"
+    assert event["clientId"] == "c1" and event["sessionId"] == "s1"
+    assert event["userId"] == "42"
+    assert event["userLoginState"] == "logged_in"
+    assert event["isFirstVisit"] is True
+    assert event["pageUrl"] == "https://shop.example.com/"
+    assert event["product"] == {
+        "id": "7",
+        "discountPrice": 1790000,
+        "urlPath": "/p",
+        "brandName": "AULA",
+        "brand": "AULA",
+    }
+    assert not any("_" in key for key in event if not key.startswith("_"))
+
+
+def test_camel_case_wins_when_both_spellings_are_sent() -> None:
+    event = normalize_event({"eventName": "click", "event_name": "page_view", "clientId": "c1"})
+    assert event["eventName"] == "click"
+    assert "event_name" not in event
+
+
+def test_unknown_fields_are_kept_untouched() -> None:
+    event = normalize_event({**BROWSER_EVENT, "experiment": {"variant": "B"}, "screen_width": 390})
+    assert event["experiment"] == {"variant": "B"}
+    assert event["screen_width"] == 390
+
+
+def test_missing_event_id_is_derived_from_content_and_flagged() -> None:
+    raw = {k: v for k, v in BROWSER_EVENT.items() if k != "eventId"}
+    first = normalize_event(copy.deepcopy(raw), id_context="1700000000000|3")
+    retry = normalize_event(copy.deepcopy(raw), id_context="1700000000000|3")
+    elsewhere = normalize_event(copy.deepcopy(raw), id_context="1700000000000|4")
+    assert uuid.UUID(first["eventId"])
+    assert first["eventId"] == retry["eventId"], "a retried request must get the same id"
+    assert first["eventId"] != elsewhere["eventId"], "identical events at two batch positions are two events"
+    assert first["_contract"] == {"eventIdDerived": True}
+
+
+def test_invalid_event_id_is_replaced_and_the_original_kept() -> None:
+    event = normalize_event({**BROWSER_EVENT, "eventId": "not-a-uuid"})
+    assert event["eventId"] != "not-a-uuid"
+    assert event["_contract"] == {"eventIdDerived": True, "invalidEventId": "not-a-uuid"}
+
+
+def test_event_id_is_normalised_to_lower_case_hyphenated_form() -> None:
+    event = normalize_event({**BROWSER_EVENT, "eventId": "8F3C2A9E4D0B4E579A510B7C9D1E2F33"})
+    assert event["eventId"] == "8f3c2a9e-4d0b-4e57-9a51-0b7c9d1e2f33"
+    assert "_contract" not in event
+
+
+def test_derived_id_ignores_the_stored_id_and_contract_notes() -> None:
+    content = {"eventName": "click", "clientId": "c1"}
+    assert derive_event_id(content) == derive_event_id({**content, "eventId": "x", "_contract": {"a": 1}})
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"eventName": None}, "eventName: required"),
+        ({"eventName": 5}, "eventName: expected a string, got number"),
+        ({"eventName": "add to cart"}, "eventName: must be"),
+        ({"clientId": None}, "clientId: required"),
+        ({"clientId": {"id": 1}}, "clientId: expected a string, got object"),
+        ({"clientId": "   "}, "clientId: must not be empty"),
+        ({"userId": ["u1"]}, "userId: expected a string, got array"),
+        ({"isFirstVisit": "maybe"}, "isFirstVisit: expected true or false"),
+        ({"pageUrl": 404}, "pageUrl: expected a string, got number"),
+        ({"product": "prod_1"}, "product: expected an object, got string"),
+        ({"product": {"id": "p", "price": "abc"}}, "product.price: expected a number"),
+        ({"product": {"id": "p", "price": -1}}, "product.price: must not be negative"),
+        ({"product": {"id": True}}, "product.id: expected a string, got boolean"),
+        ({"element": [1]}, "element: expected an object, got array"),
+        ({"element": {"dataset": "x"}}, "element.dataset: expected an object"),
+        ({"timestamp": "yesterday"}, "timestamp: expected epoch milliseconds or an ISO-8601 string"),
+    ],
+)
+def test_wrong_types_are_rejected_with_a_reason_naming_the_field(change: dict[str, object], reason: str) -> None:
+    with pytest.raises(ContractError) as error:
+        normalize_event({**BROWSER_EVENT, **change})
+    assert str(error.value).startswith(reason)
+
+
+def test_non_objects_are_rejected() -> None:
+    with pytest.raises(ContractError, match="event: expected a JSON object, got array"):
+        normalize_event([BROWSER_EVENT])
+
+
+def test_an_event_over_32_kb_is_rejected_with_its_size() -> None:
+    big = {**BROWSER_EVENT, "element": {"text": "x" * 1000, "dataset": {"blob": "y" * MAX_EVENT_BYTES}}}
+    with pytest.raises(ContractError, match=r"event: \d+ bytes, over the 32768-byte limit"):
+        normalize_event(big)
+
+
+def test_prices_as_numeric_strings_and_login_state_case_are_normalised() -> None:
+    event = normalize_event({**BROWSER_EVENT, "userLoginState": "Guest", "product": {"id": "p", "price": "1,990,000"}})
+    assert event["product"]["price"] == 1990000
+    assert event["userLoginState"] == "guest"
+
+
+def test_brand_name_fills_brand_when_brand_is_absent() -> None:
+    product = {k: v for k, v in BROWSER_EVENT["product"].items() if k != "brand"} | {"brandName": "AULA"}
+    assert normalize_event({**BROWSER_EVENT, "product": product})["product"]["brand"] == "AULA"

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from loader.contract import KNOWN_EVENT_NAMES
+from loader.generate import CATALOG, SimulatedRequest, TrafficGenerator, replay
+from loader.rawstore import LocalStore
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def _events(request: SimulatedRequest) -> list[dict[str, Any]]:
+    body = gzip.decompress(request.body) if request.headers.get("content-encoding") == "gzip" else request.body
+    payload = json.loads(body)
+    return payload["events"] if isinstance(payload, dict) and "events" in payload else [payload]
+
+
+def test_the_same_seed_gives_the_same_requests_and_another_seed_does_not() -> None:
+    def run(seed: int) -> list[tuple[datetime, bytes]]:
+        return [(r.received_at, r.body) for r in TrafficGenerator(events=2000, days=3, seed=seed, now=NOW).requests()]
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
+
+
+def test_traffic_looks_like_a_computer_shop_with_a_funnel() -> None:
+    requests = list(TrafficGenerator(events=20_000, days=14, seed=3, now=NOW).requests())
+    events = [e for r in requests for e in _events(r)]
+    assert 20_000 <= len(events) < 20_500
+    assert all(NOW - timedelta(days=14, hours=1) <= r.received_at <= NOW + timedelta(days=2) for r in requests)
+    names = Counter(e.get("eventName", e.get("event_name")) for e in events)
+    assert set(names) <= KNOWN_EVENT_NAMES
+    assert names["product_view"] > names["add_to_cart_click"] > names["checkout_start"] > names["checkout_complete"] > 0
+    for name in ("login_success", "wishlist_toggle", "share_click", "remove_from_cart_click", "click", "home_view"):
+        assert names[name] > 0, name
+    products = [e["product"] for e in events if e.get("product")]
+    assert {p["category"] for p in products} == {"laptop", "keyboard", "monitor", "mouse", "headphone", "accessory"}
+    assert {"ASUS", "AULA", "Logitech", "Keychron"} <= {p.get("brand", p.get("brandName")) for p in products}
+    assert any("brandName" in p for p in products) and all(p["price"] > 50_000 for p in products)
+    clients = Counter(e.get("clientId", e.get("client_id")) for e in events)
+    assert len(clients) > 300
+    first_visit_flags = Counter(e.get("isFirstVisit", e.get("is_first_visit")) for e in events)
+    assert first_visit_flags[False] > 0 and first_visit_flags[True] > 0, "some visitors return"
+    batched = [
+        r for r in requests if b"sentAt" in (gzip.decompress(r.body) if r.headers.get("content-encoding") else r.body)
+    ]
+    assert batched and len(batched) < len(requests) / 2, "most requests are the tracker's single events"
+    tracker_sessions_per_client: dict[str, set[str]] = {}
+    for e in events:
+        tracker_sessions_per_client.setdefault(e.get("clientId", ""), set()).add(e.get("sessionId", ""))
+    assert any(len(s) > 1 for s in tracker_sessions_per_client.values()), "multi-tab / returning sessions exist"
+
+
+def test_replay_stores_through_the_ingest_path(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "lake", fsync=False)
+    report = replay(TrafficGenerator(events=3000, days=2, seed=1, now=NOW).requests(), store)
+    assert report.events_accepted >= 3000 - report.events_rejected
+    assert report.statuses[200] == len(list(store.list("events/")))
+    stored = [e for o in store.list("events/") for e in json.loads(store.get(o.key))]
+    assert len(stored) == report.events_accepted
+    assert all(e["_ingest"]["apiId"] == "local" and e["clientId"] for e in stored)
+    assert len(CATALOG) >= 75 and len({p.id for p in CATALOG}) == len(CATALOG)
