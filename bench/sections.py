@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,15 @@ def _rate_row(
     name: str, count: int, seconds: float, ref_name: str, ref_count: int, ref_seconds: float, goal: str = ""
 ) -> Row:
     value, reference = count / seconds, ref_count / ref_seconds
-    return {"name": name, "value": round(value, 1), "unit": "events/s", "reference": round(reference, 1),
-            "reference_name": ref_name, "ratio": round(value / reference, 3), "goal": goal}  # fmt: skip
+    return {
+        "name": name,
+        "value": round(value, 1),
+        "unit": "events/s",
+        "reference": round(reference, 1),
+        "reference_name": ref_name,
+        "ratio": round(value / reference, 3),
+        "goal": goal,
+    }
 
 
 def ingest(work: Path) -> list[Row]:
@@ -78,4 +85,194 @@ def _plain_events(request: Any) -> list[dict[str, Any]]:
     return payload["events"] if isinstance(payload, dict) and "events" in payload else [payload]
 
 
-SECTIONS: dict[str, Callable[[Path], list[Row]]] = {"ingest": ingest}
+# -- loader ---------------------------------------------------------------------------------------
+class _MemoryStore:
+    """Captures what the collector writes (the bench re-packs it into each object layout)."""
+
+    prefix = "events/"
+    location = "memory"
+
+    def __init__(self) -> None:
+        self.objects: list[bytes] = []
+
+    def put(self, key: str, body: bytes) -> None:
+        self.objects.append(body)
+
+
+def _dataset(work: Path, events: int) -> list[bytes]:
+    """``events`` ingested events (encoded JSON, with ``_ingest``), cached between runs."""
+    from loader.generate import TrafficGenerator, replay
+
+    cache = work.parent / f"dataset-{events}.ndjson"
+    if not cache.exists():
+        store = _MemoryStore()
+        replay(TrafficGenerator(events=events, days=14, seed=42, now=NOW).requests(), store)
+        lines = [
+            json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode()
+            for body in store.objects
+            for e in json.loads(body)
+        ]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(b"\n".join(lines[:events]) + b"\n")
+    return cache.read_bytes().splitlines()
+
+
+def _layout(events: list[bytes], per_object: int) -> Iterator[tuple[str, bytes]]:
+    """(key, body) pairs: ``per_object`` events per JSON array, or old single-event objects when 1."""
+    import uuid
+
+    for start in range(0, len(events), per_object):
+        chunk = events[start : start + per_object]
+        received = json.loads(chunk[0])["_ingest"]["receivedAt"]
+        hour = received[:13].replace("-", "/").replace("T", "/")
+        name = f"events-{uuid.uuid4()}.json" if per_object > 1 else f"event-{uuid.uuid4()}.json"
+        yield f"events/{hour}/{name}", (b"[" + b",".join(chunk) + b"]") if per_object > 1 else chunk[0]
+
+
+# Runs in a fresh process. The user-agent parser is warmed up first (device_detector compiles its regexes on
+# first use, ~35 ms per new agent after a multi-second start); production keeps parsed agents in
+# raw.user_agents, so a run only pays for agents never seen before. The warm-up is reported on its own row.
+# Peak memory is VmHWM (ru_maxrss would include the parent's high-water mark, which survives exec).
+_LOAD_SNIPPET = """
+import json, sys, time
+from loader.config import LoaderSettings, RawStoreSettings, WarehouseSettings
+from loader.enrich import parse_user_agent
+from loader.generate import BOT_AGENTS, USER_AGENTS
+from loader.load import Loader
+from loader.rawstore import open_store
+started = time.perf_counter()
+for agent in [a for a, _ in USER_AGENTS] + BOT_AGENTS:
+    parse_user_agent(agent)
+warmup = time.perf_counter() - started
+settings = LoaderSettings.from_env()
+loader = Loader(open_store(RawStoreSettings.from_env(), max_pool_connections=settings.threads + 4),
+                WarehouseSettings.from_env(), settings)
+summary = loader.run()
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({**summary.as_dict(), "warmup": warmup, "max_rss_mb": peak / 1024}))
+"""
+
+
+def _run_loader(env: dict[str, str]) -> dict[str, Any]:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD_SNIPPET], env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"loader failed: {result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _ceiling(conn: Any) -> tuple[int, float]:
+    """A plain COPY of the loaded payloads into an unindexed jsonb table: PostgreSQL's own limit."""
+    payloads = [row[0] for row in conn.execute("select payload::text from raw.events")]
+    data = "".join(p.replace("\\", "\\\\") + "\n" for p in payloads).encode()
+    conn.execute("drop table if exists bench_ceiling")
+    conn.execute("create table bench_ceiling (payload jsonb)")
+    conn.commit()
+    started = time.perf_counter()
+    with conn.cursor() as cur, cur.copy("copy bench_ceiling (payload) from stdin") as copy:
+        for offset in range(0, len(data), 1 << 20):
+            copy.write(data[offset : offset + (1 << 20)])
+    conn.commit()
+    seconds = time.perf_counter() - started
+    conn.execute("drop table bench_ceiling")
+    conn.commit()
+    return len(payloads), seconds
+
+
+def loader(work: Path, events_total: int = 200_000) -> list[Row]:
+    """Loader events/s (local lake and S3 API; batched and one-event objects) vs a plain COPY ceiling."""
+    import dataclasses
+    import logging
+    import os
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    import psycopg
+    from moto.server import ThreadedMotoServer
+
+    from loader.rawstore import LocalStore
+    from loader.warehouse import EmbeddedWarehouse
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    _fresh(work)
+    events = _dataset(work, events_total)
+    server_settings = EmbeddedWarehouse(work.parent / "home").start()
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, config=__import__("botocore.config").config.Config(max_pool_connections=32)
+    )
+    rows: list[Row] = []
+    try:
+        for layout, per_object in (("50-event objects", 50), ("one-event objects (old layout)", 1)):
+            for backend in ("local lake", "S3 API (moto)"):
+                # moto's server answers ~80 requests/s whatever the client does: 200k one-event objects would
+                # take over an hour to upload and again to load, so that one case runs on the first 20k events.
+                subset = events if (backend, per_object) != ("S3 API (moto)", 1) else events[:20_000]
+                objects = list(_layout(subset, per_object))
+                database = f"bench_{backend.split()[0].lower()}_{per_object}"
+                admin = {**server_settings.conninfo(), "dbname": "postgres"}
+                with psycopg.connect(**admin, autocommit=True) as conn:
+                    conn.execute(f"drop database if exists {database} with (force)")
+                    conn.execute(f"create database {database}")
+                settings = dataclasses.replace(server_settings, database=database)
+                env = {"DW_URL": settings.url(), "CLICKSTREAM_HOME": str(work / "home")}
+                if backend == "local lake":
+                    store = LocalStore(_fresh(work / "lake"), fsync=False)
+                    for key, body in objects:
+                        store.put(key, body)
+                    env["RAW_BUCKET_NAME"] = ""
+                    env["CLICKSTREAM_HOME"] = str(work)
+                else:
+                    bucket = f"bench-{per_object}-{int(time.time())}"
+                    s3.create_bucket(Bucket=bucket)
+                    with ThreadPoolExecutor(32) as pool:
+                        list(pool.map(lambda kb, b=bucket: s3.put_object(Bucket=b, Key=kb[0], Body=kb[1]), objects))
+                    env.update(RAW_BUCKET_NAME=bucket, AWS_ENDPOINT_URL=endpoint)
+                result = _run_loader(env)
+                assert result["status"] == "succeeded" and result["events"] + result["duplicates"] == len(subset), (
+                    result
+                )
+                with psycopg.connect(**settings.conninfo()) as conn:
+                    count, seconds = _ceiling(conn)
+                size = f"{len(subset) // 1000}k events"
+                row = _rate_row(
+                    f"loader, {backend}, {layout}, {size}",
+                    result["events"],
+                    result["seconds"],
+                    "plain COPY into unindexed jsonb",
+                    count,
+                    seconds,
+                    goal=">= 0.6" if (backend, per_object) == ("local lake", 50) else "",
+                )
+                row["peak_rss_mb"] = round(result["max_rss_mb"], 1)
+                row["objects"] = result["objects"]
+                rows.append(row)
+                print(
+                    f"   {row['name']}: {row['value']:,} events/s, ceiling {row['reference']:,}, peak RSS {row['peak_rss_mb']} MB",
+                    flush=True,
+                )
+        rows.append(
+            {
+                "name": "user-agent parser warm-up (once per process, excluded above)",
+                "value": round(result["warmup"], 2),
+                "unit": "s",
+            }
+        )
+    finally:
+        moto.stop()
+    return rows
+
+
+SECTIONS: dict[str, Callable[[Path], list[Row]]] = {"ingest": ingest, "loader": loader}

@@ -29,8 +29,14 @@ def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=True, console=None) as bar:  # fmt: skip
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=None,
+    ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 
@@ -54,8 +60,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure()
     collector = Collector.from_env()
     server = make_server(collector, args.host, args.port)
-    print(f"collector listening on http://{args.host}:{server.server_port}/clickstream → {collector.store.location}",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"collector listening on http://{args.host}:{server.server_port}/clickstream → {collector.store.location}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -118,6 +127,82 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_load(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    prefix: str | None = None,
+    trigger: str = "cli",
+    show_progress: bool = True,
+) -> Any:
+    from loader.config import LoaderSettings
+    from loader.load import Loader
+    from loader.rawstore import open_store
+    from loader.warehouse import resolve
+
+    settings = LoaderSettings.from_env()
+    loader = Loader(
+        open_store(RawStoreSettings.from_env(), max_pool_connections=settings.threads + 4),
+        resolve(),
+        settings,
+        trigger=trigger,
+    )
+    with progress("loading objects", None) as advance:
+        return loader.run(
+            since=since,
+            until=until,
+            prefix=prefix,
+            on_progress=(lambda objects, events: advance(objects)) if show_progress else None,
+        )
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    summary = run_load(since=args.since, until=args.until, prefix=args.prefix)
+    if args.json:
+        print_json(summary.as_dict())
+    else:
+        print(summary.line())
+    return 0 if summary.status in ("succeeded", "skipped") else 1
+
+
+@contextmanager
+def run_lock(settings: Any) -> Iterator[bool]:
+    """The loader's advisory lock, held while transforming too (``False``: another run holds it)."""
+    from loader.load import LOCK_KEY
+    from loader.warehouse import connect
+
+    with connect(settings, autocommit=True) as conn:
+        acquired = bool(conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0])
+        yield acquired
+
+
+def cmd_transform(args: argparse.Namespace) -> int:
+    from loader.transform import run_dbt
+    from loader.warehouse import resolve
+
+    settings = resolve()
+    with run_lock(settings) as acquired:
+        if not acquired:
+            print("transform skipped: another run holds the lock")
+            return 0
+        dbt_args = ["build", *(["--full-refresh"] if args.full_refresh else [])]
+        summary = run_dbt(dbt_args, settings)
+    print(summary.line())
+    for failure in summary.failures:
+        print(f"  - {failure}")
+    return 0 if summary.success else 1
+
+
+def cmd_dbt(args: argparse.Namespace) -> int:
+    from loader.transform import run_dbt
+    from loader.warehouse import resolve
+
+    if not args.dbt_args:
+        raise CliError("give dbt arguments, e.g. `clickstream dbt run --select fct_sessions+`")
+    summary = run_dbt(args.dbt_args, resolve())
+    return 0 if summary.success else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from loader import demo
 
@@ -145,6 +230,23 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["url", "stop"], help="url: print the URL in use (starts the embedded one); stop")
     db.set_defaults(func=cmd_db)
 
+    load = sub.add_parser("load", help="load new raw objects into the warehouse (schema raw), exactly once")
+    load.add_argument("--since", type=_parse_time, help="backfill: partitions from this hour (ISO-8601, UTC)")
+    load.add_argument("--until", type=_parse_time, help="backfill: partitions up to this hour, inclusive")
+    load.add_argument("--prefix", help="backfill: every object under this key prefix")
+    load.add_argument("--json", action="store_true", help="print the summary as JSON")
+    load.set_defaults(func=cmd_load)
+
+    transform = sub.add_parser("transform", help="dbt build: staging → intermediate → marts (incremental)")
+    transform.add_argument("--full-refresh", action="store_true", help="rebuild the incremental models from scratch")
+    transform.set_defaults(func=cmd_transform)
+
+    dbt = sub.add_parser(
+        "dbt", help="run dbt with the warehouse configured: clickstream dbt run --select fct_sessions+", add_help=False
+    )
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    dbt.set_defaults(func=cmd_dbt)
+
     demo = sub.add_parser("demo", help="the whole pipeline on embedded defaults, with a summary")
     demo.add_argument("--events", type=int, default=50_000)
     demo.add_argument("--days", type=float, default=14)
@@ -153,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import psycopg
+
     from loader.rawstore import StoreError
     from loader.warehouse import WarehouseError
 
@@ -162,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except (CliError, ConfigError, StoreError, WarehouseError) as error:
         print(f"clickstream: {error}", file=sys.stderr)
+        return 1
+    except psycopg.Error as error:
+        print(f"clickstream: warehouse error: {str(error).strip()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

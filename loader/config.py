@@ -204,7 +204,7 @@ class LoaderSettings:
     lookback_hours: int = 72
     threads: int = 16
     batch_objects: int = 1000
-    batch_bytes: int = 32 * 1024 * 1024
+    batch_bytes: int = 8 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> LoaderSettings:

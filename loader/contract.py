@@ -16,9 +16,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 1024 * 1024
 MAX_BATCH_EVENTS = 500
+# Stamped into ``_ingest.contract`` by the collector: the loader trusts events of the current version.
+CONTRACT_VERSION = 1
 
 KNOWN_EVENT_NAMES = frozenset(
     {
@@ -134,12 +138,51 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# A JSON \u0000 escape not preceded by an escaping backslash: PostgreSQL's jsonb cannot store NUL.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+# orjson reads integers beyond 64 bits as floats; documents with 20-digit runs take the exact (slower) parser.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:30]} is out of range")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse JSON strictly: no NaN/Infinity, no out-of-range numbers, big integers kept exact."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _TWENTY_DIGITS in raw.translate(_DIGITS_TO_ZERO):
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    return orjson.loads(raw)
+
+
+def encode_event(value: Any) -> bytes:
+    """Compact UTF-8 JSON of an event, or :class:`ContractError` if PostgreSQL's jsonb could not hold it."""
+    try:
+        data = orjson.dumps(value)
+    except TypeError:
+        raise ContractError("event: contains invalid Unicode (an unpaired surrogate escape)") from None
+    if b"\\u0000" in data and _NUL_ESCAPE.search(data):
+        raise ContractError("event: contains a NUL character (\\u0000), which the warehouse cannot store")
+    return data
+
+
 def json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return len(encode_event(value))
 
 
 def _rename(source: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
     """Map snake_case spellings to camelCase; the camelCase value wins when both are present."""
+    if aliases.keys().isdisjoint(source.keys()):
+        return dict(source)
     out: dict[str, Any] = {}
     for key, value in source.items():
         canonical = aliases.get(key, key)

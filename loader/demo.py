@@ -33,12 +33,17 @@ def run(*, events: int, days: float) -> int:
     now = datetime.now(UTC)
     slice_events, slice_days, run_number = _next_slice(events, days, now)
     what = "first run" if run_number == 1 else f"run {run_number}: a fresh slice"
-    print(f"== 1/1 generating {slice_events:,} events over {slice_days * 24:.1f} hours ({what})", flush=True)
+    print(f"== 1/2 generating {slice_events:,} events over {slice_days * 24:.1f} hours ({what})", flush=True)
     generated = generate_traffic(slice_events, slice_days, seed=run_number, now=now)
     print(
         f"   {generated['requests']:,} requests → {generated['events_accepted']:,} events stored in "
         f"{generated['location']} ({generated['events_rejected']} rejected on purpose) in {generated['seconds']}s"
     )
+    from loader.cli import run_load
+
+    print("== 2/2 loading new raw objects into the warehouse (schema raw)", flush=True)
+    loaded = run_load(trigger="demo")
+    print(f"   {loaded.line()}")
     _state_path().parent.mkdir(parents=True, exist_ok=True)
     _state_path().write_text(json.dumps({"runs": run_number, "now": now.isoformat()}))
     return 0

@@ -26,10 +26,13 @@ from typing import Any
 from loader import logs
 from loader.config import IngestSettings
 from loader.contract import (
+    CONTRACT_VERSION,
     MAX_BATCH_EVENTS,
     MAX_REQUEST_BYTES,
     ContractError,
+    encode_event,
     iso_utc,
+    loads,
     normalize_event,
     parse_instant,
 )
@@ -112,10 +115,6 @@ def anonymize_ip(address: str | None, mode: str, salt: str | None = None) -> str
         return hmac.new(salt.encode(), ip.packed, hashlib.sha256).hexdigest()[:32]
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 class Collector:
@@ -205,22 +204,26 @@ class Collector:
             "apiId": request.api_id,
             "stage": request.stage,
             "traceId": request.headers.get("x-amzn-trace-id"),
+            "contract": CONTRACT_VERSION,
         }
         if sent_at_raw is not None:
             ingest["sentAt"] = sent_at_raw
 
-        accepted: list[dict[str, Any]] = []
+        accepted: list[bytes] = []
         rejected: list[dict[str, Any]] = []
         oversized = False
         for index, raw in enumerate(events):
             try:
+                if isinstance(raw, dict):  # server-side blocks are never taken from the client
+                    raw = {k: v for k, v in raw.items() if k not in ("_ingest", "_contract", "_enriched")}
                 event = normalize_event(raw, id_context=f"{sent_at_raw}|{index}")
                 event["_ingest"] = {**ingest, "eventAt": iso_utc(self._event_time(event, sent_at, received_at))}
+                encoded = encode_event(event)
             except ContractError as error:
                 oversized = oversized or "-byte limit" in str(error)
                 rejected.append({"index": index, "reason": str(error)})
                 continue
-            accepted.append(event)
+            accepted.append(encoded)
         fields["accepted"], fields["rejected"] = len(accepted), len(rejected)
         if not accepted:
             status = 413 if oversized else 400
@@ -228,7 +231,7 @@ class Collector:
             raise BadRequest(status, reason, rejected)
 
         key = partition_key(self.store.prefix, received_at, f"events-{self.new_object_id()}.json")
-        body = json.dumps(accepted, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        body = b"[" + b",".join(accepted) + b"]"
         try:
             self.store.put(key, body)
         except StoreError as error:
@@ -283,7 +286,7 @@ class Collector:
         except UnicodeDecodeError:
             raise BadRequest(400, "body is not UTF-8 text") from None
         try:
-            return json.loads(text, parse_constant=_reject_constant)
+            return loads(text)
         except (ValueError, RecursionError) as error:
             raise BadRequest(400, f"body is not valid JSON: {str(error)[:200]}") from None
 

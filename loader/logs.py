@@ -47,5 +47,5 @@ def configure(level: str = "INFO") -> None:
     _logger.propagate = False
 
 
-def log(message: str, *, level: int = logging.INFO, **fields: Any) -> None:
+def log(message: str, /, *, level: int = logging.INFO, **fields: Any) -> None:
     _logger.log(level, message, extra={"fields": fields})

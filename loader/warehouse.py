@@ -88,9 +88,14 @@ class EmbeddedWarehouse:
                 self._initdb()
             port = self.running_port() or self._start_server()
             settings = WarehouseSettings(
-                host="127.0.0.1", port=port, user="postgres", password=None,
-                database=EMBEDDED_DATABASE, sslmode="disable", embedded=True,
-            )  # fmt: skip
+                host="127.0.0.1",
+                port=port,
+                user="postgres",
+                password=None,
+                database=EMBEDDED_DATABASE,
+                sslmode="disable",
+                embedded=True,
+            )
             self._ensure_database(settings)
             return settings
 
@@ -131,9 +136,18 @@ class EmbeddedWarehouse:
             f"-c {name}={value!r}" if value == "" else f"-c {name}={value}" for name, value in _SERVER_OPTIONS.items()
         )
         self._pg(
-            "pg_ctl", "-D", str(self.datadir), "-w", "-t", "60", "-l", str(self.datadir / "server.log"),
-            "-o", f"-p {port} {options}", "start",
-        )  # fmt: skip
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.datadir / "server.log"),
+            "-o",
+            f"-p {port} {options}",
+            "start",
+        )
         self.port_file.write_text(str(port))
         return port
 

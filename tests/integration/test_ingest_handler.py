@@ -23,19 +23,30 @@ from tests.unit.test_contract import BROWSER_EVENT
 KEY_PATTERN = re.compile(r"^events/\d{4}/\d{2}/\d{2}/\d{2}/events-[0-9a-f-]{36}\.json$")
 
 
-def apigw(body: Any = None, *, method: str = "POST", headers: dict[str, str] | None = None,
-          b64: bool = False, raw: bytes | None = None, encoded: str | None = None) -> dict[str, Any]:  # fmt: skip
+def apigw(
+    body: Any = None,
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    b64: bool = False,
+    raw: bytes | None = None,
+    encoded: str | None = None,
+) -> dict[str, Any]:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
     text = encoded if encoded is not None else (base64.b64encode(data).decode() if b64 else data.decode("utf-8"))
     return {
         "version": "2.0",
         "rawPath": "/clickstream",
         "headers": {"user-agent": "Mozilla/5.0 (iPhone)", "x-amzn-trace-id": "Root=1-abc", **(headers or {})},
-        "requestContext": {"apiId": "api123", "stage": "$default", "requestId": "req-1",
-                           "http": {"method": method, "path": "/clickstream", "sourceIp": "113.161.42.77"}},
+        "requestContext": {
+            "apiId": "api123",
+            "stage": "$default",
+            "requestId": "req-1",
+            "http": {"method": method, "path": "/clickstream", "sourceIp": "113.161.42.77"},
+        },
         "body": text,
         "isBase64Encoded": b64,
-    }  # fmt: skip
+    }
 
 
 class Lake:
@@ -75,8 +86,14 @@ def test_the_browsers_single_event_is_stored_as_one_object_with_ingest_metadata(
     ingest = event["_ingest"]
     assert ingest["sourceIp"] == "113.161.42.0", "the last octet is zeroed by default"
     assert ingest["userAgent"] == "Mozilla/5.0 (iPhone)"
-    assert (ingest["method"], ingest["path"], ingest["requestId"], ingest["apiId"], ingest["stage"], ingest["traceId"]) == (
-        "POST", "/clickstream", "req-1", "api123", "$default", "Root=1-abc")  # fmt: skip
+    assert (
+        ingest["method"],
+        ingest["path"],
+        ingest["requestId"],
+        ingest["apiId"],
+        ingest["stage"],
+        ingest["traceId"],
+    ) == ("POST", "/clickstream", "req-1", "api123", "$default", "Root=1-abc")
     received = datetime.fromisoformat(ingest["receivedAt"].replace("Z", "+00:00"))
     assert abs(datetime.now(UTC) - received) < timedelta(minutes=1)
     assert key.startswith(f"events/{received:%Y/%m/%d/%H}/")
@@ -131,9 +148,13 @@ def test_some_bad_events_are_reported_and_the_good_ones_stored(lambda_env: Any) 
     bad = {**BROWSER_EVENT, "clientId": None}
     status, body = call(handler, apigw([BROWSER_EVENT, bad, "nope"]))
     assert status == 200
-    assert body == {"accepted": 1, "rejected": [
-        {"index": 1, "reason": "clientId: required"},
-        {"index": 2, "reason": "event: expected a JSON object, got string"}]}  # fmt: skip
+    assert body == {
+        "accepted": 1,
+        "rejected": [
+            {"index": 1, "reason": "clientId: required"},
+            {"index": 2, "reason": "event: expected a JSON object, got string"},
+        ],
+    }
     assert [len(v) for v in lake.objects().values()] == [1]
 
 

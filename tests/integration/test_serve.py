@@ -39,8 +39,11 @@ def post(
 
 
 def test_the_storefront_can_post_to_the_local_collector(collector_url: str, home: Path) -> None:
-    status, _, body = post(f"{collector_url}/clickstream", json.dumps(BROWSER_EVENT).encode(),
-                           {"content-type": "application/json", "user-agent": "Mozilla/5.0 (X11)"})  # fmt: skip
+    status, _, body = post(
+        f"{collector_url}/clickstream",
+        json.dumps(BROWSER_EVENT).encode(),
+        {"content-type": "application/json", "user-agent": "Mozilla/5.0 (X11)"},
+    )
     assert (status, json.loads(body)) == (200, {"accepted": 1, "rejected": []})
     [path] = list((home / "lake" / "events").rglob("events-*.json"))
     [stored] = json.loads(path.read_text())

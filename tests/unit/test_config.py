@@ -15,12 +15,24 @@ def test_nothing_configured_means_local_lake_and_embedded_warehouse() -> None:
 
 def test_dw_pg_variables_of_the_current_etl_are_understood() -> None:
     settings = WarehouseSettings.from_env(
-        {"DW_PG_HOST": "10.0.2.10", "DW_PG_PORT": "5433", "DW_PG_USER": "etl", "DW_PG_PASSWORD": "p@ss",
-         "DW_PG_DATABASE": "dw", "DW_PG_SSL": "true"}
-    )  # fmt: skip
+        {
+            "DW_PG_HOST": "10.0.2.10",
+            "DW_PG_PORT": "5433",
+            "DW_PG_USER": "etl",
+            "DW_PG_PASSWORD": "p@ss",
+            "DW_PG_DATABASE": "dw",
+            "DW_PG_SSL": "true",
+        }
+    )
     assert settings is not None
     assert (settings.host, settings.port, settings.user, settings.password, settings.database, settings.sslmode) == (
-        "10.0.2.10", 5433, "etl", "p@ss", "dw", "require")  # fmt: skip
+        "10.0.2.10",
+        5433,
+        "etl",
+        "p@ss",
+        "dw",
+        "require",
+    )
     assert settings.url() == "postgresql://etl@10.0.2.10:5433/dw?sslmode=require", "no password in printed URLs"
     assert "p%40ss" in settings.url(with_password=True)
 
@@ -31,7 +43,13 @@ def test_dw_url_wins_and_is_parsed() -> None:
     )
     assert settings is not None
     assert (settings.host, settings.port, settings.user, settings.password, settings.database, settings.sslmode) == (
-        "db", 6000, "a", "b/", "wh", "verify-full")  # fmt: skip
+        "db",
+        6000,
+        "a",
+        "b/",
+        "wh",
+        "verify-full",
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from loader.contract import MAX_EVENT_BYTES, ContractError, derive_event_id, normalize_event
+from loader.contract import MAX_EVENT_BYTES, ContractError, derive_event_id, loads, normalize_event
 
 BROWSER_EVENT = json.loads(
     """{"eventName":"product_view","eventId":"8f3c2a9e-4d0b-4e57-9a51-0b7c9d1e2f33",
@@ -25,11 +25,18 @@ def test_the_browsers_event_is_already_canonical_and_passes_unchanged() -> None:
 
 def test_snake_case_spellings_become_camel_case() -> None:
     event = normalize_event(
-        {"event_name": "click", "event_id": "8f3c2a9e-4d0b-4e57-9a51-0b7c9d1e2f33", "client_id": "c1",
-         "session_id": "s1", "user_id": 42, "user_login_state": "LOGGED_IN", "is_first_visit": "true",
-         "page_url": "https://shop.example.com/", "product": {"product_id": 7, "discount_price": "1790000",
-         "url_path": "/p", "brand_name": "AULA"}}
-    )  # fmt: skip
+        {
+            "event_name": "click",
+            "event_id": "8f3c2a9e-4d0b-4e57-9a51-0b7c9d1e2f33",
+            "client_id": "c1",
+            "session_id": "s1",
+            "user_id": 42,
+            "user_login_state": "LOGGED_IN",
+            "is_first_visit": "true",
+            "page_url": "https://shop.example.com/",
+            "product": {"product_id": 7, "discount_price": "1790000", "url_path": "/p", "brand_name": "AULA"},
+        }
+    )
     assert event["eventName"] == "click"
     assert event["clientId"] == "c1" and event["sessionId"] == "s1"
     assert event["userId"] == "42"
@@ -133,3 +140,30 @@ def test_prices_as_numeric_strings_and_login_state_case_are_normalised() -> None
 def test_brand_name_fills_brand_when_brand_is_absent() -> None:
     product = {k: v for k, v in BROWSER_EVENT["product"].items() if k != "brand"} | {"brandName": "AULA"}
     assert normalize_event({**BROWSER_EVENT, "product": product})["product"]["brand"] == "AULA"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"eventName":"click","clientId":"a\\u0000b"}', "contains a NUL character"),
+        ('{"eventName":"click","clientId":"a\\ud800"}', "contains invalid Unicode"),
+    ],
+)
+def test_values_the_warehouse_cannot_store_are_rejected_up_front(body: str, reason: str) -> None:
+    with pytest.raises(ContractError, match=reason):
+        normalize_event(json.loads(body))
+
+
+@pytest.mark.parametrize("text", ["[1e400]", "[NaN]", '{"a": -Infinity}'])
+def test_json_with_non_finite_numbers_is_not_accepted(text: str) -> None:
+    with pytest.raises(ValueError):
+        loads(text)
+
+
+def test_big_integers_are_parsed_exactly() -> None:
+    assert loads('{"orderNumber": 123456789012345678901234567890}') == {"orderNumber": 123456789012345678901234567890}
+    assert loads(b'{"n": 18446744073709551615}') == {"n": 18446744073709551615}
+
+
+def test_an_escaped_backslash_before_u0000_is_ordinary_text() -> None:
+    assert normalize_event(json.loads('{"eventName":"click","clientId":"a\\\\u0000"}'))["clientId"] == "a\\u0000"

@@ -21,18 +21,28 @@ json_values = st.recursive(
     max_leaves=30,
 )
 event_like = st.fixed_dictionaries(
-    {"eventName": st.one_of(st.sampled_from(["product_view", "click", "Bad Name"]), json_values),
-     "clientId": st.one_of(st.text(max_size=40), st.integers(), json_values)},
-    optional={"eventId": json_values, "product": json_values, "isFirstVisit": json_values, "timestamp": json_values,
-              "userId": json_values, "element": json_values, "referrer": json_values},
-)  # fmt: skip
+    {
+        "eventName": st.one_of(st.sampled_from(["product_view", "click", "Bad Name"]), json_values),
+        "clientId": st.one_of(st.text(max_size=40), st.integers(), json_values),
+    },
+    optional={
+        "eventId": json_values,
+        "product": json_values,
+        "isFirstVisit": json_values,
+        "timestamp": json_values,
+        "userId": json_values,
+        "element": json_values,
+        "referrer": json_values,
+    },
+)
 payloads = st.one_of(
     json_values,
     event_like,
     st.lists(event_like, max_size=8),
-    st.fixed_dictionaries({"events": st.one_of(st.lists(event_like, max_size=8), json_values)},
-                          optional={"sentAt": json_values}),
-)  # fmt: skip
+    st.fixed_dictionaries(
+        {"events": st.one_of(st.lists(event_like, max_size=8), json_values)}, optional={"sentAt": json_values}
+    ),
+)
 
 
 @st.composite

@@ -1,0 +1,86 @@
+{#-
+    Identity stitching: each client is mapped to the last user id it was logged in as (its latest event that
+    carries a user id, ties broken by event id). identity_changed_at moves only when that user changes, so the
+    marts rebuild a client's history only then.
+-#}
+{{
+    config(
+        unique_key='client_id',
+        incremental_strategy='delete+insert',
+        post_hook=["{{ save_watermark() }}"],
+        indexes=[
+            {'columns': ['client_id'], 'unique': true},
+            {'columns': ['identity_changed_at']},
+        ],
+    )
+}}
+
+with
+
+latest_identified as (
+    select distinct on (client_id)
+        client_id,
+        user_id,
+        event_at as identified_at,
+        event_id as identified_event_id
+    from {{ ref('stg_clickstream__events') }}
+    where
+        user_id is not null
+        {% if is_incremental() %}
+            and dbt_processed_at > {{ watermark() }}
+        {% endif %}
+    order by client_id asc, event_at desc, event_id desc
+),
+
+{% if is_incremental() %}
+merged as (
+    select
+        latest.client_id,
+        case
+            when previous.client_id is null
+                or (latest.identified_at, latest.identified_event_id)
+                > (previous.identified_at, previous.identified_event_id)
+                then latest.user_id
+            else previous.user_id
+        end as user_id,
+        greatest(latest.identified_at, previous.identified_at) as identified_at,
+        case
+            when previous.client_id is null
+                or (latest.identified_at, latest.identified_event_id)
+                > (previous.identified_at, previous.identified_event_id)
+                then latest.identified_event_id
+            else previous.identified_event_id
+        end as identified_event_id,
+        previous.user_id as previous_user_id,
+        previous.identity_changed_at as previous_identity_changed_at
+    from latest_identified as latest
+    left join {{ this }} as previous on latest.client_id = previous.client_id
+),
+{% else %}
+merged as (
+    select
+        client_id,
+        user_id,
+        identified_at,
+        identified_event_id,
+        null::text as previous_user_id,
+        null::timestamptz as previous_identity_changed_at
+    from latest_identified
+),
+{% endif %}
+
+final as (
+    select
+        client_id,
+        user_id,
+        identified_at,
+        identified_event_id,
+        case
+            when user_id is distinct from previous_user_id then {{ run_started() }}
+            else previous_identity_changed_at
+        end as identity_changed_at,
+        {{ run_started() }} as dbt_processed_at
+    from merged
+)
+
+select * from final

@@ -1,0 +1,142 @@
+{#-
+    Server-side sessions: a run of one client's events in which no gap exceeds session_timeout_minutes.
+    Browser tabs (the tracker's per-tab session ids) of one client merge; a login does not split.
+
+    Incremental: for each client with new events, recompute from the start of the earliest existing session
+    that a new event could touch (its last event is within the timeout of the new event) — that point is a
+    session start whatever arrived, so the result equals a full rebuild, for late events of any age.
+-#}
+{{
+    config(
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        post_hook=["{{ save_watermark() }}"],
+        indexes=[
+            {'columns': ['event_id'], 'unique': true},
+            {'columns': ['client_id', 'event_at']},
+            {'columns': ['dbt_processed_at']},
+        ],
+    )
+}}
+
+{%- set timeout = "interval '" ~ var('session_timeout_minutes') ~ " minutes'" %}
+
+with
+
+{% if is_incremental() %}
+staged_since_last_run as (
+    select
+        staged.client_id,
+        staged.event_at,
+        previous.client_id as previous_client_id,
+        previous.event_at as previous_event_at
+    from {{ ref('stg_clickstream__events') }} as staged
+    left join {{ this }} as previous on staged.event_id = previous.event_id
+    where staged.dbt_processed_at > {{ watermark() }}
+),
+
+changed_points as (
+    select client_id, event_at from staged_since_last_run
+    union all
+    -- an event replaced by an earlier-received copy may have moved: its old place changes too
+    select previous_client_id, previous_event_at from staged_since_last_run where previous_client_id is not null
+),
+
+changed_clients as (
+    select
+        client_id,
+        min(event_at) as first_changed_at
+    from changed_points
+    group by client_id
+),
+
+recompute_scope as (
+    select
+        changed.client_id,
+        least(
+            changed.first_changed_at,
+            (
+                select min(existing.session_started_at)
+                from {{ this }} as existing
+                where
+                    existing.client_id = changed.client_id
+                    and existing.event_at >= changed.first_changed_at - {{ timeout }}
+            )
+        ) as recompute_from
+    from changed_clients as changed
+),
+
+events as (
+    select
+        staged.event_id,
+        staged.client_id,
+        staged.event_at
+    from {{ ref('stg_clickstream__events') }} as staged
+    inner join recompute_scope as scope
+        on
+            staged.client_id = scope.client_id
+            and staged.event_at >= scope.recompute_from
+),
+{% else %}
+events as (
+    select
+        event_id,
+        client_id,
+        event_at
+    from {{ ref('stg_clickstream__events') }}
+),
+{% endif %}
+
+gaps as (
+    select
+        event_id,
+        client_id,
+        event_at,
+        lag(event_at) over (partition by client_id order by event_at, event_id) as previous_event_at
+    from events
+),
+
+session_starts as (
+    select
+        event_id,
+        client_id,
+        event_at,
+        case when previous_event_at is null or event_at - previous_event_at > {{ timeout }} then 1 else 0 end
+            as is_session_start
+    from gaps
+),
+
+numbered as (
+    select
+        event_id,
+        client_id,
+        event_at,
+        sum(is_session_start) over (
+            partition by client_id order by event_at, event_id rows between unbounded preceding and current row
+        ) as session_number
+    from session_starts
+),
+
+sessionized as (
+    select
+        event_id,
+        client_id,
+        event_at,
+        first_value(event_id) over session_events as session_first_event_id,
+        first_value(event_at) over session_events as session_started_at
+    from numbered
+    window session_events as (partition by client_id, session_number order by event_at, event_id)
+),
+
+final as (
+    select
+        event_id,
+        client_id,
+        event_at,
+        md5(client_id || '/' || session_first_event_id::text) as session_key,
+        session_started_at,
+        {{ run_started() }} as dbt_processed_at
+    from sessionized
+)
+
+select * from final

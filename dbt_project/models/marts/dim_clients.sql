@@ -1,0 +1,70 @@
+{{
+    config(
+        incremental_strategy='append',
+        pre_hook=["{% if is_incremental() %}delete from {{ this }} where client_id in (select client_id from ({{ mart_client_scope() }}) as scope){% endif %}"],
+        post_hook=["{{ save_watermark() }}"],
+        
+        indexes=[
+            {'columns': ['client_id'], 'unique': true},
+            {'columns': ['first_seen_at']},
+        ],
+    )
+}}
+
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
+
+with
+
+sessions as (
+    select sessions.*
+    from {{ ref('fct_sessions') }} as sessions
+    {% if is_incremental() %}
+        where sessions.client_id in (select client_id from ({{ mart_client_scope() }}) as scope)
+    {% endif %}
+),
+
+per_client as (
+    select
+        client_id,
+        min(started_at) as first_seen_at,
+        max(ended_at) as last_seen_at,
+        count(*) as session_count,
+        sum(event_count) as event_count,
+        count(*) filter (where is_converted) as converted_session_count,
+        sum(purchase_count) as purchase_count
+    from sessions
+    group by client_id
+),
+
+first_sessions as (
+    select distinct on (client_id)
+        client_id,
+        channel as first_channel,
+        device_class as first_device_class,
+        landing_page_path as first_landing_page_path
+    from sessions
+    order by client_id asc, started_at asc, session_key asc
+),
+
+final as (
+    select
+        per_client.client_id,
+        identities.user_id,
+        identities.user_id is not null as is_identified,
+        per_client.first_seen_at,
+        per_client.last_seen_at,
+        date_trunc('week', per_client.first_seen_at at time zone 'UTC')::date as first_seen_week,
+        per_client.session_count::integer as session_count,
+        per_client.event_count::integer as event_count,
+        per_client.converted_session_count::integer as converted_session_count,
+        per_client.purchase_count::integer as purchase_count,
+        first_sessions.first_channel,
+        first_sessions.first_device_class,
+        first_sessions.first_landing_page_path,
+        {{ run_started() }} as dbt_processed_at
+    from per_client
+    inner join first_sessions on per_client.client_id = first_sessions.client_id
+    left join {{ ref('int_clients_stitched') }} as identities on per_client.client_id = identities.client_id
+)
+
+select * from final

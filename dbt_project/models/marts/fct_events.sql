@@ -1,0 +1,79 @@
+{{
+    config(
+        incremental_strategy='append',
+        pre_hook=["{{ delete_client_tails('event_at', mart_client_scope()) }}"],
+        post_hook=["{{ save_watermark() }}"],
+        
+        indexes=[
+            {'columns': ['event_id'], 'unique': true},
+            {'columns': ['client_id', 'event_at']},
+            {'columns': ['event_at']},
+            {'columns': ['session_key']},
+        ],
+    )
+}}
+
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
+
+with
+
+sessionized as (
+    select sessionized.*
+    from {{ ref('int_events_sessionized') }} as sessionized
+    {% if is_incremental() %}
+        inner join ({{ mart_client_scope() }}) as scope
+            on sessionized.client_id = scope.client_id and sessionized.event_at >= scope.recompute_from
+    {% endif %}
+),
+
+kept_sessions as (
+    select
+        session_key,
+        login_state as session_login_state
+    from {{ ref('int_sessions_aggregated') }}
+    where not is_quarantined
+),
+
+final as (
+    select
+        staged.event_id,
+        sessionized.session_key,
+        sessionized.session_started_at,
+        staged.client_id,
+        coalesce(staged.user_id, identities.user_id) as user_id,
+        staged.user_id as event_user_id,
+        staged.event_at,
+        staged.received_at,
+        staged.event_name,
+        staged.user_login_state,
+        kept_sessions.session_login_state,
+        staged.identity_source,
+        staged.tracker_session_id,
+        staged.is_first_visit,
+        staged.page_url,
+        staged.page_path,
+        staged.referrer_host,
+        staged.utm_source,
+        staged.utm_medium,
+        staged.utm_campaign,
+        staged.product_id,
+        staged.product_name,
+        staged.product_category,
+        staged.product_brand,
+        staged.product_price,
+        staged.product_discount_price,
+        staged.product_url_path,
+        staged.element_tag,
+        staged.element_id,
+        staged.element_text,
+        staged.device_class,
+        staged.browser,
+        staged.operating_system,
+        {{ run_started() }} as dbt_processed_at
+    from sessionized
+    inner join kept_sessions on sessionized.session_key = kept_sessions.session_key
+    inner join {{ ref('stg_clickstream__events') }} as staged on sessionized.event_id = staged.event_id
+    left join {{ ref('int_clients_stitched') }} as identities on sessionized.client_id = identities.client_id
+)
+
+select * from final

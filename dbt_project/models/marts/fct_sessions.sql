@@ -1,0 +1,75 @@
+{{
+    config(
+        incremental_strategy='append',
+        pre_hook=["{{ delete_client_tails('started_at', mart_client_scope()) }}"],
+        post_hook=["{{ save_watermark() }}"],
+        
+        indexes=[
+            {'columns': ['session_key'], 'unique': true},
+            {'columns': ['client_id', 'started_at']},
+            {'columns': ['started_at']},
+        ],
+    )
+}}
+
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
+
+with
+
+sessions as (
+    select sessions.*
+    from {{ ref('int_sessions_aggregated') }} as sessions
+    {% if is_incremental() %}
+        inner join ({{ mart_client_scope() }}) as scope
+            on sessions.client_id = scope.client_id and sessions.started_at >= scope.recompute_from
+    {% endif %}
+    where not sessions.is_quarantined
+),
+
+identities as (
+    select
+        client_id,
+        user_id
+    from {{ ref('int_clients_stitched') }}
+),
+
+final as (
+    select
+        sessions.session_key,
+        sessions.client_id,
+        coalesce(sessions.session_user_id, identities.user_id) as user_id,
+        sessions.tracker_session_id,
+        sessions.tracker_session_count::integer as tracker_session_count,
+        sessions.started_at,
+        sessions.ended_at,
+        (sessions.started_at at time zone 'UTC')::date as started_date,
+        sessions.duration_seconds,
+        sessions.event_count::integer as event_count,
+        sessions.page_view_count::integer as page_view_count,
+        sessions.landing_page_url,
+        sessions.landing_page_path,
+        sessions.exit_page_path,
+        sessions.referrer_host,
+        sessions.utm_source,
+        sessions.utm_medium,
+        sessions.utm_campaign,
+        sessions.channel,
+        sessions.device_class,
+        sessions.browser,
+        sessions.operating_system,
+        sessions.login_state,
+        sessions.has_login,
+        sessions.funnel_step,
+        sessions.funnel_step >= 1 as reached_product_view,
+        sessions.funnel_step >= 2 as reached_add_to_cart,
+        sessions.funnel_step >= 3 as reached_checkout_start,
+        sessions.funnel_step >= 4 as reached_checkout_complete,
+        sessions.is_bounce,
+        sessions.is_converted,
+        sessions.purchase_count::integer as purchase_count,
+        {{ run_started() }} as dbt_processed_at
+    from sessions
+    left join identities on sessions.client_id = identities.client_id
+)
+
+select * from final

@@ -1,0 +1,136 @@
+{#-
+    How sessions move between page types, ready for a Sankey diagram: per UTC day of session start, device
+    class and login state, the count of sessions going from one step to the next at each position. A
+    journey starts at 'session_start', repeats of the same step are collapsed, and it ends at 'exit'
+    ('continues' when it is longer than journey_max_steps).
+-#}
+{{
+    config(
+        incremental_strategy='append',
+        pre_hook=["{{ delete_periods('date_day', 'select period_start::date from (' ~ changed_periods('day') ~ ') as days') }}"],
+        post_hook=["{{ save_watermark() }}"],
+        
+        indexes=[{'columns': ['date_day']}],
+    )
+}}
+
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
+
+{%- set max_steps = var('journey_max_steps') %}
+
+with
+
+sessions as (
+    select
+        session_key,
+        started_date as date_day,
+        device_class,
+        login_state
+    from {{ ref('fct_sessions') }}
+    {% if is_incremental() %}
+        where started_date in (select period_start::date from ({{ changed_periods('day') }}) as days)
+    {% endif %}
+),
+
+steps as (
+    select
+        events.session_key,
+        events.event_at,
+        events.event_id,
+        case events.event_name
+            when 'home_view' then 'home'
+            when 'category_view' then 'category'
+            when 'product_view' then 'product'
+            when 'add_to_cart_click' then 'cart'
+            when 'checkout_start' then 'checkout'
+            when 'checkout_complete' then 'purchase'
+            when 'login_success' then 'login'
+        end as step_name
+    from {{ ref('fct_events') }} as events
+    inner join sessions on events.session_key = sessions.session_key
+    where events.event_name in (
+        'home_view', 'category_view', 'product_view', 'add_to_cart_click', 'checkout_start',
+        'checkout_complete', 'login_success'
+    )
+),
+
+collapsed as (
+    select
+        session_key,
+        event_at,
+        event_id,
+        step_name,
+        lag(step_name) over (partition by session_key order by event_at, event_id) as previous_step_name
+    from steps
+),
+
+numbered as (
+    select
+        session_key,
+        step_name,
+        row_number() over (partition by session_key order by event_at, event_id) as step_index
+    from collapsed
+    where previous_step_name is distinct from step_name
+),
+
+journeys as (
+    select
+        sessions.session_key,
+        sessions.date_day,
+        sessions.device_class,
+        sessions.login_state,
+        coalesce(max(numbered.step_index), 0) as step_count
+    from sessions
+    left join numbered on sessions.session_key = numbered.session_key
+    group by sessions.session_key, sessions.date_day, sessions.device_class, sessions.login_state
+),
+
+path as (
+    select
+        journeys.session_key,
+        0 as step_index,
+        'session_start' as step_name
+    from journeys
+    union all
+    select
+        session_key,
+        step_index,
+        step_name
+    from numbered
+    where step_index <= {{ max_steps }}
+    union all
+    select
+        session_key,
+        least(step_count, {{ max_steps }}) + 1 as step_index,
+        case when step_count > {{ max_steps }} then 'continues' else 'exit' end as step_name
+    from journeys
+),
+
+transitions as (
+    select
+        session_key,
+        step_index,
+        step_name as from_step,
+        lead(step_name) over (partition by session_key order by step_index) as to_step
+    from path
+),
+
+final as (
+    select
+        journeys.date_day,
+        journeys.device_class,
+        journeys.login_state,
+        transitions.step_index,
+        transitions.from_step,
+        transitions.to_step,
+        count(*)::integer as sessions,
+        {{ run_started() }} as dbt_processed_at
+    from transitions
+    inner join journeys on transitions.session_key = journeys.session_key
+    where transitions.to_step is not null
+    group by
+        journeys.date_day, journeys.device_class, journeys.login_state,
+        transitions.step_index, transitions.from_step, transitions.to_step
+)
+
+select * from final

@@ -1,0 +1,530 @@
+"""The loader: new raw objects → ``raw.events`` exactly once, bad input quarantined, never dropped.
+
+One run: take the advisory lock (a second run exits saying so), migrate ``raw``, discover objects
+(the newest loaded partition minus a lookback, or an explicit range/prefix), skip those already in
+the manifest, GET the rest in parallel, parse and enrich them in worker threads, and write bounded
+batches with ``COPY`` — each batch's rows, quarantined events and manifest entries in one
+transaction, while the next batch is being read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from loader import enrich, logs
+from loader.config import LoaderSettings, WarehouseSettings
+from loader.contract import (
+    CONTRACT_VERSION,
+    ContractError,
+    encode_event,
+    iso_utc,
+    loads,
+    normalize_event,
+    parse_instant,
+)
+from loader.enrich import parse_user_agent
+from loader.rawstore import RawObject, RawStore, StoreError
+from loader.schema import migrate
+from loader.warehouse import connect
+
+T = TypeVar("T")
+LOCK_KEY = 7_233_172_546_110_573  # pg advisory lock shared by every run that writes raw.* or the marts
+_PARTITION = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")  # iso_utc(), as the collector writes
+_EXTRA_CONTENT = re.compile("Extra data|unexpected content after document")  # stdlib / orjson: NDJSON
+_COPY_EVENTS = "copy raw.events (event_id, received_at, event_at, payload, source_key, load_id) from stdin"
+
+
+@dataclass
+class LoadSummary:
+    """What a run did; printed as one line on the CLI and returned as JSON to Lambda."""
+
+    status: str  # succeeded | partial | failed | skipped
+    load_id: int | None = None
+    objects: int = 0
+    bytes: int = 0
+    events: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    failed_objects: int = 0
+    seconds: float = 0.0
+    message: str | None = None
+    discovery: str | None = None
+
+    @property
+    def events_per_second(self) -> float:
+        return round(self.events / self.seconds, 1) if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "events_per_second": self.events_per_second}
+
+    def line(self) -> str:
+        if self.status == "skipped":
+            return f"load skipped: {self.message}"
+        text = (
+            f"load {self.status}: {self.objects:,} objects, {self.events:,} events, {self.duplicates:,} duplicates, "
+            f"{self.rejected:,} rejected in {self.seconds:.1f}s ({self.events_per_second:,.0f} events/s)"
+        )
+        if self.failed_objects:
+            text += f"; {self.failed_objects:,} objects could not be read and will be retried"
+        return text + (f" — {self.message}" if self.message else "")
+
+
+@dataclass
+class ParsedObject:
+    """One object, parsed: COPY-ready rows and quarantined pieces."""
+
+    obj: RawObject
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # event_id, received_at, COPY line
+    rejects: list[tuple[int | None, str, str]] = field(default_factory=list)  # position, reason, raw text
+
+
+def partition_hour(key: str) -> datetime | None:
+    match = _PARTITION.search(key)
+    if not match:
+        return None
+    try:
+        year, month, day, hour = (int(g) for g in match.groups())
+        return datetime(year, month, day, hour, tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _copy_text(value: str) -> str:
+    """Escape for COPY's text format."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
+def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
+    """Parse a JSON array, a single event, ``{"events": [...]}`` or NDJSON; apply the contract; enrich."""
+    parsed = ParsedObject(obj)
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        parsed.rejects.append((None, "object is not UTF-8 text", _printable(body.decode("utf-8", "replace"))))
+        return parsed
+    stripped = text.strip()
+    if not stripped:
+        parsed.rejects.append((None, "object is empty", text))
+        return parsed
+    items: list[tuple[int, Any]]
+    try:
+        document = loads(stripped)
+    except (ValueError, RecursionError) as error:
+        if not (stripped.startswith("{") and _EXTRA_CONTENT.search(str(error))):
+            parsed.rejects.append((None, f"object is not valid JSON: {str(error)[:200]}", _printable(text)))
+            return parsed
+        items = []  # NDJSON: one event per line; a bad line is quarantined on its own
+        for position, line in enumerate(stripped.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                items.append((position, loads(line)))
+            except (ValueError, RecursionError) as line_error:
+                parsed.rejects.append((position, f"line is not valid JSON: {str(line_error)[:200]}", _printable(line)))
+    else:
+        if isinstance(document, list):
+            items = list(enumerate(document))
+        elif isinstance(document, dict) and isinstance(document.get("events"), list):
+            items = list(enumerate(document["events"]))
+        else:
+            items = [(0, document)]
+        if not items:
+            parsed.rejects.append((None, "object holds no events", text))
+    fallback = partition_hour(obj.key)
+    suffix = f"\t{_copy_text(obj.key)}\t{load_id}\n"
+    for position, value in items:
+        try:
+            event_id, received, event_at, payload = _event_row(value, position, fallback)
+        except ContractError as error:
+            parsed.rejects.append((position, str(error), json.dumps(value, ensure_ascii=True)))
+            continue
+        parsed.rows.append((event_id, received, f"{event_id}\t{received}\t{event_at}\t{payload}{suffix}"))
+    return parsed
+
+
+def _event_row(value: Any, position: int, fallback: datetime | None) -> tuple[str, str, str, str]:
+    """(event_id, received_at, event_at, COPY-escaped payload) of one event."""
+    ingest = value.get("_ingest") if isinstance(value, dict) else None
+    if (
+        isinstance(ingest, dict)
+        and ingest.get("contract") == CONTRACT_VERSION
+        and _is_match(_UUID, value.get("eventId"))
+        and _is_match(_INSTANT, received := ingest.get("receivedAt"))
+        and _is_match(_INSTANT, event_at := ingest.get("eventAt"))
+    ):
+        event = value  # stored by our collector under this contract: already canonical and checked
+    else:
+        event = normalize_event(value, id_context=str(position))
+        ingest = event.get("_ingest")
+        if not isinstance(ingest, dict):
+            ingest = event["_ingest"] = {}
+        try:
+            received_time = parse_instant("_ingest.receivedAt", ingest.get("receivedAt"))
+        except ContractError:
+            if fallback is None:
+                raise ContractError(
+                    "_ingest.receivedAt: missing or invalid, and the key has no hour partition"
+                ) from None
+            received_time = fallback
+            event["_contract"] = {**(event.get("_contract") or {}), "receivedAtFromKey": True}
+        try:
+            event_time = parse_instant("_ingest.eventAt", ingest["eventAt"]) if ingest.get("eventAt") else received_time
+        except ContractError:
+            event_time = received_time
+        received, event_at = iso_utc(received_time), iso_utc(event_time)
+    agent = ingest.get("userAgent")
+    event["_enriched"] = {"userAgent": parse_user_agent(agent if isinstance(agent, str) else None)}
+    payload = encode_event(event).decode("utf-8").replace("\\", "\\\\")  # COPY text; JSON has no raw tabs/newlines
+    return str(event["eventId"]), str(received), str(event_at), payload
+
+
+def _is_match(pattern: re.Pattern[str], value: Any) -> bool:
+    return isinstance(value, str) and pattern.match(value) is not None
+
+
+class _Writer:
+    """Writes batches in a background thread, one transaction per batch, in submission order.
+
+    If the warehouse refuses a batch's data (a value PostgreSQL cannot take), the batch is retried
+    object by object and each refused object is quarantined whole, so one bad object never blocks
+    later runs.
+    """
+
+    def __init__(self, conn: Any, load_id: int, on_written: Callable[[dict[str, int]], None]) -> None:
+        self.conn = conn
+        self.load_id = load_id
+        self.on_written = on_written
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[list[ParsedObject] | None] = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._run, name="raw-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: list[ParsedObject]) -> None:
+        if self.error:
+            raise self.error
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self.error:
+            raise self.error
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.on_written(self._write_or_split(batch))
+                except BaseException as error:  # surfaced to the main thread on the next submit/close
+                    self.error = error
+
+    def _write_or_split(self, batch: list[ParsedObject]) -> dict[str, int]:
+        try:
+            return self._write(batch)
+        except (psycopg.DataError, psycopg.IntegrityError) as batch_error:
+            logs.log("batch refused; retrying object by object", level=logging.WARNING, error=str(batch_error))
+        totals = dict.fromkeys(("objects", "bytes", "events", "duplicates", "rejected"), 0)
+        for parsed in batch:
+            try:
+                written = self._write([parsed])
+            except (psycopg.DataError, psycopg.IntegrityError) as error:
+                refused = [
+                    (
+                        None,
+                        f"the warehouse refused this object: {str(error).strip()[:300]}",
+                        "\n".join(line.split("\t")[3].replace("\\\\", "\\") for _, _, line in parsed.rows),
+                    )
+                ]
+                written = self._write([ParsedObject(parsed.obj, [], refused + parsed.rejects)])
+            for name, value in written.items():
+                totals[name] += value
+        return totals
+
+    def _write(self, batch: list[ParsedObject]) -> dict[str, int]:
+        # The earliest-received copy of an event id wins, within the batch and against the warehouse.
+        best: dict[str, tuple[str, int]] = {}  # event_id -> (received_at, object index)
+        duplicates = [0] * len(batch)
+        for index, parsed in enumerate(batch):
+            for event_id, received, _ in parsed.rows:
+                current = best.get(event_id)
+                if current is None or received < current[0]:
+                    if current is not None:
+                        duplicates[current[1]] += 1
+                    best[event_id] = (received, index)
+                else:
+                    duplicates[index] += 1
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            # A commit lost in a crash loses its manifest rows too: the next run loads those objects again.
+            cur.execute("set local synchronous_commit = off")
+            if best:
+                cur.execute(
+                    "select event_id::text, received_at from raw.events where event_id = any(%s::uuid[])",
+                    ("{" + ",".join(best) + "}",),
+                )
+            replaced = []
+            for event_id, existing_received in cur.fetchall() if best else ():
+                received, index = best[event_id]
+                if parse_instant("receivedAt", received) < existing_received:
+                    replaced.append(event_id)  # this copy arrived earlier than the stored one: it wins
+                else:
+                    del best[event_id]
+                    duplicates[index] += 1
+            if replaced:
+                cur.execute(
+                    "delete from raw.events where event_id = any(%s::uuid[])", ("{" + ",".join(replaced) + "}",)
+                )
+            events = [0] * len(batch)
+            lines = []
+            for index, parsed in enumerate(batch):
+                for event_id, received, line in parsed.rows:
+                    if best.get(event_id) == (received, index):
+                        lines.append(line)
+                        events[index] += 1
+                        del best[event_id]
+            with cur.copy(_COPY_EVENTS) as copy:
+                copy.write("".join(lines))
+            new_agents = enrich.take_unsaved()
+            if new_agents:
+                cur.executemany(
+                    "insert into raw.user_agents (user_agent, parsed) values (%s, %s) "
+                    "on conflict (user_agent) do update set parsed = excluded.parsed, parsed_at = now()",
+                    [(agent, Jsonb(parsed)) for agent, parsed in new_agents],
+                )
+            rejects = [
+                (parsed.obj.key, position, reason, raw, self.load_id)
+                for parsed in batch
+                for position, reason, raw in parsed.rejects
+            ]
+            if rejects:
+                cur.executemany(
+                    "insert into raw.rejected_events (source_key, position, reason, raw_text, load_id) "
+                    "values (%s, %s, %s, %s, %s)",
+                    rejects,
+                )
+            cur.executemany(
+                "insert into raw.load_manifest "
+                "(source_key, size, etag, partition_hour, load_id, events, duplicates, rejected) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        p.obj.key,
+                        p.obj.size,
+                        p.obj.etag,
+                        partition_hour(p.obj.key),
+                        self.load_id,
+                        events[i],
+                        duplicates[i],
+                        len(p.rejects),
+                    )
+                    for i, p in enumerate(batch)
+                ],
+            )
+            totals = {
+                "objects": len(batch),
+                "bytes": sum(p.obj.size for p in batch),
+                "events": sum(events),
+                "duplicates": sum(duplicates),
+                "rejected": len(rejects),
+            }
+            cur.execute(
+                "update raw.load_runs set objects = objects + %(objects)s, bytes = bytes + %(bytes)s, "
+                "events = events + %(events)s, duplicates = duplicates + %(duplicates)s, "
+                "rejected = rejected + %(rejected)s where load_id = %(load_id)s",
+                {**totals, "load_id": self.load_id},
+            )
+        return totals
+
+
+def _bounded_map(
+    pool: ThreadPoolExecutor, fn: Callable[[RawObject], T], items: Iterable[RawObject], window: int
+) -> Iterator[T]:
+    """``pool.map`` that keeps at most ``window`` items in flight (memory stays bounded)."""
+    pending: deque[Future[T]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _chunks(items: Iterable[RawObject], size: int) -> Iterator[list[RawObject]]:
+    chunk: list[RawObject] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class Loader:
+    """Loads the lake into schema ``raw``; see the module docstring."""
+
+    def __init__(
+        self, store: RawStore, warehouse: WarehouseSettings, settings: LoaderSettings, *, trigger: str = "cli"
+    ) -> None:
+        self.store = store
+        self.warehouse = warehouse
+        self.settings = settings
+        self.trigger = trigger
+
+    # -- discovery --------------------------------------------------------------------------
+    def discover(
+        self, conn: Any, *, since: datetime | None, until: datetime | None, prefix: str | None
+    ) -> tuple[Iterator[RawObject], str]:
+        base = self.store.prefix
+        if prefix is not None:
+            return self.store.list(prefix), f"prefix {prefix}"
+        if since is None and until is None:
+            newest = conn.execute("select max(partition_hour) from raw.load_manifest").fetchone()[0]
+            if newest is None:
+                return self.store.list(base), f"everything under {base} (nothing loaded yet)"
+            since = newest - timedelta(hours=self.settings.lookback_hours)
+            description = (
+                f"from {since:%Y-%m-%d %H}:00 UTC ({self.settings.lookback_hours}h before the newest loaded partition)"
+            )
+        else:
+            description = f"from {since:%Y-%m-%d %H}:00 UTC" if since else "from the beginning"
+            description += f" to {until:%Y-%m-%d %H}:59 UTC" if until else " onwards"
+        start_after = f"{base}{since.astimezone(UTC):%Y/%m/%d/%H}/" if since else None
+        listing = self.store.list(base, start_after)
+        if until is not None:
+            stop = f"{base}{(until.astimezone(UTC) + timedelta(hours=1)):%Y/%m/%d/%H}/"
+            listing = (obj for obj in listing if obj.key < stop)
+        return listing, description
+
+    def _new_objects(self, conn: Any, listing: Iterator[RawObject]) -> Iterator[RawObject]:
+        for chunk in _chunks(listing, 1000):
+            known = {
+                row[0]
+                for row in conn.execute(
+                    "select source_key from raw.load_manifest where source_key = any(%s)", ([o.key for o in chunk],)
+                )
+            }
+            yield from (obj for obj in chunk if obj.key not in known)
+
+    def _fetch(self, obj: RawObject) -> tuple[RawObject, bytes | str]:
+        """GET one object (in a pool thread): its body, or the error text."""
+        try:
+            return obj, self.store.get(obj.key)
+        except StoreError as error:
+            return obj, str(error)
+
+    # -- a run ------------------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        prefix: str | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> LoadSummary:
+        started = time.perf_counter()
+        lock_conn = connect(self.warehouse, autocommit=True)
+        try:
+            if not lock_conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+                return LoadSummary(status="skipped", message="another run holds the lock; nothing to do")
+            migrate(lock_conn)
+            enrich.remember(
+                dict(
+                    lock_conn.execute(
+                        "select user_agent, parsed from raw.user_agents where parsed_at > now() - interval '180 days'"
+                    ).fetchall()
+                )
+            )
+            lock_conn.execute(
+                "update raw.load_runs set status = 'aborted', finished_at = now(), "
+                "error = 'the run stopped before finishing (killed or lost its connection); its open batch was rolled back' "
+                "where status = 'running'"
+            )
+            params = {"since": since, "until": until, "prefix": prefix}
+            load_id = lock_conn.execute(
+                "insert into raw.load_runs (trigger, params) values (%s, %s) returning load_id",
+                (self.trigger, json.dumps(params, default=str)),
+            ).fetchone()[0]
+            summary = LoadSummary(status="running", load_id=load_id)
+            try:
+                listing, summary.discovery = self.discover(lock_conn, since=since, until=until, prefix=prefix)
+                self._pipeline(lock_conn, load_id, listing, summary, on_progress)
+                summary.status = "partial" if summary.failed_objects else "succeeded"
+                if summary.failed_objects:
+                    summary.message = "some objects could not be read; they are not marked loaded"
+            except Exception as error:
+                summary.status, summary.message = "failed", f"{type(error).__name__}: {error}"
+                raise
+            finally:
+                summary.seconds = round(time.perf_counter() - started, 2)
+                with contextlib.suppress(psycopg.Error):  # if the warehouse went away, the next run marks it aborted
+                    lock_conn.execute(
+                        "update raw.load_runs set status = %s, finished_at = now(), failed_objects = %s, error = %s "
+                        "where load_id = %s",
+                        (summary.status, summary.failed_objects, summary.message, load_id),
+                    )
+                logs.log(
+                    "load",
+                    level=logging.INFO if summary.status == "succeeded" else logging.WARNING,
+                    **summary.as_dict(),
+                )
+            return summary
+        finally:
+            lock_conn.close()  # also releases the advisory lock
+
+    def _pipeline(
+        self,
+        lock_conn: Any,
+        load_id: int,
+        listing: Iterator[RawObject],
+        summary: LoadSummary,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        def written(totals: dict[str, int]) -> None:
+            for name in ("objects", "bytes", "events", "duplicates", "rejected"):
+                setattr(summary, name, getattr(summary, name) + totals[name])
+            if on_progress:
+                on_progress(totals["objects"], totals["events"])
+
+        threads = self.settings.threads
+        with connect(self.warehouse) as data_conn, ThreadPoolExecutor(threads, thread_name_prefix="raw-get") as pool:
+            writer = _Writer(data_conn, load_id, written)
+            try:
+                batch: list[ParsedObject] = []
+                batch_bytes = 0
+                # Pool threads only GET (I/O); parsing stays on this thread, the writer thread COPYs.
+                for obj, body in _bounded_map(pool, self._fetch, self._new_objects(lock_conn, listing), threads * 2):
+                    if isinstance(body, str):
+                        summary.failed_objects += 1
+                        logs.log("object not loaded", level=logging.WARNING, key=obj.key, error=body)
+                        continue
+                    parsed = parse_object(obj, body, load_id)
+                    batch.append(parsed)
+                    batch_bytes += parsed.obj.size
+                    if len(batch) >= self.settings.batch_objects or batch_bytes >= self.settings.batch_bytes:
+                        writer.submit(batch)
+                        batch, batch_bytes = [], 0
+                if batch:
+                    writer.submit(batch)
+            finally:
+                writer.close()

@@ -1,0 +1,102 @@
+"""Schema ``raw``: created and migrated by the loader, idempotently, under the run lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Append-only: each entry is applied once, in order, and recorded in raw.schema_migrations.
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        create table raw.load_runs (
+            load_id bigserial primary key,
+            started_at timestamptz not null default now(),
+            finished_at timestamptz,
+            status text not null default 'running'
+                check (status in ('running', 'succeeded', 'partial', 'failed', 'aborted')),
+            trigger text not null default 'cli',
+            params jsonb not null default '{}',
+            objects integer not null default 0,
+            bytes bigint not null default 0,
+            events integer not null default 0,
+            duplicates integer not null default 0,
+            rejected integer not null default 0,
+            failed_objects integer not null default 0,
+            error text
+        );
+
+        create table raw.load_manifest (
+            source_key text primary key,
+            size bigint not null,
+            etag text,
+            partition_hour timestamptz,
+            load_id bigint not null references raw.load_runs (load_id),
+            events integer not null,
+            duplicates integer not null,
+            rejected integer not null,
+            loaded_at timestamptz not null default now()
+        );
+        create index load_manifest_partition_hour on raw.load_manifest (partition_hour);
+
+        create table raw.events (
+            event_id uuid primary key,
+            received_at timestamptz not null,
+            event_at timestamptz not null,
+            payload jsonb not null,
+            source_key text not null,
+            load_id bigint not null,
+            loaded_at timestamptz not null default now()
+        );
+        -- loaded_at only grows: a BRIN index serves the incremental models' "new since" scans cheaply.
+        create index events_loaded_at on raw.events using brin (loaded_at);
+
+        create table raw.rejected_events (
+            rejected_id bigserial primary key,
+            source_key text not null,
+            position integer,
+            reason text not null,
+            raw_text text,
+            load_id bigint not null,
+            rejected_at timestamptz not null default now()
+        );
+        create index rejected_events_source_key on raw.rejected_events (source_key);
+
+        comment on table raw.events is 'One row per event (event_id unique): the canonical event as jsonb, with _ingest and _enriched blocks.';
+        comment on table raw.rejected_events is 'Objects or events that failed the contract at load: quarantined, never dropped.';
+        comment on table raw.load_manifest is 'One row per loaded object, written in the same transaction as its rows.';
+        comment on table raw.load_runs is 'One row per loader run.';
+        """,
+    ),
+    (
+        2,
+        """
+        create table raw.user_agents (
+            user_agent text primary key,
+            parsed jsonb not null,
+            parsed_at timestamptz not null default now()
+        );
+        comment on table raw.user_agents is
+            'Parsed User-Agent headers, so each is parsed once (refreshed after 180 days, picking up parser updates).';
+        """,
+    ),
+]
+
+
+def migrate(conn: Any) -> int:
+    """Bring schema ``raw`` up to date; returns the number of migrations applied."""
+    with conn.transaction():
+        conn.execute("create schema if not exists raw")
+        conn.execute(
+            "create table if not exists raw.schema_migrations "
+            "(version integer primary key, applied_at timestamptz not null default now())"
+        )
+        done = {row[0] for row in conn.execute("select version from raw.schema_migrations")}
+        applied = 0
+        for version, sql in MIGRATIONS:
+            if version in done:
+                continue
+            conn.execute(sql)
+            conn.execute("insert into raw.schema_migrations (version) values (%s)", (version,))
+            applied += 1
+    return applied

@@ -1,0 +1,137 @@
+"""Running dbt in-process against the configured (or embedded) warehouse.
+
+``profiles.yml`` reads ``DW_PG_*`` from the environment; :func:`dbt_environment` sets them from the
+resolved :class:`WarehouseSettings`, so ``DW_URL``, secrets and the embedded warehouse all work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loader.config import WarehouseSettings
+
+
+def project_dir() -> Path:
+    """The dbt project: ``CLICKSTREAM_DBT_PROJECT_DIR``, else next to the ``loader`` package (repo or zip)."""
+    configured = os.environ.get("CLICKSTREAM_DBT_PROJECT_DIR")
+    path = Path(configured) if configured else Path(__file__).resolve().parents[1]
+    if not (path / "dbt_project.yml").exists():
+        raise FileNotFoundError(f"no dbt_project.yml in {path}; set CLICKSTREAM_DBT_PROJECT_DIR")
+    return path
+
+
+def dbt_environment(settings: WarehouseSettings) -> dict[str, str]:
+    """The variables ``profiles.yml`` reads."""
+    return {
+        "DW_PG_HOST": settings.host,
+        "DW_PG_PORT": str(settings.port),
+        "DW_PG_USER": settings.user,
+        "DW_PG_PASSWORD": settings.password or "",
+        "DW_PG_DATABASE": settings.database,
+        "DW_PG_SSL": settings.sslmode,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class DbtSummary:
+    """What a dbt invocation did, by node type and status."""
+
+    command: str
+    success: bool
+    seconds: float
+    models_ok: int = 0
+    models_failed: int = 0
+    tests_passed: int = 0
+    tests_failed: int = 0
+    tests_warned: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        text = (
+            f"dbt {self.command} {'succeeded' if self.success else 'FAILED'}: {self.models_ok} models built"
+            f" ({self.models_failed} failed), {self.tests_passed} tests passed, {self.tests_failed} failed,"
+            f" {self.tests_warned} warned, {self.skipped} skipped in {self.seconds:.1f}s"
+        )
+        if self.error:
+            text += f" — {self.error}"
+        return text
+
+
+def run_dbt(args: Sequence[str], settings: WarehouseSettings, *, target_path: Path | None = None) -> DbtSummary:
+    """Invoke dbt with ``args`` (e.g. ``["build"]``) in this process; never raises for dbt failures."""
+    from loader.lambda_compat import make_dbt_lambda_safe
+
+    make_dbt_lambda_safe()
+    from dbt.cli.main import dbtRunner
+
+    project = project_dir()
+    full_args = [*args]
+    if "--project-dir" not in full_args:
+        full_args += ["--project-dir", str(project)]
+    if "--profiles-dir" not in full_args:
+        full_args += ["--profiles-dir", str(project)]
+    env = dbt_environment(settings)
+    if target_path is not None:
+        env["DBT_TARGET_PATH"] = str(target_path)
+        env.setdefault("DBT_LOG_PATH", str(target_path / "logs"))
+    started = time.perf_counter()
+    with _environment(env):
+        result = dbtRunner().invoke(full_args)
+    summary = DbtSummary(
+        command=" ".join(args[:1]), success=bool(result.success), seconds=round(time.perf_counter() - started, 2)
+    )
+    if result.exception is not None:
+        summary.error = f"{type(result.exception).__name__}: {result.exception}"
+    statuses: Counter[tuple[str, str]] = Counter()
+    for node_result in getattr(result.result, "results", None) or []:
+        node = getattr(node_result, "node", None)
+        kind = str(getattr(node, "resource_type", "")) if node is not None else ""
+        status = str(getattr(node_result, "status", ""))
+        statuses[(kind, status)] += 1
+        if status in ("error", "fail"):
+            summary.failures.append(
+                f"{kind} {getattr(node, 'name', '?')}: {str(getattr(node_result, 'message', ''))[:300]}"
+            )
+    for (kind, status), count in statuses.items():
+        if kind in ("model", "seed", "snapshot"):
+            if status == "success":
+                summary.models_ok += count
+            elif status == "error":
+                summary.models_failed += count
+        elif kind in ("test", "unit_test"):
+            if status == "pass":
+                summary.tests_passed += count
+            elif status in ("fail", "error"):
+                summary.tests_failed += count
+            elif status == "warn":
+                summary.tests_warned += count
+        if status == "skipped":
+            summary.skipped += count
+    return summary

@@ -1,0 +1,409 @@
+"""The loader against a real PostgreSQL and the S3 API (moto's server) or the local lake."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from loader.config import LoaderSettings, RawStoreSettings, WarehouseSettings
+from loader.generate import TrafficGenerator, replay
+from loader.load import LOCK_KEY, Loader, LoadSummary
+from loader.rawstore import RawStore, open_store
+from tests.conftest import ROOT
+from tests.unit.test_contract import BROWSER_EVENT
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+
+
+def node_event(received: datetime, **changes: Any) -> dict[str, Any]:
+    """An event exactly as the previous Node collector stored it (one object per event)."""
+    return {
+        **BROWSER_EVENT,
+        "eventId": str(uuid.uuid4()),
+        "_ingest": {
+            "receivedAt": received.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "sourceIp": "113.161.42.0",
+            "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "requestId": "r-1",
+            "method": "POST",
+            "path": "/clickstream",
+        },
+        **changes,
+    }
+
+
+def key_for(received: datetime, name: str | None = None) -> str:
+    return f"events/{received:%Y/%m/%d/%H}/{name or f'event-{uuid.uuid4()}.json'}"
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, home: Path) -> RawStore:
+    if request.param == "s3":
+        request.getfixturevalue("s3_env")
+    return open_store(RawStoreSettings.from_env())
+
+
+def load(store: RawStore, dw: WarehouseSettings, **kwargs: Any) -> LoadSummary:
+    settings = LoaderSettings(threads=4, batch_objects=kwargs.pop("batch_objects", 50))
+    return Loader(store, dw, settings).run(**kwargs)
+
+
+def query(dw: WarehouseSettings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(**dw.conninfo()) as conn:  # type: ignore[arg-type]
+        return conn.execute(sql, params).fetchall()
+
+
+def test_generated_traffic_loads_exactly_once_even_when_run_twice(store: RawStore, dw: WarehouseSettings) -> None:
+    report = replay(TrafficGenerator(events=800, days=2, seed=3, now=NOW).requests(), store)
+    first = load(store, dw)
+    assert first.status == "succeeded"
+    assert first.objects == report.statuses[200]
+    assert first.events + first.duplicates == report.events_accepted
+    assert first.duplicates >= 0 and first.rejected == 0
+    again = load(store, dw)
+    assert (again.status, again.objects, again.events) == ("succeeded", 0, 0)
+    [(rows, distinct)] = query(dw, "select count(*), count(distinct event_id) from raw.events")
+    assert rows == distinct == first.events
+    [(manifest,)] = query(dw, "select count(*) from raw.load_manifest")
+    assert manifest == first.objects
+    runs = query(dw, "select status, objects, events from raw.load_runs order by load_id")
+    assert runs == [("succeeded", first.objects, first.events), ("succeeded", 0, 0)]
+
+
+def test_an_object_delivered_twice_and_an_event_in_two_objects_are_kept_once(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    received = NOW - timedelta(hours=1)
+    shared = node_event(received)
+    body = json.dumps([shared, node_event(received)]).encode()
+    store.put(key_for(received, "events-a.json"), body)
+    store.put(key_for(received, "events-b.json"), body)  # the same object, delivered twice
+    store.put(key_for(received, "events-c.json"), json.dumps([shared]).encode())
+    summary = load(store, dw)
+    assert (summary.objects, summary.events, summary.duplicates) == (3, 2, 3)
+    assert query(dw, "select count(*) from raw.events") == [(2,)]
+    per_object = dict(
+        (k.rsplit("/", 1)[1], (e, d))
+        for k, e, d in query(dw, "select source_key, events, duplicates from raw.load_manifest")
+    )
+    assert per_object == {"events-a.json": (2, 0), "events-b.json": (0, 2), "events-c.json": (0, 1)}
+
+
+def test_the_earliest_received_copy_of_an_event_wins_whatever_the_load_order(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    late_copy = node_event(NOW - timedelta(hours=1))
+    store.put(key_for(NOW - timedelta(hours=1)), json.dumps(late_copy).encode())
+    load(store, dw)
+    early_copy = {**late_copy, "_ingest": {**late_copy["_ingest"], "receivedAt": "2026-11-24T10:00:00.000Z"}}
+    store.put(key_for(NOW - timedelta(hours=2)), json.dumps(early_copy).encode())
+    summary = load(store, dw)
+    assert (summary.events, summary.duplicates) == (1, 0)
+    assert query(dw, "select sum(events), sum(duplicates) from raw.load_manifest") == [(1, 1)], "the first copy lost"
+    [(received, count)] = query(dw, "select min(received_at), count(*) from raw.events")
+    assert (received, count) == (datetime(2026, 11, 24, 10, tzinfo=timezone.utc), 1)
+
+
+def test_old_single_event_objects_load_unchanged_beside_new_batched_ones(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    received = NOW - timedelta(minutes=30)
+    old = node_event(received)
+    snake = {"event_name": "click", "event_id": str(uuid.uuid4()), "client_id": "c-2", "_ingest": old["_ingest"]}
+    store.put(key_for(received), json.dumps(old).encode())
+    store.put(key_for(received), json.dumps(snake).encode())
+    store.put(
+        key_for(received, "events-x.ndjson"),
+        (json.dumps(node_event(received)) + "\n" + json.dumps(node_event(received)) + "\n").encode(),
+    )
+    summary = load(store, dw)
+    assert (summary.objects, summary.events, summary.rejected) == (3, 4, 0)
+    [(payload, event_at, received_at)] = query(
+        dw, "select payload, event_at, received_at from raw.events where event_id = %s", old["eventId"]
+    )
+    assert {k: v for k, v in payload.items() if k != "_enriched"} == old, "the old object's event is stored as it was"
+    assert payload["_enriched"]["userAgent"] == {
+        "browser": "Mobile Safari",
+        "browserVersion": "17.5",
+        "os": "iOS",
+        "osVersion": "17.5",
+        "deviceClass": "mobile",
+        "isBot": False,
+    }
+    assert event_at == received_at == datetime.fromisoformat(old["_ingest"]["receivedAt"].replace("Z", "+00:00"))
+    [(snake_payload,)] = query(dw, "select payload from raw.events where event_id = %s", snake["event_id"])
+    assert snake_payload["eventName"] == "click" and snake_payload["clientId"] == "c-2"
+
+
+def test_bad_objects_and_events_are_quarantined_never_dropped(store: RawStore, dw: WarehouseSettings) -> None:
+    received = NOW - timedelta(minutes=10)
+    good = node_event(received)
+    store.put(key_for(received, "a-broken.json"), b'[{"eventName": "click", ')
+    store.put(key_for(received, "b-latin1.json"), '[{"eventName": "caf\xe9"}]'.encode("latin-1"))
+    store.put(
+        key_for(received, "c-mixed.json"),
+        json.dumps(
+            [
+                good,
+                {**good, "eventId": None, "clientId": None},
+                {**good, "eventId": str(uuid.uuid4()), "product": {"price": "cheap"}},
+                {**good, "eventId": str(uuid.uuid4()), "element": {"text": "x" * 40_000}},
+            ]
+        ).encode(),
+    )
+    store.put(key_for(received, "d-lines.ndjson"), (json.dumps(node_event(received)) + "\n{oops\n").encode())
+    store.put(key_for(received, "e-empty.json"), b"   ")
+    summary = load(store, dw)
+    assert summary.status == "succeeded"
+    assert (summary.objects, summary.events, summary.rejected) == (5, 2, 7)
+    rejected = {
+        (k.rsplit("/", 1)[1], p): r
+        for k, p, r in query(dw, "select source_key, position, reason from raw.rejected_events")
+    }
+    assert rejected[("a-broken.json", None)].startswith("object is not valid JSON")
+    assert rejected[("b-latin1.json", None)] == "object is not UTF-8 text"
+    assert rejected[("c-mixed.json", 1)] == "clientId: required"
+    assert rejected[("c-mixed.json", 2)].startswith("product.price: expected a number")
+    assert rejected[("c-mixed.json", 3)].startswith("event: ") and "32768-byte limit" in rejected[("c-mixed.json", 3)]
+    assert rejected[("d-lines.ndjson", 1)].startswith("line is not valid JSON")
+    assert rejected[("e-empty.json", None)] == "object is empty"
+    raw_texts = [
+        t
+        for (t,) in query(
+            dw,
+            "select raw_text from raw.rejected_events where position is null and source_key like %s",
+            "%a-broken.json",
+        )
+    ]
+    assert raw_texts == ['[{"eventName": "click", ']
+    assert query(dw, "select count(*) from raw.load_manifest") == [(5,)], "quarantined objects are marked loaded once"
+
+
+def test_a_late_object_72_hours_back_is_still_found_and_older_ones_need_a_backfill(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    store.put(key_for(NOW), json.dumps(node_event(NOW)).encode())
+    assert load(store, dw).objects == 1
+    late = NOW - timedelta(hours=72)
+    store.put(key_for(late), json.dumps(node_event(late)).encode())
+    too_late = NOW - timedelta(hours=80)
+    store.put(key_for(too_late), json.dumps(node_event(too_late)).encode())
+    found = load(store, dw)
+    assert (found.objects, found.events) == (1, 1)
+    assert "72h before the newest loaded partition" in (found.discovery or "")
+    backfill = load(store, dw, since=too_late, until=too_late)
+    assert (backfill.objects, backfill.events) == (1, 1)
+    assert query(dw, "select count(*) from raw.events") == [(3,)]
+
+
+def test_prefix_backfill_loads_objects_outside_the_hour_layout(store: RawStore, dw: WarehouseSettings) -> None:
+    store.put("imports/2025-backfill.ndjson", json.dumps(node_event(NOW - timedelta(days=400))).encode())
+    assert load(store, dw).objects == 0
+    summary = load(store, dw, prefix="imports/")
+    assert (summary.objects, summary.events) == (1, 1)
+    assert query(dw, "select partition_hour from raw.load_manifest") == [(None,)]
+
+
+def test_a_second_concurrent_run_exits_cleanly_saying_another_run_holds_the_lock(
+    home: Path, dw: WarehouseSettings
+) -> None:
+    with psycopg.connect(**dw.conninfo(), autocommit=True) as holder:  # type: ignore[arg-type]
+        holder.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        result = subprocess.run(
+            [sys.executable, "-m", "loader.cli", "load"], capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode == 0, result.stderr
+    assert "another run holds the lock" in result.stdout
+
+
+def test_an_unreachable_warehouse_is_a_clear_error_and_a_non_zero_exit(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DW_URL", "postgresql://etl@127.0.0.1:1/dw")
+    result = subprocess.run([sys.executable, "-m", "loader.cli", "load"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "cannot connect to the warehouse at 127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_run_killed_mid_load_leaves_nothing_half_loaded_and_the_next_run_finishes(
+    home: Path, dw: WarehouseSettings
+) -> None:
+    store = open_store(RawStoreSettings.from_env())
+    report = replay(TrafficGenerator(events=6000, days=1, seed=9, now=NOW).requests(), store)
+    env = {**os.environ, "CLICKSTREAM_LOAD_BATCH_OBJECTS": "20", "CLICKSTREAM_LOAD_THREADS": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loader.cli", "load"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    committed = 0
+    while time.monotonic() < deadline and committed < 40:
+        with contextlib.suppress(psycopg.Error):
+            committed = query(dw, "select count(*) from raw.load_manifest")[0][0]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 0 < committed < report.statuses[200], "killed after some batches committed and before the end"
+    [(manifest_events, rows)] = query(
+        dw, "select (select coalesce(sum(events), 0) from raw.load_manifest), (select count(*) from raw.events)"
+    )
+    assert manifest_events == rows, "every committed object's rows are there, and no row without its object"
+    resumed = subprocess.run(
+        [sys.executable, "-m", "loader.cli", "load", "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    [(objects, events, distinct)] = query(
+        dw, "select (select count(*) from raw.load_manifest), count(*), count(distinct event_id) from raw.events"
+    )
+    assert objects == report.statuses[200]
+    assert events == distinct
+    [(loaded_and_duplicates,)] = query(dw, "select sum(events + duplicates) from raw.load_manifest")
+    assert loaded_and_duplicates == report.events_accepted
+    statuses = [s for (s,) in query(dw, "select status from raw.load_runs order by load_id")]
+    assert statuses == ["aborted", "succeeded"]
+
+
+class _FlakyS3Proxy:
+    """An HTTP proxy in front of moto that fails requests for chosen keys (503, like S3's SlowDown)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.fail_times: dict[str, int] = {}  # path suffix -> failures left (-1: always)
+        self.failures = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_PUT(self) -> None:
+                self._forward()
+
+            def _forward(self) -> None:
+                import urllib.error
+                import urllib.request
+
+                for suffix, left in proxy.fail_times.items():
+                    if self.path.split("?")[0].endswith(suffix) and left != 0:
+                        proxy.fail_times[suffix] = left - 1 if left > 0 else -1
+                        proxy.failures += 1
+                        body = b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
+                        self.send_response(503)
+                        self.send_header("content-length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                length = int(self.headers.get("content-length") or 0)
+                data = self.rfile.read(length) if length else None
+                request = urllib.request.Request(
+                    proxy.upstream + self.path,
+                    data=data,
+                    method=self.command,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, headers, body = response.status, response.headers, response.read()
+                except urllib.error.HTTPError as error:
+                    status, headers, body = error.code, error.headers, error.read()
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def flaky_s3(s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[_FlakyS3Proxy]:
+    proxy = _FlakyS3Proxy(s3_env["AWS_ENDPOINT_URL"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield proxy
+    proxy.server.shutdown()
+
+
+def test_transient_s3_errors_are_retried(flaky_s3: _FlakyS3Proxy, dw: WarehouseSettings) -> None:
+    store = open_store(RawStoreSettings.from_env())
+    store.put(key_for(NOW, "events-flaky.json"), json.dumps([node_event(NOW)]).encode())
+    flaky_s3.fail_times["events-flaky.json"] = 2
+    summary = load(store, dw)
+    assert (summary.status, summary.events, summary.failed_objects) == ("succeeded", 1, 0)
+    assert flaky_s3.failures == 2
+
+
+def test_an_object_that_stays_unreadable_is_not_marked_loaded_and_the_next_run_takes_it(
+    flaky_s3: _FlakyS3Proxy, dw: WarehouseSettings
+) -> None:
+    store = open_store(RawStoreSettings.from_env())
+    store.put(key_for(NOW, "events-ok.json"), json.dumps([node_event(NOW)]).encode())
+    store.put(key_for(NOW, "events-down.json"), json.dumps([node_event(NOW)]).encode())
+    flaky_s3.fail_times["events-down.json"] = -1
+    partial = load(store, dw)
+    assert (partial.status, partial.events, partial.failed_objects) == ("partial", 1, 1)
+    assert [k.rsplit("/", 1)[1] for (k,) in query(dw, "select source_key from raw.load_manifest")] == ["events-ok.json"]
+    flaky_s3.fail_times.clear()
+    healed = load(store, dw)
+    assert (healed.status, healed.objects, healed.events) == ("succeeded", 1, 1)
+
+
+def test_the_cli_prints_a_one_line_summary_and_json_on_request(home: Path, dw: WarehouseSettings) -> None:
+    store = open_store(RawStoreSettings.from_env())
+    store.put(key_for(NOW), json.dumps(node_event(NOW)).encode())
+    line = subprocess.run(
+        [sys.executable, "-m", "loader.cli", "load"], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert line.returncode == 0, line.stderr
+    assert line.stdout.startswith("load succeeded: 1 objects, 1 events, 0 duplicates, 0 rejected in ")
+    assert "events/s" in line.stdout
+    as_json = subprocess.run(
+        [sys.executable, "-m", "loader.cli", "load", "--json"], capture_output=True, text=True, timeout=120
+    )
+    summary = json.loads(as_json.stdout)
+    assert summary["status"] == "succeeded" and summary["objects"] == 0 and "events_per_second" in summary
+
+
+def test_an_object_the_warehouse_refuses_is_quarantined_and_the_rest_of_its_batch_loads(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    received = NOW - timedelta(minutes=5)
+    stamped = {
+        **node_event(received),
+        "_ingest": {
+            **node_event(received)["_ingest"],
+            "contract": 1,
+            "receivedAt": "2026-11-24T11:55:00.000Z",
+            "eventAt": "2026-02-30T11:55:00.000Z",
+        },
+    }
+    store.put(key_for(received, "a-fine.json"), json.dumps([node_event(received)]).encode())
+    store.put(key_for(received, "b-impossible-date.json"), json.dumps([stamped]).encode())
+    store.put(key_for(received, "c-fine.json"), json.dumps([node_event(received)]).encode())
+    summary = load(store, dw)
+    assert (summary.status, summary.objects, summary.events, summary.rejected) == ("succeeded", 3, 2, 1)
+    [(key, reason, raw_text)] = query(dw, "select source_key, reason, raw_text from raw.rejected_events")
+    assert key.endswith("b-impossible-date.json") and reason.startswith("the warehouse refused this object")
+    assert json.loads(raw_text)["eventId"] == stamped["eventId"]
+    assert load(store, dw).objects == 0, "the refused object is not retried forever"
