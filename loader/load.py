@@ -279,20 +279,23 @@ class _Writer:
             cur.execute("set local synchronous_commit = off")
             if best:
                 cur.execute(
-                    "select event_id::text, received_at from raw.events where event_id = any(%s::uuid[])",
+                    "select event_id::text, received_at, source_key from raw.events where event_id = any(%s::uuid[])",
                     ("{" + ",".join(best) + "}",),
                 )
-            replaced = []
-            for event_id, existing_received in cur.fetchall() if best else ():
+            replaced: list[tuple[str, str]] = []  # (event_id, key of the object whose stored copy loses)
+            for event_id, existing_received, existing_key in cur.fetchall() if best else ():
                 received, index = best[event_id]
                 if parse_instant("receivedAt", received) < existing_received:
-                    replaced.append(event_id)  # this copy arrived earlier than the stored one: it wins
+                    replaced.append((event_id, existing_key))  # this copy arrived earlier than the stored one: it wins
                 else:
                     del best[event_id]
                     duplicates[index] += 1
             if replaced:
-                cur.execute(
-                    "delete from raw.events where event_id = any(%s::uuid[])", ("{" + ",".join(replaced) + "}",)
+                ids = "{" + ",".join(event_id for event_id, _ in replaced) + "}"
+                cur.execute("delete from raw.events where event_id = any(%s::uuid[])", (ids,))
+                cur.executemany(  # the object whose copy lost now counts it as a duplicate
+                    "update raw.load_manifest set events = events - 1, duplicates = duplicates + 1 where source_key = %s",
+                    [(key,) for _, key in replaced],
                 )
             events = [0] * len(batch)
             lines = []
