@@ -177,7 +177,7 @@ def run_lock(settings: Any) -> Iterator[bool]:
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
-    from loader.transform import run_dbt
+    from loader.transform import BUILD, run_dbt
     from loader.warehouse import resolve
 
     settings = resolve()
@@ -185,8 +185,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
         if not acquired:
             print("transform skipped: another run holds the lock")
             return 0
-        dbt_args = ["build", *(["--full-refresh"] if args.full_refresh else [])]
-        summary = run_dbt(dbt_args, settings)
+        summary = run_dbt([*BUILD, *(["--full-refresh"] if args.full_refresh else [])], settings)
     print(summary.line())
     for failure in summary.failures:
         print(f"  - {failure}")
@@ -201,6 +200,17 @@ def cmd_dbt(args: argparse.Namespace) -> int:
         raise CliError("give dbt arguments, e.g. `clickstream dbt run --select fct_sessions+`")
     summary = run_dbt(args.dbt_args, resolve())
     return 0 if summary.success else 1
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from dashboard.serve import run
+
+    from loader.warehouse import resolve
+
+    settings = resolve()
+    print(f"dashboard on http://{args.host}:{args.port}/ reading {settings.url()}", file=sys.stderr, flush=True)
+    run(settings, host=args.host, port=args.port)
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -246,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(func=cmd_dbt)
+
+    dashboard = sub.add_parser("dashboard", help="serve the Shiny dashboard (reads the marts only)")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8050)
+    dashboard.set_defaults(func=cmd_dashboard)
 
     demo = sub.add_parser("demo", help="the whole pipeline on embedded defaults, with a summary")
     demo.add_argument("--events", type=int, default=50_000)

@@ -203,6 +203,7 @@ class LoaderSettings:
 
     lookback_hours: int = 72
     threads: int = 16
+    writers: int = 2
     batch_objects: int = 1000
     batch_bytes: int = 8 * 1024 * 1024
 
@@ -211,5 +212,6 @@ class LoaderSettings:
         return cls(
             lookback_hours=_int(env, "CLICKSTREAM_LOOKBACK_HOURS", 72, 1, 24 * 366),
             threads=_int(env, "CLICKSTREAM_LOAD_THREADS", 16, 1, 128),
+            writers=_int(env, "CLICKSTREAM_LOAD_WRITERS", 2, 1, 8),
             batch_objects=_int(env, "CLICKSTREAM_LOAD_BATCH_OBJECTS", 1000, 1, 100_000),
         )

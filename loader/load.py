@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import errors as psycopg_errors
 from psycopg.types.json import Jsonb
 
 from loader import enrich, logs
@@ -48,6 +49,8 @@ _PARTITION = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")  # iso_utc(), as the collector writes
 _EXTRA_CONTENT = re.compile("Extra data|unexpected content after document")  # stdlib / orjson: NDJSON
+# The warehouse refusing data (bad value, or a row another writer just committed): retry object by object.
+_REFUSED = (psycopg.DataError, psycopg.IntegrityError, psycopg_errors.DeadlockDetected)
 _COPY_EVENTS = "copy raw.events (event_id, received_at, event_at, payload, source_key, load_id) from stdin"
 
 
@@ -203,22 +206,30 @@ def _is_match(pattern: re.Pattern[str], value: Any) -> bool:
     return isinstance(value, str) and pattern.match(value) is not None
 
 
-class _Writer:
-    """Writes batches in a background thread, one transaction per batch, in submission order.
+class _Writers:
+    """Write batches on ``count`` connections in background threads, one transaction per batch.
 
-    If the warehouse refuses a batch's data (a value PostgreSQL cannot take), the batch is retried
-    object by object and each refused object is quarantined whole, so one bad object never blocks
-    later runs.
+    Batches commit in any order (dbt's staging reads raw.events by transaction-id window, so that is
+    safe). If the warehouse refuses a batch (a value PostgreSQL cannot take, or the same event in two
+    concurrent batches), it is retried object by object and a refused object is quarantined whole, so one
+    bad object never blocks later runs.
     """
 
-    def __init__(self, conn: Any, load_id: int, on_written: Callable[[dict[str, int]], None]) -> None:
-        self.conn = conn
+    def __init__(
+        self, settings: WarehouseSettings, count: int, load_id: int, on_written: Callable[[dict[str, int]], None]
+    ) -> None:
         self.load_id = load_id
         self.on_written = on_written
         self.error: BaseException | None = None
-        self._queue: queue.Queue[list[ParsedObject] | None] = queue.Queue(maxsize=1)
-        self._thread = threading.Thread(target=self._run, name="raw-writer", daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[list[ParsedObject] | None] = queue.Queue(maxsize=count)
+        self._connections = [connect(settings) for _ in range(count)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(conn,), name=f"raw-writer-{i}", daemon=True)
+            for i, conn in enumerate(self._connections)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, batch: list[ParsedObject]) -> None:
         if self.error:
@@ -226,29 +237,35 @@ class _Writer:
         self._queue.put(batch)
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        for conn in self._connections:
+            conn.close()
         if self.error:
             raise self.error
 
-    def _run(self) -> None:
+    def _run(self, conn: Any) -> None:
         while (batch := self._queue.get()) is not None:
             if self.error is None:
                 try:
-                    self.on_written(self._write_or_split(batch))
+                    totals = self._write_or_split(conn, batch)
+                    with self._lock:
+                        self.on_written(totals)
                 except BaseException as error:  # surfaced to the main thread on the next submit/close
                     self.error = error
 
-    def _write_or_split(self, batch: list[ParsedObject]) -> dict[str, int]:
+    def _write_or_split(self, conn: Any, batch: list[ParsedObject]) -> dict[str, int]:
         try:
-            return self._write(batch)
-        except (psycopg.DataError, psycopg.IntegrityError) as batch_error:
+            return self._write(conn, batch)
+        except _REFUSED as batch_error:
             logs.log("batch refused; retrying object by object", level=logging.WARNING, error=str(batch_error))
         totals = dict.fromkeys(("objects", "bytes", "events", "duplicates", "rejected"), 0)
         for parsed in batch:
             try:
-                written = self._write([parsed])
-            except (psycopg.DataError, psycopg.IntegrityError) as error:
+                written = self._write(conn, [parsed])
+            except _REFUSED as error:
                 refused = [
                     (
                         None,
@@ -256,12 +273,12 @@ class _Writer:
                         "\n".join(line.split("\t")[3].replace("\\\\", "\\") for _, _, line in parsed.rows),
                     )
                 ]
-                written = self._write([ParsedObject(parsed.obj, [], refused + parsed.rejects)])
+                written = self._write(conn, [ParsedObject(parsed.obj, [], refused + parsed.rejects)])
             for name, value in written.items():
                 totals[name] += value
         return totals
 
-    def _write(self, batch: list[ParsedObject]) -> dict[str, int]:
+    def _write(self, conn: Any, batch: list[ParsedObject]) -> dict[str, int]:
         # The earliest-received copy of an event id wins, within the batch and against the warehouse.
         best: dict[str, tuple[str, int]] = {}  # event_id -> (received_at, object index)
         duplicates = [0] * len(batch)
@@ -274,7 +291,7 @@ class _Writer:
                     best[event_id] = (received, index)
                 else:
                     duplicates[index] += 1
-        with self.conn.transaction(), self.conn.cursor() as cur:
+        with conn.transaction(), conn.cursor() as cur:
             # A commit lost in a crash loses its manifest rows too: the next run loads those objects again.
             cur.execute("set local synchronous_commit = off")
             if best:
@@ -343,20 +360,13 @@ class _Writer:
                     for i, p in enumerate(batch)
                 ],
             )
-            totals = {
-                "objects": len(batch),
-                "bytes": sum(p.obj.size for p in batch),
-                "events": sum(events),
-                "duplicates": sum(duplicates),
-                "rejected": len(rejects),
-            }
-            cur.execute(
-                "update raw.load_runs set objects = objects + %(objects)s, bytes = bytes + %(bytes)s, "
-                "events = events + %(events)s, duplicates = duplicates + %(duplicates)s, "
-                "rejected = rejected + %(rejected)s where load_id = %(load_id)s",
-                {**totals, "load_id": self.load_id},
-            )
-        return totals
+        return {  # a replacement adds no event: the run counts it as a duplicate, like the losing object does
+            "objects": len(batch),
+            "bytes": sum(p.obj.size for p in batch),
+            "events": sum(events) - len(replaced),
+            "duplicates": sum(duplicates) + len(replaced),
+            "rejected": len(rejects),
+        }
 
 
 def _bounded_map(
@@ -458,10 +468,21 @@ class Loader:
                     ).fetchall()
                 )
             )
-            lock_conn.execute(
-                "update raw.load_runs set status = 'aborted', finished_at = now(), "
-                "error = 'the run stopped before finishing (killed or lost its connection); its open batch was rolled back' "
-                "where status = 'running'"
+            lock_conn.execute(  # runs that died holding no lock: count what their committed batches did
+                """
+                update raw.load_runs as runs set status = 'aborted', finished_at = now(),
+                    objects = done.objects, bytes = done.bytes, events = done.events,
+                    duplicates = done.duplicates, rejected = done.rejected,
+                    error = 'the run stopped before finishing (killed or lost its connection); open batches were rolled back'
+                from (
+                    select runs.load_id, count(manifest.source_key) as objects, coalesce(sum(manifest.size), 0) as bytes,
+                        coalesce(sum(manifest.events), 0) as events, coalesce(sum(manifest.duplicates), 0) as duplicates,
+                        coalesce(sum(manifest.rejected), 0) as rejected
+                    from raw.load_runs as runs left join raw.load_manifest as manifest using (load_id)
+                    where runs.status = 'running' group by runs.load_id
+                ) as done
+                where runs.load_id = done.load_id
+                """
             )
             params = {"since": since, "until": until, "prefix": prefix}
             load_id = lock_conn.execute(
@@ -482,9 +503,19 @@ class Loader:
                 summary.seconds = round(time.perf_counter() - started, 2)
                 with contextlib.suppress(psycopg.Error):  # if the warehouse went away, the next run marks it aborted
                     lock_conn.execute(
-                        "update raw.load_runs set status = %s, finished_at = now(), failed_objects = %s, error = %s "
-                        "where load_id = %s",
-                        (summary.status, summary.failed_objects, summary.message, load_id),
+                        "update raw.load_runs set status = %s, finished_at = now(), objects = %s, bytes = %s, events = %s, "
+                        "duplicates = %s, rejected = %s, failed_objects = %s, error = %s where load_id = %s",
+                        (
+                            summary.status,
+                            summary.objects,
+                            summary.bytes,
+                            summary.events,
+                            summary.duplicates,
+                            summary.rejected,
+                            summary.failed_objects,
+                            summary.message,
+                            load_id,
+                        ),
                     )
                 logs.log(
                     "load",
@@ -510,12 +541,12 @@ class Loader:
                 on_progress(totals["objects"], totals["events"])
 
         threads = self.settings.threads
-        with connect(self.warehouse) as data_conn, ThreadPoolExecutor(threads, thread_name_prefix="raw-get") as pool:
-            writer = _Writer(data_conn, load_id, written)
+        with ThreadPoolExecutor(threads, thread_name_prefix="raw-get") as pool:
+            writer = _Writers(self.warehouse, self.settings.writers, load_id, written)
             try:
                 batch: list[ParsedObject] = []
                 batch_bytes = 0
-                # Pool threads only GET (I/O); parsing stays on this thread, the writer thread COPYs.
+                # Pool threads only GET (I/O); parsing stays on this thread; writer threads COPY.
                 for obj, body in _bounded_map(pool, self._fetch, self._new_objects(lock_conn, listing), threads * 2):
                     if isinstance(body, str):
                         summary.failed_objects += 1

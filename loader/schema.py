@@ -46,10 +46,12 @@ MIGRATIONS: list[tuple[int, str]] = [
             payload jsonb not null,
             source_key text not null,
             load_id bigint not null,
-            loaded_at timestamptz not null default now()
+            loaded_at timestamptz not null default now(),
+            -- The writing transaction: dbt reads new rows by transaction-id window (correct whatever the
+            -- commit order of concurrent writers).
+            load_txid bigint not null default (pg_current_xact_id()::text::bigint)
         );
-        -- loaded_at only grows: a BRIN index serves the incremental models' "new since" scans cheaply.
-        create index events_loaded_at on raw.events using brin (loaded_at);
+        create index events_load_txid on raw.events (load_txid);
 
         create table raw.rejected_events (
             rejected_id bigserial primary key,

@@ -84,6 +84,10 @@ class DbtSummary:
         return text
 
 
+# Scheduled and CLI builds: unit tests are for CI (dbt's advice), and the incremental one needs built models.
+BUILD = ("build", "--exclude-resource-type", "unit_test")
+
+
 def run_dbt(args: Sequence[str], settings: WarehouseSettings, *, target_path: Path | None = None) -> DbtSummary:
     """Invoke dbt with ``args`` (e.g. ``["build"]``) in this process; never raises for dbt failures."""
     from loader.lambda_compat import make_dbt_lambda_safe

@@ -9,9 +9,34 @@
     create table if not exists intermediate.dbt_watermarks (
         model_name text primary key,
         processed_through timestamptz not null,
+        txid_done bigint not null default 0,
+        txid_pending bigint not null default 0,
         updated_at timestamptz not null default now()
     );
 {% endmacro %}
+
+{#-
+    Staging reads raw.events by the id of the transaction that wrote each row (raw.events.load_txid):
+    at the start of a run, every transaction below pg_snapshot_xmin has finished, so the window
+    [txid_done, that horizon) is complete whatever order the loader's concurrent writers committed in,
+    and a row is processed in exactly one window.
+-#}
+{% macro open_txid_window() -%}
+    insert into intermediate.dbt_watermarks (model_name, processed_through, txid_pending)
+    values ('{{ this.identifier }}', '-infinity', pg_snapshot_xmin(pg_current_snapshot())::text::bigint)
+    on conflict (model_name) do update set txid_pending = excluded.txid_pending
+{%- endmacro %}
+
+{% macro txid_window(column) -%}
+    {{ column }} >= (select txid_done from intermediate.dbt_watermarks where model_name = '{{ this.identifier }}')
+    and {{ column }} < (select txid_pending from intermediate.dbt_watermarks where model_name = '{{ this.identifier }}')
+{%- endmacro %}
+
+{% macro close_txid_window() -%}
+    update intermediate.dbt_watermarks
+    set txid_done = txid_pending, processed_through = {{ run_started() }}, updated_at = now()
+    where model_name = '{{ this.identifier }}'
+{%- endmacro %}
 
 {% macro run_started() -%}
     '{{ run_started_at.isoformat() }}'::timestamptz

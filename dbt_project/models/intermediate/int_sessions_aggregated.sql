@@ -148,7 +148,7 @@ final as (
         totals.tracker_session_count,
         totals.started_at,
         totals.ended_at,
-        extract(epoch from totals.ended_at - totals.started_at)::numeric(12, 3) as duration_seconds,
+        round(extract(epoch from totals.ended_at - totals.started_at), 3) as duration_seconds,
         totals.event_count,
         totals.page_view_count,
         landing.landing_page_url,

@@ -5,7 +5,6 @@
         post_hook=["{{ save_watermark() }}"],
         
         indexes=[
-            {'columns': ['client_id'], 'unique': true},
             {'columns': ['first_seen_at']},
         ],
     )

@@ -5,7 +5,6 @@
         post_hook=["{{ save_watermark() }}"],
         
         indexes=[
-            {'columns': ['event_id'], 'unique': true},
             {'columns': ['client_id', 'event_at']},
             {'columns': ['event_at']},
             {'columns': ['session_key']},

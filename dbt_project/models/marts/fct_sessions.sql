@@ -5,7 +5,6 @@
         post_hook=["{{ save_watermark() }}"],
         
         indexes=[
-            {'columns': ['session_key'], 'unique': true},
             {'columns': ['client_id', 'started_at']},
             {'columns': ['started_at']},
         ],

@@ -120,7 +120,7 @@ final as (
         journeys.date_day,
         journeys.device_class,
         journeys.login_state,
-        transitions.step_index,
+        transitions.step_index::integer as step_index,
         transitions.from_step,
         transitions.to_step,
         count(*)::integer as sessions,

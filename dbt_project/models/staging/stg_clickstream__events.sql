@@ -2,11 +2,12 @@
     config(
         unique_key='event_id',
         incremental_strategy='delete+insert',
+        pre_hook=["{{ open_txid_window() }}"],
+        post_hook=["{{ close_txid_window() }}"],
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['client_id', 'event_at']},
             {'columns': ['dbt_processed_at']},
-            {'columns': ['_loaded_at']},
         ],
     )
 }}
@@ -21,11 +22,11 @@ source as (
         payload,
         source_key,
         load_id,
-        loaded_at
+        loaded_at,
+        load_txid
     from {{ source('raw', 'events') }}
     {% if is_incremental() %}
-        -- the loader commits batches in loaded_at order under its lock, so this never skips a row
-        where loaded_at > (select coalesce(max(_loaded_at), '-infinity'::timestamptz) from {{ this }})
+        where {{ txid_window('load_txid') }}
     {% endif %}
 ),
 
@@ -115,7 +116,7 @@ final as (
         is_event_id_derived,
         source_key,
         load_id,
-        loaded_at as _loaded_at,
+        loaded_at,
         {{ run_started() }} as dbt_processed_at
     from fields
 )
