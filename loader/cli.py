@@ -120,6 +120,14 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "url":
         print(resolve().url())
         return 0
+    if args.action == "env":
+        import shlex
+
+        from loader.transform import dbt_environment
+
+        for name, value in dbt_environment(resolve()).items():
+            print(f"export {name}={shlex.quote(value)}")
+        return 0
     if WarehouseSettings.from_env() is not None:
         raise CliError("the warehouse is configured by DW_URL/DW_PG_HOST; only the embedded one can be stopped here")
     stopped = EmbeddedWarehouse(clickstream_home(os.environ)).stop()
@@ -237,7 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(func=cmd_generate)
 
     db = sub.add_parser("db", help="the warehouse connection (embedded unless DW_URL/DW_PG_HOST is set)")
-    db.add_argument("action", choices=["url", "stop"], help="url: print the URL in use (starts the embedded one); stop")
+    db.add_argument(
+        "action",
+        choices=["url", "env", "stop"],
+        help="url: print the URL in use (starts the embedded one); env: DW_PG_* exports for dbt/psql; stop",
+    )
     db.set_defaults(func=cmd_db)
 
     load = sub.add_parser("load", help="load new raw objects into the warehouse (schema raw), exactly once")

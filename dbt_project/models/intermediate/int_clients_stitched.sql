@@ -27,7 +27,7 @@ latest_identified as (
     where
         user_id is not null
         {% if is_incremental() %}
-            and dbt_processed_at > {{ watermark() }}
+        and dbt_processed_at > {{ watermark() }}
         {% endif %}
     order by client_id asc, event_at desc, event_id desc
 ),
@@ -76,7 +76,7 @@ final as (
         identified_at,
         identified_event_id,
         case
-            when user_id is distinct from previous_user_id then {{ run_started() }}
+            when (user_id is distinct from previous_user_id) then {{ run_started() }}
             else previous_identity_changed_at
         end as identity_changed_at,
         {{ run_started() }} as dbt_processed_at

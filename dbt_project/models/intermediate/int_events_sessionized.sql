@@ -36,10 +36,17 @@ staged_since_last_run as (
 ),
 
 changed_points as (
-    select client_id, event_at from staged_since_last_run
+    select
+        client_id,
+        event_at
+    from staged_since_last_run
     union all
     -- an event replaced by an earlier-received copy may have moved: its old place changes too
-    select previous_client_id, previous_event_at from staged_since_last_run where previous_client_id is not null
+    select
+        previous_client_id as client_id,
+        previous_event_at as event_at
+    from staged_since_last_run
+    where previous_client_id is not null
 ),
 
 changed_clients as (
@@ -52,18 +59,18 @@ changed_clients as (
 
 recompute_scope as (
     select
-        changed.client_id,
+        changed_client.client_id,
         least(
-            changed.first_changed_at,
+            changed_client.first_changed_at,
             (
-                select min(existing.session_started_at)
-                from {{ this }} as existing
+                select min(built.session_started_at)
+                from {{ this }} as built
                 where
-                    existing.client_id = changed.client_id
-                    and existing.event_at >= changed.first_changed_at - {{ timeout }}
+                    built.client_id = changed_client.client_id
+                    and built.event_at >= changed_client.first_changed_at - {{ timeout }}
             )
         ) as recompute_from
-    from changed_clients as changed
+    from changed_clients as changed_client
 ),
 
 events as (

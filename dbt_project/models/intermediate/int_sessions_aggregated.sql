@@ -24,7 +24,7 @@ sessionized as (
         session_key
     from {{ ref('int_events_sessionized') }}
     {% if is_incremental() %}
-        where dbt_processed_at > {{ watermark() }}
+    where dbt_processed_at > {{ watermark() }}
     {% endif %}
 ),
 

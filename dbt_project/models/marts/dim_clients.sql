@@ -14,11 +14,17 @@
 
 with
 
+{% if is_incremental() %}
+scope as (
+    {{ mart_client_scope() }}
+),
+{% endif %}
+
 sessions as (
     select sessions.*
     from {{ ref('fct_sessions') }} as sessions
     {% if is_incremental() %}
-        where sessions.client_id in (select client_id from ({{ mart_client_scope() }}) as scope)
+    where sessions.client_id in (select scope.client_id from scope)
     {% endif %}
 ),
 

@@ -16,12 +16,18 @@
 
 with
 
+{% if is_incremental() %}
+scope as (
+    {{ mart_client_scope() }}
+),
+{% endif %}
+
 sessionized as (
     select sessionized.*
     from {{ ref('int_events_sessionized') }} as sessionized
     {% if is_incremental() %}
-        inner join ({{ mart_client_scope() }}) as scope
-            on sessionized.client_id = scope.client_id and sessionized.event_at >= scope.recompute_from
+    inner join scope
+        on sessionized.client_id = scope.client_id and sessionized.event_at >= scope.recompute_from
     {% endif %}
 ),
 

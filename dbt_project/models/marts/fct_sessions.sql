@@ -15,12 +15,18 @@
 
 with
 
+{% if is_incremental() %}
+scope as (
+    {{ mart_client_scope() }}
+),
+{% endif %}
+
 sessions as (
     select sessions.*
     from {{ ref('int_sessions_aggregated') }} as sessions
     {% if is_incremental() %}
-        inner join ({{ mart_client_scope() }}) as scope
-            on sessions.client_id = scope.client_id and sessions.started_at >= scope.recompute_from
+    inner join scope
+        on sessions.client_id = scope.client_id and sessions.started_at >= scope.recompute_from
     {% endif %}
     where not sessions.is_quarantined
 ),

@@ -13,6 +13,15 @@
 
 with
 
+{% if is_incremental() %}
+changed_days as (
+    select
+        periods.period_start::date as date_day,
+        periods.period_start at time zone 'UTC' as day_start
+    from ({{ changed_periods('day') }}) as periods
+),
+{% endif %}
+
 sessions as (
     select
         started_date as date_day,
@@ -21,7 +30,7 @@ sessions as (
         funnel_step
     from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
-        where started_date in (select period_start::date from ({{ changed_periods('day') }}) as days)
+    where started_date in (select changed_days.date_day from changed_days)
     {% endif %}
 ),
 
@@ -65,7 +74,9 @@ final as (
         ) as conversion_from_previous,
         round(
             sessions::numeric
-            / nullif(first_value(sessions) over (partition by date_day, device_class, login_state order by step_order), 0),
+            / nullif(
+                first_value(sessions) over (partition by date_day, device_class, login_state order by step_order), 0
+            ),
             4
         ) as conversion_from_start,
         {{ run_started() }} as dbt_processed_at

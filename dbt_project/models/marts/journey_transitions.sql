@@ -20,6 +20,15 @@
 
 with
 
+{% if is_incremental() %}
+changed_days as (
+    select
+        periods.period_start::date as date_day,
+        periods.period_start at time zone 'UTC' as day_start
+    from ({{ changed_periods('day') }}) as periods
+),
+{% endif %}
+
 sessions as (
     select
         session_key,
@@ -28,7 +37,7 @@ sessions as (
         login_state
     from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
-        where started_date in (select period_start::date from ({{ changed_periods('day') }}) as days)
+    where started_date in (select changed_days.date_day from changed_days)
     {% endif %}
 ),
 
@@ -49,9 +58,9 @@ steps as (
     from {{ ref('fct_events') }} as events
     inner join sessions on events.session_key = sessions.session_key
     where events.event_name in (
-        'home_view', 'category_view', 'product_view', 'add_to_cart_click', 'checkout_start',
-        'checkout_complete', 'login_success'
-    )
+            'home_view', 'category_view', 'product_view', 'add_to_cart_click', 'checkout_start',
+            'checkout_complete', 'login_success'
+        )
 ),
 
 collapsed as (

@@ -13,6 +13,15 @@
 
 with
 
+{% if is_incremental() %}
+changed_days as (
+    select
+        periods.period_start::date as date_day,
+        periods.period_start at time zone 'UTC' as day_start
+    from ({{ changed_periods('day') }}) as periods
+),
+{% endif %}
+
 events as (
     select
         (event_at at time zone 'UTC')::date as date_day,
@@ -30,8 +39,8 @@ events as (
     where
         product_id is not null
         {% if is_incremental() %}
-            and event_at >= (select min(period_start) from ({{ changed_periods('day') }}) as days) at time zone 'UTC'
-            and (event_at at time zone 'UTC')::date in (select period_start::date from ({{ changed_periods('day') }}) as days)
+        and event_at >= (select min(changed_days.day_start) from changed_days)
+        and (event_at at time zone 'UTC')::date in (select changed_days.date_day from changed_days)
         {% endif %}
 ),
 

@@ -13,6 +13,13 @@
 
 with
 
+{% if is_incremental() %}
+changed_hours as (
+    select periods.period_start at time zone 'UTC' as hour_at
+    from ({{ changed_periods('hour') }}) as periods
+),
+{% endif %}
+
 events as (
     select
         date_trunc('hour', events.event_at at time zone 'UTC') at time zone 'UTC' as hour_at,
@@ -25,9 +32,10 @@ events as (
     from {{ ref('fct_events') }} as events
     inner join {{ ref('dim_clients') }} as clients on events.client_id = clients.client_id
     {% if is_incremental() %}
-        where date_trunc('hour', events.event_at at time zone 'UTC')
-            in (select period_start from ({{ changed_periods('hour') }}) as hours)
-        and events.event_at >= (select min(period_start) from ({{ changed_periods('hour') }}) as hours) at time zone 'UTC'
+    where
+        events.event_at >= (select min(changed_hours.hour_at) from changed_hours)
+        and date_trunc('hour', events.event_at at time zone 'UTC') at time zone 'UTC'
+        in (select changed_hours.hour_at from changed_hours)
     {% endif %}
 ),
 

@@ -26,7 +26,7 @@ source as (
         load_txid
     from {{ source('raw', 'events') }}
     {% if is_incremental() %}
-        where {{ txid_window('load_txid') }}
+    where {{ txid_window('load_txid') }}
     {% endif %}
 ),
 
