@@ -173,24 +173,14 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0 if summary.status in ("succeeded", "skipped") else 1
 
 
-@contextmanager
-def run_lock(settings: Any) -> Iterator[bool]:
-    """The loader's advisory lock, held while transforming too (``False``: another run holds it)."""
-    from loader.load import LOCK_KEY
-    from loader.warehouse import connect
-
-    with connect(settings, autocommit=True) as conn:
-        acquired = bool(conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0])
-        yield acquired
-
-
 def cmd_transform(args: argparse.Namespace) -> int:
+    from loader.load import try_run_lock
     from loader.transform import BUILD, run_dbt
-    from loader.warehouse import resolve
+    from loader.warehouse import connect, resolve
 
     settings = resolve()
-    with run_lock(settings) as acquired:
-        if not acquired:
+    with connect(settings, autocommit=True) as lock_conn:
+        if not try_run_lock(lock_conn):
             print("transform skipped: another run holds the lock")
             return 0
         summary = run_dbt([*BUILD, *(["--full-refresh"] if args.full_refresh else [])], settings)
@@ -210,9 +200,36 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     return 0 if summary.success else 1
 
 
+def _parse_every(value: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        seconds = float(value[:-1]) * units[value[-1]] if value[-1] in units else float(value)
+    except (ValueError, IndexError, KeyError):
+        raise argparse.ArgumentTypeError(f"expected an interval such as 30m, 1h or 90s, got {value!r}") from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"the interval must be at least 1 second, got {value!r}")
+    return seconds
+
+
+def cmd_etl(args: argparse.Namespace) -> int:
+    from loader.etl import EtlRequest, run_etl
+
+    request = EtlRequest(since=args.since, until=args.until, prefix=args.prefix, full_refresh=args.full_refresh)
+    while True:
+        with progress("loading objects", None) as advance:
+            summary = run_etl(request, on_progress=lambda objects, events: advance(objects))
+        if args.json:
+            print_json(summary.as_dict())
+        else:
+            print(f"{datetime.now().astimezone():%Y-%m-%d %H:%M:%S} {summary.line()}", flush=True)
+        if args.every is None:
+            return 0 if summary.status != "failed" else 1
+        request = EtlRequest()  # later runs: the normal incremental run
+        time.sleep(args.every)
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from dashboard.serve import run
-
     from loader.warehouse import resolve
 
     settings = resolve()
@@ -268,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(func=cmd_dbt)
+
+    etl = sub.add_parser("etl", help="load, then dbt build (what the scheduled Lambda does)")
+    etl.add_argument("--every", type=_parse_every, help="repeat every interval (e.g. 30m) until interrupted")
+    etl.add_argument("--since", type=_parse_time, help="backfill: partitions from this hour")
+    etl.add_argument("--until", type=_parse_time, help="backfill: partitions up to this hour")
+    etl.add_argument("--prefix", help="backfill: every object under this key prefix")
+    etl.add_argument("--full-refresh", action="store_true", help="rebuild the incremental models from scratch")
+    etl.add_argument("--json", action="store_true", help="print the summary as JSON")
+    etl.set_defaults(func=cmd_etl)
 
     dashboard = sub.add_parser("dashboard", help="serve the Shiny dashboard (reads the marts only)")
     dashboard.add_argument("--host", default="127.0.0.1")

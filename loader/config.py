@@ -47,7 +47,9 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
 
 
 def clickstream_home(env: Mapping[str, str]) -> Path:
-    return Path(_text(env, "CLICKSTREAM_HOME") or ".clickstream").absolute()
+    """Local state: ``CLICKSTREAM_HOME``, else ``./.clickstream`` (in AWS Lambda, where only /tmp is writable, /tmp/clickstream)."""
+    default = "/tmp/clickstream" if env.get("AWS_LAMBDA_FUNCTION_NAME") else ".clickstream"
+    return Path(_text(env, "CLICKSTREAM_HOME") or default).absolute()
 
 
 @dataclass(frozen=True)

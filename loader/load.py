@@ -98,6 +98,11 @@ class ParsedObject:
     rejects: list[tuple[int | None, str, str]] = field(default_factory=list)  # position, reason, raw text
 
 
+def try_run_lock(conn: Any) -> bool:
+    """Take the run lock on this (autocommit) connection for its lifetime; False if another run has it."""
+    return bool(conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0])
+
+
 def partition_hour(key: str) -> datetime | None:
     match = _PARTITION.search(key)
     if not match:
@@ -454,11 +459,13 @@ class Loader:
         until: datetime | None = None,
         prefix: str | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        locked_connection: Any = None,
     ) -> LoadSummary:
+        """Load new objects. ``locked_connection``: an autocommit connection already holding the run lock."""
         started = time.perf_counter()
-        lock_conn = connect(self.warehouse, autocommit=True)
+        lock_conn = locked_connection or connect(self.warehouse, autocommit=True)
         try:
-            if not lock_conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+            if locked_connection is None and not try_run_lock(lock_conn):
                 return LoadSummary(status="skipped", message="another run holds the lock; nothing to do")
             migrate(lock_conn)
             enrich.remember(
@@ -524,7 +531,8 @@ class Loader:
                 )
             return summary
         finally:
-            lock_conn.close()  # also releases the advisory lock
+            if locked_connection is None:
+                lock_conn.close()  # also releases the advisory lock
 
     def _pipeline(
         self,

@@ -13,12 +13,12 @@ _logger = logging.getLogger("clickstream")
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "message": record.getMessage(),
-        }
-        line.update(getattr(record, "fields", {}))
+        line: dict[str, Any] = dict(getattr(record, "fields", {}))
+        line.update(  # the standard keys win over same-named fields
+            time=datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            level=record.levelname.lower(),
+            message=record.getMessage(),
+        )
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -54,6 +55,14 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _seed_partial_parse(shipped: Path, target: Path) -> None:
+    """Start from the parse shipped with the project (the Lambda package's), so a cold start does not reparse."""
+    source, destination = shipped / "partial_parse.msgpack", target / "partial_parse.msgpack"
+    if source.exists() and not destination.exists() and source.resolve() != destination.resolve():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+
+
 @dataclass
 class DbtSummary:
     """What a dbt invocation did, by node type and status."""
@@ -88,7 +97,9 @@ class DbtSummary:
 BUILD = ("build", "--exclude-resource-type", "unit_test")
 
 
-def run_dbt(args: Sequence[str], settings: WarehouseSettings, *, target_path: Path | None = None) -> DbtSummary:
+def run_dbt(
+    args: Sequence[str], settings: WarehouseSettings, *, target_path: Path | None = None, quiet: bool = False
+) -> DbtSummary:
     """Invoke dbt with ``args`` (e.g. ``["build"]``) in this process; never raises for dbt failures."""
     from loader.lambda_compat import make_dbt_lambda_safe
 
@@ -97,6 +108,8 @@ def run_dbt(args: Sequence[str], settings: WarehouseSettings, *, target_path: Pa
 
     project = project_dir()
     full_args = [*args]
+    if quiet and "--quiet" not in full_args:
+        full_args.append("--quiet")  # errors only on the console; the full log is in the target's logs/dbt.log
     if "--project-dir" not in full_args:
         full_args += ["--project-dir", str(project)]
     if "--profiles-dir" not in full_args:
@@ -104,7 +117,8 @@ def run_dbt(args: Sequence[str], settings: WarehouseSettings, *, target_path: Pa
     env = dbt_environment(settings)
     if target_path is not None:
         env["DBT_TARGET_PATH"] = str(target_path)
-        env.setdefault("DBT_LOG_PATH", str(target_path / "logs"))
+        env["DBT_LOG_PATH"] = str(target_path / "logs")
+        _seed_partial_parse(project / "target", target_path)
     started = time.perf_counter()
     with _environment(env):
         result = dbtRunner().invoke(full_args)

@@ -13,6 +13,8 @@
         txid_pending bigint not null default 0,
         updated_at timestamptz not null default now()
     );
+    alter table intermediate.dbt_watermarks add column if not exists txid_done bigint not null default 0;
+    alter table intermediate.dbt_watermarks add column if not exists txid_pending bigint not null default 0;
 {% endmacro %}
 
 {#-

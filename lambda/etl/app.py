@@ -1,0 +1,17 @@
+"""ETL Lambda (EventBridge schedule): load new raw objects, then dbt build, under one lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loader import logs
+from loader.etl import EtlFailed, EtlRequest, run_etl
+
+logs.configure()
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    summary = run_etl(EtlRequest.from_event(event or {}), trigger="lambda")
+    if summary.status == "failed":
+        raise EtlFailed(summary.message)  # the invocation fails, so the errors alarm fires
+    return summary.as_dict()
