@@ -13,10 +13,9 @@ from datetime import date
 from typing import Any, TypeVar
 
 import psycopg
-from htmltools import Tag
+from htmltools import Tag, TagList
 from psycopg_pool import ConnectionPool
 from shiny import App, Inputs, Outputs, Session, reactive, render, req, ui
-from shinywidgets import output_widget, render_widget
 from starlette.requests import Request
 
 from dashboard import charts, components, queries
@@ -79,13 +78,13 @@ def _dashboard_page(defaults: Filters, first: date | None, last: date | None, em
         ui.nav_panel(
             "Overview",
             ui.output_ui("kpi_cards"),
-            _card("Events and sessions", output_widget("timeseries_chart"), note="Hourly for ranges of up to 3 days."),
+            _card("Events and sessions", ui.output_ui("timeseries_chart"), note="Hourly for ranges of up to 3 days."),
             value="overview",
         ),
         ui.nav_panel(
             "Funnel",
             ui.layout_columns(
-                _card("Purchase funnel", output_widget("funnel_chart")),
+                _card("Purchase funnel", ui.output_ui("funnel_chart")),
                 _card("Steps", ui.output_ui("funnel_numbers")),
                 col_widths=(7, 5),
             ),
@@ -101,11 +100,11 @@ def _dashboard_page(defaults: Filters, first: date | None, last: date | None, em
                 inline=True,
             ),
             ui.layout_columns(
-                _card("Top categories", output_widget("categories_chart")),
-                _card("Top brands", output_widget("brands_chart")),
+                _card("Top categories", ui.output_ui("categories_chart")),
+                _card("Top brands", ui.output_ui("brands_chart")),
                 col_widths=(6, 6),
             ),
-            _card(f"Top {TOP_N} products", output_widget("products_chart")),
+            _card(f"Top {TOP_N} products", ui.output_ui("products_chart")),
             _card(
                 "All products",
                 ui.output_data_frame("products_table"),
@@ -118,7 +117,7 @@ def _dashboard_page(defaults: Filters, first: date | None, last: date | None, em
             _card(
                 "How sessions move through the shop",
                 ui.output_ui("journeys_summary"),
-                output_widget("journeys_chart"),
+                ui.output_ui("journeys_chart"),
                 note="Page types in visiting order (repeats collapsed), by the day the session started; "
                 "'continues' folds journeys longer than 8 steps.",
             ),
@@ -136,7 +135,7 @@ def _dashboard_page(defaults: Filters, first: date | None, last: date | None, em
                     class_="panel-note",
                 ),
                 ui.output_ui("retention_summary"),
-                output_widget("retention_chart"),
+                ui.output_ui("retention_chart"),
             ),
             value="retention",
         ),
@@ -218,19 +217,21 @@ def create_app(pool: ConnectionPool) -> App:
             f = filters()
             return components.kpi_cards(await fetch(queries.kpis, f), f)
 
-        @render_widget  # type: ignore[misc]
-        async def timeseries_chart() -> Any:
+        @render.ui
+        async def timeseries_chart() -> TagList:
             f = filters()
-            return charts.timeseries(await fetch(queries.timeseries, f), f.key(), f.hourly)
+            return charts.html(
+                charts.timeseries(await fetch(queries.timeseries, f), f.key(), f.hourly), "timeseries_plot"
+            )
 
         # -- funnel --------------------------------------------------------------------------------------
         @reactive.calc
         async def funnel_data() -> Any:
             return await fetch(queries.funnel, filters())
 
-        @render_widget  # type: ignore[misc]
-        async def funnel_chart() -> Any:
-            return charts.funnel(await funnel_data(), filters().key())
+        @render.ui
+        async def funnel_chart() -> TagList:
+            return charts.html(charts.funnel(await funnel_data(), filters().key()), "funnel_plot")
 
         @render.ui
         async def funnel_numbers() -> Tag:
@@ -241,23 +242,24 @@ def create_app(pool: ConnectionPool) -> App:
         async def products_data() -> Any:
             return await fetch(queries.product_ranking, filters(), "product", input.products_rank_by())
 
-        @render_widget  # type: ignore[misc]
-        async def categories_chart() -> Any:
+        @render.ui
+        async def categories_chart() -> TagList:
             f, rank_by = filters(), input.products_rank_by()
             frame = await fetch(queries.product_ranking, f, "category", rank_by, TOP_N)
-            return charts.ranking(frame, f.key(), "product_category", rank_by)
+            return charts.html(charts.ranking(frame, f.key(), "product_category", rank_by), "categories_plot")
 
-        @render_widget  # type: ignore[misc]
-        async def brands_chart() -> Any:
+        @render.ui
+        async def brands_chart() -> TagList:
             f, rank_by = filters(), input.products_rank_by()
             frame = await fetch(queries.product_ranking, f, "brand", rank_by, TOP_N)
-            return charts.ranking(frame, f.key(), "product_brand", rank_by)
+            return charts.html(charts.ranking(frame, f.key(), "product_brand", rank_by), "brands_plot")
 
-        @render_widget  # type: ignore[misc]
-        async def products_chart() -> Any:
-            return charts.ranking(
+        @render.ui
+        async def products_chart() -> TagList:
+            figure = charts.ranking(
                 await products_data(), filters().key(), "product_name", input.products_rank_by(), TOP_N
             )
+            return charts.html(figure, "products_plot")
 
         @render.data_frame
         async def products_table() -> render.DataGrid:
@@ -282,9 +284,9 @@ def create_app(pool: ConnectionPool) -> App:
                 sessions,
             )
 
-        @render_widget  # type: ignore[misc]
-        async def journeys_chart() -> Any:
-            return charts.sankey(await journeys_data(), filters().key())
+        @render.ui
+        async def journeys_chart() -> TagList:
+            return charts.html(charts.sankey(await journeys_data(), filters().key()), "journeys_plot")
 
         # -- retention -----------------------------------------------------------------------------------
         @reactive.calc
@@ -303,9 +305,9 @@ def create_app(pool: ConnectionPool) -> App:
                 cohorts,
             )
 
-        @render_widget  # type: ignore[misc]
-        async def retention_chart() -> Any:
-            return charts.retention(await retention_data(), filters().key())
+        @render.ui
+        async def retention_chart() -> TagList:
+            return charts.html(charts.retention(await retention_data(), filters().key()), "retention_plot")
 
         # -- events --------------------------------------------------------------------------------------
         # The page number belongs to one (filters, search) pair: changing either starts again at page 0.

@@ -1,7 +1,11 @@
-"""Plotly figures of the dashboard, built from the query results (no Shiny here).
+"""Plotly figures of the dashboard, built from the query results, and their HTML.
 
-Every figure carries ``layout.meta = {"filters": <Filters.key()>}`` so a browser test can tell which filters the
-drawn figure answers.
+Figures are drawn by plotly.js in the browser, loaded once per page from the plotly package (no CDN). Every figure
+carries ``layout.meta = {"filters": <Filters.key()>}`` so a browser test can tell which filters it answers; the
+drawn element keeps ``data`` and ``layout`` as plotly.js does.
+
+(Not shinywidgets: its plotly FigureWidget ships the 5 MB plotly.js bundle in every widget's state, over the
+websocket, each time a chart is redrawn.)
 """
 
 from __future__ import annotations
@@ -10,7 +14,11 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
+from htmltools import HTMLDependency, TagList
+from plotly.offline import get_plotlyjs_version
 from plotly.subplots import make_subplots
+from shiny import ui
 
 EVENTS_COLOR = "#2c7be5"
 SESSIONS_COLOR = "#e67e22"
@@ -34,7 +42,24 @@ def _grid(frame: pd.DataFrame) -> list[list[Any]]:
     return [_values(row) for row in frame.to_numpy()]
 
 
-def _layout(figure: go.Figure, key: str, **layout: Any) -> go.FigureWidget:
+PLOTLY_JS = HTMLDependency(
+    "plotly.js",
+    get_plotlyjs_version(),
+    source={"package": "plotly", "subdir": "package_data"},
+    script={"src": "plotly.min.js"},
+)
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+def html(figure: go.Figure, element_id: str) -> TagList:
+    """The figure as a ``div#element_id`` drawn by the locally served plotly.js."""
+    markup = pio.to_html(
+        figure, include_plotlyjs=False, full_html=False, div_id=element_id, config=PLOT_CONFIG, validate=False
+    )
+    return TagList(PLOTLY_JS, ui.HTML(markup))
+
+
+def _layout(figure: go.Figure, key: str, **layout: Any) -> go.Figure:
     figure.update_layout(
         meta={"filters": key},
         font=FONT,
@@ -42,10 +67,10 @@ def _layout(figure: go.Figure, key: str, **layout: Any) -> go.FigureWidget:
         template="plotly_white",
         **layout,
     )
-    return go.FigureWidget(figure)
+    return figure
 
 
-def empty(key: str, message: str = "No data for these filters") -> go.FigureWidget:
+def empty(key: str, message: str = "No data for these filters") -> go.Figure:
     """A blank figure saying why it is blank."""
     figure = go.Figure()
     figure.add_annotation(text=message, showarrow=False, font={"size": 15, "color": "#6c757d"}, x=0.5, y=0.5)
@@ -54,7 +79,7 @@ def empty(key: str, message: str = "No data for these filters") -> go.FigureWidg
     return _layout(figure, key, height=320)
 
 
-def timeseries(frame: pd.DataFrame, key: str, hourly: bool) -> go.FigureWidget:
+def timeseries(frame: pd.DataFrame, key: str, hourly: bool) -> go.Figure:
     """Events (left axis) and sessions (right axis) per bucket."""
     if frame.empty or (frame["events"].sum() == 0 and frame["sessions"].sum() == 0):
         return empty(key)
@@ -89,7 +114,7 @@ def timeseries(frame: pd.DataFrame, key: str, hourly: bool) -> go.FigureWidget:
     return _layout(figure, key, height=360, legend={"orientation": "h", "y": 1.12, "x": 0}, hovermode="x unified")
 
 
-def funnel(frame: pd.DataFrame, key: str) -> go.FigureWidget:
+def funnel(frame: pd.DataFrame, key: str) -> go.Figure:
     """The five steps with sessions, step conversion and overall conversion."""
     if frame.empty or frame["sessions"].iloc[0] == 0:
         return empty(key)
@@ -106,7 +131,7 @@ def funnel(frame: pd.DataFrame, key: str) -> go.FigureWidget:
     return _layout(figure, key, height=380)
 
 
-def ranking(frame: pd.DataFrame, key: str, label_column: str, rank_by: str, top: int = 10) -> go.FigureWidget:
+def ranking(frame: pd.DataFrame, key: str, label_column: str, rank_by: str, top: int = 10) -> go.Figure:
     """Horizontal bars of views and add-to-carts for the first ``top`` rows (already ranked)."""
     if frame.empty or frame["views"].sum() == 0:
         return empty(key)
@@ -141,21 +166,51 @@ def _node_label(step_index: int, step: str) -> str:
     return f"{step_index}. {step}"
 
 
-def sankey(frame: pd.DataFrame, key: str) -> go.FigureWidget:
+def _sankey_positions(nodes: list[tuple[int, str]], flows: list[int]) -> tuple[list[float], list[float]]:
+    """x by step index; y stacking each step's nodes, largest first, exit and continues last (plotly otherwise
+    pushes every exit to the far right)."""
+    last = max(index for index, _ in nodes) or 1
+    total = max(sum(f for (i, _), f in zip(nodes, flows, strict=True) if i == level) for level in range(last + 1))
+    x, y = [0.0] * len(nodes), [0.0] * len(nodes)
+    for level in range(last + 1):
+        members = [n for n, (index, _) in enumerate(nodes) if index == level]
+        members.sort(key=lambda n: (nodes[n][1] in ("exit", "continues"), -flows[n]))
+        gap = 0.08 / max(1, len(members) - 1)
+        top = 0.02
+        for n in members:
+            height = 0.9 * flows[n] / total
+            x[n] = 0.001 + 0.998 * level / last
+            y[n] = min(0.999, max(0.001, top + height / 2))
+            top += height + gap
+    return x, y
+
+
+def sankey(frame: pd.DataFrame, key: str) -> go.Figure:
     """Journeys: nodes are (step_index, step); from_step at i leads to to_step at i + 1."""
     if frame.empty:
         return empty(key)
-    nodes: dict[tuple[int, str], int] = {}
+    index: dict[tuple[int, str], int] = {}
+    inflow: dict[int, int] = {}
+    outflow: dict[int, int] = {}
 
-    def node(index: int, step: str) -> int:
-        return nodes.setdefault((index, step), len(nodes))
+    def node(step_index: int, step: str) -> int:
+        return index.setdefault((step_index, step), len(index))
 
     sources, targets, values = [], [], []
     for row in frame.sort_values(["step_index", "sessions"], ascending=[True, False]).itertuples(index=False):
-        sources.append(node(int(row.step_index), str(row.from_step)))
-        targets.append(node(int(row.step_index) + 1, str(row.to_step)))
-        values.append(int(row.sessions))
-    labels = [_node_label(index, step) for (index, step) in nodes]
+        source, target, sessions = (
+            node(int(row.step_index), str(row.from_step)),
+            node(int(row.step_index) + 1, str(row.to_step)),
+            int(row.sessions),
+        )
+        sources.append(source)
+        targets.append(target)
+        values.append(sessions)
+        outflow[source] = outflow.get(source, 0) + sessions
+        inflow[target] = inflow.get(target, 0) + sessions
+    nodes = list(index)
+    flows = [max(inflow.get(n, 0), outflow.get(n, 0)) for n in range(len(nodes))]
+    x, y = _sankey_positions(nodes, flows)
     palette = {
         "exit": "#adb5bd",
         "continues": "#ced4da",
@@ -164,11 +219,19 @@ def sankey(frame: pd.DataFrame, key: str) -> go.FigureWidget:
         "checkout": "#198754",
         "login": "#6f42c1",
     }
-    colors = [palette.get(step, EVENTS_COLOR) for (_, step) in nodes]
     figure = go.Figure(
         go.Sankey(
             arrangement="snap",
-            node={"label": labels, "color": colors, "pad": 12, "thickness": 14},
+            node={
+                "label": [_node_label(i, step) for (i, step) in nodes],
+                "color": [palette.get(step, EVENTS_COLOR) for (_, step) in nodes],
+                "customdata": [step for (_, step) in nodes],
+                "x": x,
+                "y": y,
+                "pad": 8,
+                "thickness": 14,
+                "hovertemplate": "%{label}: %{value:,} sessions<extra></extra>",
+            },
             link={
                 "source": sources,
                 "target": targets,
@@ -178,10 +241,10 @@ def sankey(frame: pd.DataFrame, key: str) -> go.FigureWidget:
             },
         )
     )
-    return _layout(figure, key, height=560)
+    return _layout(figure, key, height=600)
 
 
-def retention(frame: pd.DataFrame, key: str) -> go.FigureWidget:
+def retention(frame: pd.DataFrame, key: str) -> go.Figure:
     """Cohort heatmap: cohort week × weeks since the first visit, retention rate (active clients in the hover)."""
     if frame.empty:
         return empty(key, "No cohort starts in this range")

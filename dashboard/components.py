@@ -40,7 +40,7 @@ LOWER_IS_BETTER = frozenset({"bounce_rate"})
 STALE_AFTER_SECONDS = 2 * 3600  # the ETL runs every 30 minutes
 
 CSS = """
-.kpi-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: .75rem; }
+.kpi-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: .75rem; }
 .kpi-card { padding: .8rem 1rem; border: 1px solid var(--bs-border-color); border-radius: .5rem; background: #fff; }
 .kpi-label { font-size: .8rem; color: #6c757d; text-transform: uppercase; letter-spacing: .03em; }
 .kpi-value { font-size: 1.7rem; font-weight: 600; line-height: 1.2; font-variant-numeric: tabular-nums; }

@@ -216,51 +216,75 @@ def kpis(pool: ConnectionPool, filters: Filters) -> dict[str, dict[str, Any]]:
     events_where, events_params = _where(
         filters, time_column="hour_at", login_column="login_state", device_column="device_class", previous=True
     )
-    sessions_query = sql.SQL(
+    # Shaped for speed at 1M events: one pass with FILTER aggregates (no sort by period), distinct counts by
+    # hashing (count(distinct) would sort the text ids), the median's sort the only one left.
+    totals_query = sql.SQL(
         """
+        with sessions as (
+            select
+                started_at >= %(period_start)s as is_current,
+                is_converted,
+                is_bounce,
+                duration_seconds::float8 as duration_seconds
+            from marts.fct_sessions
+            {where}
+        )
         select
-            case when started_at >= %(period_start)s then 'current' else 'previous' end as period,
-            count(*) as sessions,
-            count(distinct client_id) as clients,
-            count(distinct user_id) as users,
-            count(*) filter (where is_converted)::float8 / count(*) as conversion_rate,
-            count(*) filter (where is_bounce)::float8 / count(*) as bounce_rate,
-            percentile_cont(0.5) within group (order by duration_seconds) as median_session_seconds
-        from marts.fct_sessions
-        {where}
-        group by 1
+            count(*) filter (where is_current) as current_sessions,
+            count(*) filter (where is_current and is_converted) as current_converted,
+            count(*) filter (where is_current and is_bounce) as current_bounced,
+            percentile_cont(0.5) within group (order by duration_seconds) filter (where is_current) as current_median,
+            count(*) filter (where not is_current) as previous_sessions,
+            count(*) filter (where not is_current and is_converted) as previous_converted,
+            count(*) filter (where not is_current and is_bounce) as previous_bounced,
+            percentile_cont(0.5) within group (order by duration_seconds) filter (where not is_current)
+                as previous_median
+        from sessions
         """
     ).format(where=sessions_where)
+    distinct_query = sql.SQL(
+        """
+        select is_current, count(*) as distinct_count
+        from (
+            select distinct started_at >= %(period_start)s as is_current, {column}
+            from marts.fct_sessions
+            {where} and {column} is not null
+        ) as distinct_values
+        group by is_current
+        """
+    )
     events_query = sql.SQL(
         """
         select
-            case when hour_at >= %(period_start)s then 'current' else 'previous' end as period,
-            sum(events)::bigint as events
+            coalesce(sum(events) filter (where hour_at >= %(period_start)s), 0)::bigint as current_events,
+            coalesce(sum(events) filter (where hour_at < %(period_start)s), 0)::bigint as previous_events
         from marts.traffic_hourly
         {where}
-        group by 1
         """
     ).format(where=events_where)
-    periods: dict[str, dict[str, Any]] = {
-        period: {
-            "events": 0,
-            "sessions": 0,
-            "clients": 0,
-            "users": 0,
-            "conversion_rate": None,
-            "bounce_rate": None,
-            "median_session_seconds": None,
-        }
-        for period in ("current", "previous")
-    }
+    periods: dict[str, dict[str, Any]] = {}
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute(sessions_query, sessions_params).fetchall():
-            periods[row.pop("period")].update(row)
-        for row in cur.execute(events_query, events_params).fetchall():
-            periods[row["period"]]["events"] = row["events"]
-    for values in periods.values():
-        if values["median_session_seconds"] is not None:
-            values["median_session_seconds"] = float(values["median_session_seconds"])
+        totals = cur.execute(totals_query, sessions_params).fetchone()
+        events = cur.execute(events_query, events_params).fetchone()
+        distinct = {
+            (name, row["is_current"]): row["distinct_count"]
+            for name, column in (("clients", "client_id"), ("users", "user_id"))
+            for row in cur.execute(
+                distinct_query.format(column=sql.Identifier(column), where=sessions_where), sessions_params
+            ).fetchall()
+        }
+    assert totals is not None and events is not None
+    for period, is_current in (("current", True), ("previous", False)):
+        sessions = totals[f"{period}_sessions"]
+        periods[period] = {
+            "events": events[f"{period}_events"],
+            "sessions": sessions,
+            "clients": distinct.get(("clients", is_current), 0),
+            "users": distinct.get(("users", is_current), 0),
+            "conversion_rate": totals[f"{period}_converted"] / sessions if sessions else None,
+            "bounce_rate": totals[f"{period}_bounced"] / sessions if sessions else None,
+            "median_session_seconds": totals[f"{period}_median"],
+        }
     change = {name: _change(name, periods["current"][name], periods["previous"][name]) for name in KPI_NAMES}
     return {"current": periods["current"], "previous": periods["previous"], "change": change}
 

@@ -1,0 +1,184 @@
+"""Bench section ``dashboard``: p95 latency of every dashboard query on a warehouse of 1M events.
+
+Each query runs ``runs`` times with varied filters (ranges of 1 to 14 days ending on different days, every login
+state and device class, all); the reference, measured in the same run, is ``select count(*) from marts.fct_events``.
+The warehouse (generate → load → dbt build, several minutes) is kept in database ``bench_dashboard`` of the bench's
+embedded PostgreSQL and reused while it holds the dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import statistics
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+Row = dict[str, Any]
+DATABASE = "bench_dashboard"
+GOAL_MS = 150
+
+
+def _p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20, method="inclusive")[18] if len(samples) > 1 else samples[0]
+
+
+def _warehouse(work: Path, events_total: int) -> Any:
+    """Settings of a database holding ``events_total`` generated events, loaded and built (cached)."""
+    import psycopg
+
+    from bench.sections import _dataset, _fresh, _layout
+    from loader.config import LoaderSettings
+    from loader.load import Loader
+    from loader.rawstore import LocalStore
+    from loader.transform import BUILD, run_dbt
+    from loader.warehouse import EmbeddedWarehouse
+
+    server = EmbeddedWarehouse(work.parent / "home").start()
+    settings = dataclasses.replace(server, database=DATABASE, embedded=False)
+    admin = {**server.conninfo(), "dbname": "postgres"}
+    with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
+        exists = conn.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone()
+        if not exists:
+            conn.execute(f"create database {DATABASE}")
+    with psycopg.connect(**settings.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        loaded = 0
+        if conn.execute("select to_regclass('raw.load_manifest') is not null").fetchone()[0]:
+            loaded = conn.execute("select count(*) from raw.load_manifest").fetchone()[0]
+        built = conn.execute("select to_regclass('marts.retention_weekly') is not null").fetchone()[0]
+    objects = -(-events_total // 50)
+    if loaded != objects:
+        print(f"   building the {events_total:,}-event warehouse (cached afterwards; several minutes)", flush=True)
+        with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute(f"drop database if exists {DATABASE} with (force)")
+            conn.execute(f"create database {DATABASE}")
+        store = LocalStore(_fresh(work / "lake"), fsync=False)
+        for key, body in _layout(_dataset(work, events_total), 50):
+            store.put(key, body)
+        started = time.perf_counter()
+        summary = Loader(store, settings, LoaderSettings()).run()
+        assert summary.status == "succeeded", summary
+        print(f"   loaded {summary.events:,} events in {time.perf_counter() - started:.0f}s", flush=True)
+        built = False
+    if not built:
+        started = time.perf_counter()
+        result = run_dbt([*BUILD, "--quiet"], settings, target_path=work / "target")
+        assert result.success, result.failures or result.error
+        print(f"   dbt build in {time.perf_counter() - started:.0f}s", flush=True)
+    return settings
+
+
+def _filter_variants(pool: Any, count: int, seed: int = 7) -> list[Any]:
+    from dashboard.queries import DEVICE_CLASSES, LOGIN_STATES, Filters, data_bounds
+
+    bounds = data_bounds(pool)
+    first, last = bounds["first_date"], bounds["last_date"]
+    assert first is not None and last is not None, "the bench warehouse has no sessions"
+    rng = random.Random(seed)
+    variants = []
+    for index in range(count):
+        days = (1, 3, 7, 7, 14)[index % 5]
+        end = last - timedelta(days=rng.randrange(0, max(1, (last - first).days - days + 2)))
+        variants.append(
+            Filters(
+                start=max(first, end - timedelta(days=days - 1)),
+                end=end,
+                login_state=rng.choice((None, None, *LOGIN_STATES)),
+                device_class=rng.choice((None, None, *DEVICE_CLASSES[:3])),
+            )
+        )
+    return variants
+
+
+def _queries(pool: Any) -> dict[str, Callable[[Any], Any]]:
+    from dashboard import queries as q
+
+    with pool.connection() as conn:
+        client = conn.execute(
+            "select client_id from marts.dim_clients order by event_count desc, client_id limit 1"
+        ).fetchone()[0]
+    return {
+        "warehouse_state": lambda f: q.warehouse_state(pool),
+        "data_bounds": lambda f: q.data_bounds(pool),
+        "pipeline_status": lambda f: q.pipeline_status(pool),
+        "kpis (with previous period)": lambda f: q.kpis(pool, f),
+        "timeseries": lambda f: q.timeseries(pool, f),
+        "funnel": lambda f: q.funnel(pool, f),
+        "products": lambda f: q.product_ranking(pool, f, "product"),
+        "categories (top 10)": lambda f: q.product_ranking(pool, f, "category", "add_to_carts", 10),
+        "brands (top 10)": lambda f: q.product_ranking(pool, f, "brand", "views", 10),
+        "journeys": lambda f: q.journeys(pool, f),
+        "retention": lambda f: q.retention(pool, f),
+        "events page 1": lambda f: q.events_page(pool, f),
+        "events page 20": lambda f: q.events_page(pool, f, page=19),
+        "events search client id": lambda f: q.events_page(pool, f, client),
+        "events search event name": lambda f: q.events_page(pool, f, "checkout_complete"),
+    }
+
+
+def dashboard(work: Path, events_total: int = 1_000_000, runs: int = 30) -> list[Row]:
+    """p95 of each dashboard query at ``events_total`` events vs ``count(*)`` of fct_events, same run."""
+    from dashboard.db import open_pool
+
+    work.mkdir(parents=True, exist_ok=True)
+    settings = _warehouse(work, events_total)
+    pool = open_pool(settings, max_size=1)
+    try:
+        with pool.connection() as conn:
+            events, sessions = conn.execute(
+                "select (select count(*) from marts.fct_events), (select count(*) from marts.fct_sessions)"
+            ).fetchone()
+        variants = _filter_variants(pool, runs)
+
+        def measure(call: Callable[[Any], Any]) -> float:
+            call(variants[0])  # warm: plans, caches
+            samples = []
+            for filters in variants:
+                started = time.perf_counter()
+                call(filters)
+                samples.append((time.perf_counter() - started) * 1000)
+            return _p95(samples)
+
+        def count_events(_: Any) -> None:
+            with pool.connection() as conn:
+                conn.execute("select count(*) from marts.fct_events").fetchone()
+
+        reference = measure(count_events)
+        reference_name = "select count(*) from marts.fct_events, p95"
+        rows: list[Row] = [
+            {
+                "name": f"dashboard warehouse: {events:,} events, {sessions:,} sessions in the marts",
+                "value": events,
+                "unit": "events",
+            },
+            {"name": reference_name, "value": round(reference, 2), "unit": "ms"},
+        ]
+        for name, call in _queries(pool).items():
+            value = measure(call)
+            rows.append(
+                {
+                    "name": f"dashboard query {name}, p95",
+                    "value": round(value, 2),
+                    "unit": "ms",
+                    "reference": round(reference, 2),
+                    "reference_name": reference_name,
+                    "ratio": round(value / reference, 3),
+                    "goal": f"<= {GOAL_MS} ms",
+                }
+            )
+            print(f"   {name}: p95 {value:.1f} ms (reference {reference:.1f} ms)", flush=True)
+        return rows
+    finally:
+        pool.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    ROOT = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(ROOT))
+    for row in dashboard(ROOT / ".clickstream" / "bench" / "dashboard"):
+        print(row)

@@ -1,0 +1,500 @@
+"""The dashboard's queries equal independent counts written here against the marts (and fct tables)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from dashboard import queries
+from dashboard.queries import Filters
+from loader.config import WarehouseSettings
+from tests.dashboard.warehouse import query
+
+LAST_DAY = date(2026, 11, 24)  # the generated traffic ends 2026-11-24 12:00 UTC
+SEGMENTS = [(None, None), ("logged_in", None), ("anonymous", "mobile"), ("guest", None), (None, "tablet")]
+RANGES = [
+    (LAST_DAY - timedelta(days=6), LAST_DAY),  # the default: last 7 days
+    (LAST_DAY - timedelta(days=2), LAST_DAY),  # 3 days: hourly
+    (LAST_DAY - timedelta(days=1), LAST_DAY - timedelta(days=1)),  # one day
+    (LAST_DAY - timedelta(days=13), LAST_DAY),  # everything
+]
+CASES = [Filters(start, end, login, device) for (start, end) in RANGES for (login, device) in SEGMENTS]
+
+
+def case_id(f: Filters) -> str:
+    return f.key()
+
+
+def _segment_sql(f: Filters, login_column: str, params: dict[str, Any]) -> str:
+    text = ""
+    if f.login_state:
+        text += f" and {login_column} = %(login)s"
+        params["login"] = f.login_state
+    if f.device_class:
+        text += " and device_class = %(device)s"
+        params["device"] = f.device_class
+    return text
+
+
+def expected_session_kpis(dw: WarehouseSettings, f: Filters) -> dict[str, Any]:
+    """From fct_sessions by started_date, medians computed in Python."""
+    params: dict[str, Any] = {"start": f.start, "end": f.end}
+    rows = query(
+        dw,
+        "select client_id, user_id, is_converted, is_bounce, duration_seconds from marts.fct_sessions"
+        " where started_date between %(start)s and %(end)s" + _segment_sql(f, "login_state", params),
+        params,
+    )
+    sessions = len(rows)
+    return {
+        "sessions": sessions,
+        "clients": len({r[0] for r in rows}),
+        "users": len({r[1] for r in rows if r[1] is not None}),
+        "conversion_rate": sum(1 for r in rows if r[2]) / sessions if sessions else None,
+        "bounce_rate": sum(1 for r in rows if r[3]) / sessions if sessions else None,
+        "median_session_seconds": float(statistics.median(float(r[4]) for r in rows)) if sessions else None,
+    }
+
+
+def expected_events(dw: WarehouseSettings, f: Filters) -> int:
+    """From fct_events (the dashboard reads traffic_hourly): the event's own login state and device."""
+    params: dict[str, Any] = {"start": f.start, "end": f.end}
+    return query(
+        dw,
+        "select count(*) from marts.fct_events where (event_at at time zone 'UTC')::date between %(start)s and %(end)s"
+        + _segment_sql(f, "user_login_state", params),
+        params,
+    )[0][0]
+
+
+def assert_close(actual: Any, expected: Any, what: str) -> None:
+    """Equal within float rounding; ``None`` and NaN (pandas' missing) both mean "no value"."""
+    actual = None if actual is None or pd.isna(actual) else actual
+    if expected is None or actual is None:
+        assert actual is None and expected is None, f"{what}: {actual!r} != {expected!r}"
+    else:
+        assert actual == pytest.approx(expected, rel=1e-9, abs=1e-9), f"{what}: {actual!r} != {expected!r}"
+
+
+# -- filters ----------------------------------------------------------------------------------------
+def test_the_previous_period_has_the_same_length_and_ends_the_day_before() -> None:
+    f = Filters(date(2026, 11, 18), date(2026, 11, 24), "guest", "mobile")
+    assert f.previous() == Filters(date(2026, 11, 11), date(2026, 11, 17), "guest", "mobile")
+    assert Filters(date(2026, 11, 24), date(2026, 11, 24)).previous().start == date(2026, 11, 23)
+    assert f.days == 7 and not f.hourly and Filters(date(2026, 11, 22), date(2026, 11, 24)).hourly
+
+
+def test_filters_refuse_reversed_ranges_and_unknown_segments() -> None:
+    with pytest.raises(ValueError, match="starts"):
+        Filters(date(2026, 11, 24), date(2026, 11, 23))
+    with pytest.raises(ValueError, match="login state"):
+        Filters(date(2026, 11, 24), date(2026, 11, 24), login_state="robot")
+    with pytest.raises(ValueError, match="device class"):
+        Filters(date(2026, 11, 24), date(2026, 11, 24), device_class="fridge")
+
+
+# -- the pool -----------------------------------------------------------------------------------------
+def test_the_pool_reads_marts_only_and_cannot_write(traffic_pool: ConnectionPool) -> None:
+    with traffic_pool.connection() as conn:
+        assert conn.execute("show search_path").fetchone()[0] == "marts"
+        assert conn.execute("show default_transaction_read_only").fetchone()[0] == "on"
+        assert conn.execute("select count(*) from fct_sessions").fetchone()[0] > 0  # unqualified: marts
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("delete from marts.fct_sessions")
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("select 1 from events")  # raw.events is not on the path
+    assert traffic_pool.max_size == 4 and traffic_pool.min_size == 1
+
+
+def test_the_default_range_is_the_last_seven_days_of_data(
+    traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    last = query(traffic_dw, "select max(started_date) from marts.fct_sessions")[0][0]
+    assert last == LAST_DAY
+    assert queries.default_filters(traffic_pool) == Filters(last - timedelta(days=6), last)
+    assert queries.warehouse_state(traffic_pool) == "ready"
+    first = query(traffic_dw, "select min(started_date) from marts.fct_sessions")[0][0]
+    assert queries.data_bounds(traffic_pool) == {"first_date": first, "last_date": last}
+
+
+def test_pipeline_status_is_the_last_load_and_the_newest_event(
+    traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    status = queries.pipeline_status(traffic_pool)
+    finished, load_status = query(
+        traffic_dw,
+        "select finished_at, status from raw.load_runs where finished_at is not null order by load_id desc limit 1",
+    )[0]
+    assert status["last_load_finished_at"] == finished and status["last_load_status"] == load_status == "succeeded"
+    assert status["newest_event_at"] == query(traffic_dw, "select max(event_at) from marts.fct_events")[0][0]
+    assert status["marts_refreshed_at"] is not None
+
+
+# -- overview -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("f", CASES, ids=case_id)
+def test_kpis_equal_independent_counts_for_the_range_and_the_previous_period(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    result = queries.kpis(traffic_pool, f)
+    for period, filters in (("current", f), ("previous", f.previous())):
+        expected = {**expected_session_kpis(traffic_dw, filters), "events": expected_events(traffic_dw, filters)}
+        for name in queries.KPI_NAMES:
+            assert_close(result[period][name], expected[name], f"{period} {name}")
+    current, previous = result["current"], result["previous"]
+    for name in queries.KPI_NAMES:
+        if current[name] is None or previous[name] is None or (name not in queries.RATE_KPIS and not previous[name]):
+            expected_change = None
+        elif name in queries.RATE_KPIS:
+            expected_change = current[name] - previous[name]
+        else:
+            expected_change = current[name] / previous[name] - 1
+        assert_close(result["change"][name], expected_change, f"change of {name}")
+    if f.start == RANGES[0][0] and f.login_state is None and f.device_class is None:
+        assert current["sessions"] > 200 and previous["sessions"] > 200 and current["events"] > 1000
+
+
+def test_a_range_before_the_data_compares_with_nothing(traffic_pool: ConnectionPool) -> None:
+    first = queries.data_bounds(traffic_pool)["first_date"]
+    assert isinstance(first, date)
+    result = queries.kpis(traffic_pool, Filters(first, first + timedelta(days=1)))
+    assert result["current"]["sessions"] > 0 and result["previous"]["sessions"] == 0
+    assert result["previous"]["conversion_rate"] is None and result["change"]["sessions"] is None
+    assert result["change"]["conversion_rate"] is None
+
+
+@pytest.mark.parametrize("f", CASES[::3], ids=case_id)
+def test_timeseries_has_every_bucket_and_counts_like_fct_tables(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    frame = queries.timeseries(traffic_pool, f)
+    unit = "hour" if f.days <= 3 else "day"
+    assert len(frame) == f.days * (24 if unit == "hour" else 1)
+    assert frame["bucket_at"].iloc[0].to_pydatetime() == f.start_at
+    params: dict[str, Any] = {"start": f.start, "end": f.end, "unit": unit}
+    events = dict(
+        query(
+            traffic_dw,
+            "select date_trunc(%(unit)s, event_at at time zone 'UTC'), count(*) from marts.fct_events"
+            " where (event_at at time zone 'UTC')::date between %(start)s and %(end)s"
+            + _segment_sql(f, "user_login_state", params)
+            + " group by 1",
+            params,
+        )
+    )
+    params = {"start": f.start, "end": f.end, "unit": unit}
+    sessions = dict(
+        query(
+            traffic_dw,
+            "select date_trunc(%(unit)s, started_at at time zone 'UTC'), count(*) from marts.fct_sessions"
+            " where started_date between %(start)s and %(end)s"
+            + _segment_sql(f, "login_state", params)
+            + " group by 1",
+            params,
+        )
+    )
+    for row in frame.itertuples(index=False):
+        bucket = row.bucket_at.to_pydatetime().replace(tzinfo=None)
+        assert row.events == events.get(bucket, 0), bucket
+        assert row.sessions == sessions.get(bucket, 0), bucket
+    kpis = queries.kpis(traffic_pool, f)["current"]
+    assert frame["events"].sum() == kpis["events"] and frame["sessions"].sum() == kpis["sessions"]
+
+
+# -- funnel ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("f", CASES, ids=case_id)
+def test_funnel_steps_count_sessions_reaching_each_step_in_order(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    params: dict[str, Any] = {"start": f.start, "end": f.end}
+    reached = query(
+        traffic_dw,
+        "select count(*), count(*) filter (where reached_product_view), count(*) filter (where reached_add_to_cart),"
+        " count(*) filter (where reached_checkout_start), count(*) filter (where reached_checkout_complete)"
+        " from marts.fct_sessions where started_date between %(start)s and %(end)s"
+        + _segment_sql(f, "login_state", params),
+        params,
+    )[0]
+    frame = queries.funnel(traffic_pool, f)
+    assert frame["step_name"].tolist() == [
+        "session_start", "product_view", "add_to_cart_click", "checkout_start", "checkout_complete"
+    ]  # fmt: skip
+    assert frame["sessions"].tolist() == list(reached)
+    for step in range(1, 5):
+        previous = reached[step - 1]
+        assert_close(
+            frame["conversion_from_previous"].iloc[step],
+            reached[step] / previous if previous else None,
+            f"step {step} from previous",
+        )
+        assert_close(frame["conversion_from_start"].iloc[step], reached[step] / reached[0], f"step {step} overall")
+    assert reached[0] == queries.kpis(traffic_pool, f)["current"]["sessions"]
+
+
+# -- products -------------------------------------------------------------------------------------
+def expected_products(dw: WarehouseSettings, f: Filters, column: str) -> dict[Any, tuple[int, int]]:
+    """(views, add_to_carts) per product / category / brand, from fct_events by the event's own segment."""
+    params: dict[str, Any] = {"start": f.start, "end": f.end}
+    rows = query(
+        dw,
+        f"select {column}, count(*) filter (where event_name = 'product_view'),"
+        " count(*) filter (where event_name = 'add_to_cart_click') from marts.fct_events"
+        " where product_id is not null and (event_at at time zone 'UTC')::date between %(start)s and %(end)s"
+        + _segment_sql(f, "user_login_state", params)
+        + " group by 1",
+        params,
+    )
+    return {key: (views, carts) for key, views, carts in rows if views or carts}
+
+
+@pytest.mark.parametrize("f", CASES[::2], ids=case_id)
+@pytest.mark.parametrize(
+    ("by", "column"), [("product", "product_id"), ("category", "product_category"), ("brand", "product_brand")]
+)
+def test_product_rankings_equal_counts_over_fct_events(
+    f: Filters, by: queries.Breakdown, column: str, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    expected = expected_products(traffic_dw, f, column)
+    frame = queries.product_ranking(traffic_pool, f, by)
+    actual = {
+        row[column]: (row["views"], row["add_to_carts"])
+        for row in frame.to_dict("records")
+        if row["views"] or row["add_to_carts"]
+    }
+    assert actual == expected
+    ranked = list(zip(frame["views"], frame["add_to_carts"], strict=True))
+    assert ranked == sorted(ranked, reverse=True), "ranked by views, then add-to-carts"
+    for row in frame.to_dict("records"):
+        assert_close(row["view_to_cart_rate"], row["add_to_carts"] / row["views"] if row["views"] else None, "rate")
+    by_carts = queries.product_ranking(traffic_pool, f, by, rank_by="add_to_carts", limit=5)
+    assert len(by_carts) == min(5, len(frame))
+    assert by_carts["add_to_carts"].tolist() == sorted(frame["add_to_carts"], reverse=True)[: len(by_carts)]
+
+
+def test_products_carry_their_name_category_and_brand(
+    traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    f = Filters(LAST_DAY - timedelta(days=6), LAST_DAY)
+    frame = queries.product_ranking(traffic_pool, f, "product")
+    names = dict(
+        query(
+            traffic_dw,
+            "select distinct on (product_id) product_id, product_name from marts.fct_events"
+            " where product_id is not null and product_name is not null order by product_id, event_at desc",
+        )
+    )
+    assert frame["product_name"].notna().all() and frame["product_category"].notna().all()
+    for row in frame.head(10).to_dict("records"):
+        assert row["product_name"] == names[row["product_id"]]
+
+
+# -- journeys -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("f", CASES[::2], ids=case_id)
+def test_journeys_aggregate_transitions_and_start_once_per_session(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    params: dict[str, Any] = {"start": f.start, "end": f.end}
+    expected: Counter[tuple[int, str, str]] = Counter()
+    for step_index, from_step, to_step, sessions in query(
+        traffic_dw,
+        "select step_index, from_step, to_step, sessions from marts.journey_transitions"
+        " where date_day between %(start)s and %(end)s" + _segment_sql(f, "login_state", params),
+        params,
+    ):
+        expected[(step_index, from_step, to_step)] += sessions
+    frame = queries.journeys(traffic_pool, f)
+    assert {(r.step_index, r.from_step, r.to_step): r.sessions for r in frame.itertuples(index=False)} == dict(expected)
+    # every session starts once; what leaves a node arrived there
+    sessions = queries.kpis(traffic_pool, f)["current"]["sessions"]
+    assert frame.loc[frame["step_index"] == 0, "sessions"].sum() == sessions
+    into: defaultdict[tuple[int, str], int] = defaultdict(int)
+    out: defaultdict[tuple[int, str], int] = defaultdict(int)
+    for r in frame.itertuples(index=False):
+        out[(r.step_index, r.from_step)] += r.sessions
+        into[(r.step_index + 1, r.to_step)] += r.sessions
+    for node, leaving in out.items():
+        if node[0] > 0:
+            assert leaving == into[node], node
+    # the first step, recomputed from fct_events: the session's first page type (or exit)
+    params = {"start": f.start, "end": f.end}
+    first_steps = dict(
+        query(
+            traffic_dw,
+            """
+            with sessions as (
+                select session_key from marts.fct_sessions where started_date between %(start)s and %(end)s"""
+            + _segment_sql(f, "login_state", params)
+            + """
+            ),
+            firsts as (
+                select distinct on (e.session_key) e.session_key, e.event_name
+                from marts.fct_events e join sessions using (session_key)
+                where e.event_name in ('home_view', 'category_view', 'product_view', 'add_to_cart_click',
+                                       'checkout_start', 'checkout_complete', 'login_success')
+                order by e.session_key, e.event_at, e.event_id
+            )
+            select coalesce(case f.event_name when 'home_view' then 'home' when 'category_view' then 'category'
+                when 'product_view' then 'product' when 'add_to_cart_click' then 'cart' when 'checkout_start'
+                then 'checkout' when 'checkout_complete' then 'purchase' when 'login_success' then 'login' end,
+                'exit'), count(*)
+            from sessions s left join firsts f using (session_key) group by 1
+            """,
+            params,
+        )
+    )
+    first = frame[frame["step_index"] == 0]
+    assert dict(zip(first["to_step"], first["sessions"], strict=True)) == first_steps
+
+
+# -- retention ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("f", [CASES[0], CASES[5], CASES[-1]], ids=case_id)
+def test_retention_shows_the_cohorts_overlapping_the_range_computed_from_sessions(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    rows = query(
+        traffic_dw,
+        """
+        with firsts as (
+            select client_id, date_trunc('week', min(started_at) at time zone 'UTC')::date as cohort_week
+            from marts.fct_sessions group by client_id
+        ),
+        activity as (
+            select distinct client_id, date_trunc('week', started_at at time zone 'UTC')::date as week
+            from marts.fct_sessions
+        )
+        select f.cohort_week, (a.week - f.cohort_week) / 7, count(*),
+               (select count(*) from firsts c where c.cohort_week = f.cohort_week)
+        from firsts f join activity a using (client_id)
+        where f.cohort_week <= %(end)s and f.cohort_week + 6 >= %(start)s
+        group by 1, 2
+        """,
+        {"start": f.start, "end": f.end},
+    )
+    expected = {(week, since): (active, size) for week, since, active, size in rows}
+    frame = queries.retention(traffic_pool, f)
+    actual = {
+        (r.cohort_week, r.weeks_since_first_visit): (r.active_clients, r.cohort_size)
+        for r in frame.itertuples(index=False)
+    }
+    assert actual == expected and len(actual) > 0
+    for r in frame.itertuples(index=False):
+        assert r.retention_rate == pytest.approx(r.active_clients / r.cohort_size, abs=5e-5)
+    # the segment filters do not apply to retention
+    assert queries.retention(traffic_pool, Filters(f.start, f.end, "guest", "tablet")).equals(frame)
+
+
+# -- events ---------------------------------------------------------------------------------------
+def expected_event_ids(dw: WarehouseSettings, f: Filters, extra: str = "", **extra_params: Any) -> list[str]:
+    params: dict[str, Any] = {"start": f.start, "end": f.end, **extra_params}
+    return [
+        str(r[0])
+        for r in query(
+            dw,
+            "select event_id from marts.fct_events where (event_at at time zone 'UTC')::date between %(start)s and %(end)s"
+            + _segment_sql(f, "user_login_state", params)
+            + extra
+            + " order by event_at desc, event_id desc",
+            params,
+        )
+    ]
+
+
+def all_pages(pool: ConnectionPool, f: Filters, search: str = "", page_size: int = 50) -> list[str]:
+    ids: list[str] = []
+    page = 0
+    while True:
+        result = queries.events_page(pool, f, search, page, page_size)
+        assert result["has_previous"] == (page > 0)
+        assert len(result["rows"]) == page_size or not result["has_next"]
+        ids += [str(i) for i in result["rows"]["event_id"]]
+        if not result["has_next"]:
+            return ids
+        page += 1
+
+
+def test_events_page_newest_first_fifty_per_page(traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings) -> None:
+    f = Filters(LAST_DAY - timedelta(days=6), LAST_DAY)
+    expected = expected_event_ids(traffic_dw, f)
+    first = queries.events_page(traffic_pool, f)
+    assert [str(i) for i in first["rows"]["event_id"]] == expected[:50]
+    assert first["has_next"] and not first["has_previous"] and first["page_size"] == 50
+    third = queries.events_page(traffic_pool, f, page=2)
+    assert [str(i) for i in third["rows"]["event_id"]] == expected[100:150]
+    assert list(third["rows"].columns) == list(queries.EVENT_COLUMNS)
+    times = third["rows"]["event_at"].tolist()
+    assert times == sorted(times, reverse=True)
+    last_page = (len(expected) - 1) // 50
+    last = queries.events_page(traffic_pool, f, page=last_page)
+    assert [str(i) for i in last["rows"]["event_id"]] == expected[last_page * 50 :] and not last["has_next"]
+    assert queries.events_page(traffic_pool, f, page=last_page + 1)["rows"].empty
+
+
+@pytest.mark.parametrize("f", [CASES[1], CASES[2], CASES[9]], ids=case_id)
+def test_events_pages_follow_the_segment_and_cover_every_event(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    assert all_pages(traffic_pool, f, page_size=200) == expected_event_ids(traffic_dw, f)
+
+
+def test_events_search_finds_a_client_or_an_event_name(
+    traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    f = Filters(LAST_DAY - timedelta(days=13), LAST_DAY)
+    client = query(
+        traffic_dw, "select client_id from marts.fct_events group by 1 having count(*) > 60 order by 1 limit 1"
+    )[0][0]
+    by_client = expected_event_ids(traffic_dw, f, " and client_id = %(client)s", client=client)
+    assert all_pages(traffic_pool, f, client) == by_client and len(by_client) > 60
+    assert all_pages(traffic_pool, f, f"  {client} ") == by_client, "surrounding blanks are ignored"
+    purchases = expected_event_ids(traffic_dw, f, " and event_name = 'checkout_complete'")
+    assert all_pages(traffic_pool, f, "Checkout_Complete") == purchases and len(purchases) > 50
+    segment = Filters(f.start, f.end, "logged_in", "desktop")
+    assert all_pages(traffic_pool, segment, "checkout_complete") == expected_event_ids(
+        traffic_dw, segment, " and event_name = 'checkout_complete'"
+    )
+    nothing = queries.events_page(traffic_pool, f, "no-such-client")
+    assert nothing["rows"].empty and not nothing["has_next"]
+    injection = queries.events_page(traffic_pool, f, "x' or '1'='1")
+    assert injection["rows"].empty, "the search is a parameter, not SQL"
+
+
+def test_events_page_refuses_negative_pages(traffic_pool: ConnectionPool) -> None:
+    with pytest.raises(ValueError, match="page"):
+        queries.events_page(traffic_pool, Filters(LAST_DAY, LAST_DAY), page=-1)
+
+
+# -- empty and missing warehouses -------------------------------------------------------------------
+def test_an_empty_warehouse_gives_zeros_and_empty_frames(empty_pool: ConnectionPool) -> None:
+    assert queries.warehouse_state(empty_pool) == "empty"
+    assert queries.data_bounds(empty_pool) == {"first_date": None, "last_date": None}
+    today = date(2026, 11, 25)
+    f = queries.default_filters(empty_pool, today=today)
+    assert f == Filters(today - timedelta(days=6), today)
+    result = queries.kpis(empty_pool, f)
+    assert result["current"] == {
+        "events": 0, "sessions": 0, "clients": 0, "users": 0,
+        "conversion_rate": None, "bounce_rate": None, "median_session_seconds": None,
+    }  # fmt: skip
+    assert all(change is None for change in result["change"].values())
+    series = queries.timeseries(empty_pool, f)
+    assert len(series) == 7 and series["events"].sum() == 0 and series["sessions"].sum() == 0
+    for frame in (
+        queries.funnel(empty_pool, f),
+        queries.product_ranking(empty_pool, f, "brand"),
+        queries.journeys(empty_pool, f),
+        queries.retention(empty_pool, f),
+        queries.events_page(empty_pool, f)["rows"],
+    ):
+        assert frame.empty and len(frame.columns) > 0
+    status = queries.pipeline_status(empty_pool)
+    assert status["newest_event_at"] is None and status["last_load_status"] == "succeeded"
+
+
+def test_a_warehouse_without_marts_is_reported_as_missing(bare_pool: ConnectionPool) -> None:
+    assert queries.warehouse_state(bare_pool) == "missing"

@@ -1,0 +1,52 @@
+"""Warehouses for the dashboard tests: a database on the session's embedded PostgreSQL, built like the ETL does."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from loader.config import LoaderSettings, WarehouseSettings
+from loader.generate import TrafficGenerator, replay
+from loader.load import Loader
+from loader.rawstore import LocalStore
+from loader.transform import BUILD, run_dbt
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+# (events, days, seed): two weeks of traffic, then a busier last three days from a second seed.
+TRAFFIC = ((5000, 14, 21), (1500, 3, 22))
+
+
+def create_database(server: WarehouseSettings) -> WarehouseSettings:
+    name = f"dash_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(**{**server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f'create database "{name}"')
+    return dataclasses.replace(server, database=name, embedded=False)
+
+
+def drop_database(server: WarehouseSettings, settings: WarehouseSettings) -> None:
+    with psycopg.connect(**{**server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f'drop database if exists "{settings.database}" with (force)')
+
+
+def build(settings: WarehouseSettings, root: Path, traffic: Sequence[tuple[int, float, int]] = TRAFFIC) -> None:
+    """Generate ``traffic`` into a lake under ``root``, load it and run dbt build (no traffic: empty marts)."""
+    store = LocalStore(root / "lake", fsync=False)
+    (root / "lake" / store.prefix).mkdir(parents=True, exist_ok=True)
+    for events, days, seed in traffic:
+        replay(TrafficGenerator(events=events, days=days, seed=seed, now=NOW).requests(), store)
+    summary = Loader(store, settings, LoaderSettings(threads=4)).run()
+    assert summary.status in ("succeeded", "skipped"), summary
+    result = run_dbt([*BUILD, "--quiet"], settings, target_path=root / "target")
+    assert result.success, result.failures or result.error
+
+
+def query(settings: WarehouseSettings, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+    """Rows of ``sql``, straight through psycopg (the tests' independent path to the warehouse)."""
+    with psycopg.connect(**settings.conninfo()) as conn:  # type: ignore[arg-type]
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]

@@ -1,0 +1,263 @@
+"""The ETL Lambda handler: load + dbt build, failure semantics, and Lambda's own conditions.
+
+Lambda's conditions, reproduced with a mount namespace: the whole filesystem read-only except a fresh
+/tmp, no usable /dev/shm (multiprocessing locks fail there), HOME and the working directory not
+writable, and a guard that refuses any Python network connection but to the warehouse and S3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from loader.config import RawStoreSettings, WarehouseSettings
+from loader.etl import EtlFailed
+from loader.generate import TrafficGenerator, replay
+from loader.load import LOCK_KEY
+from loader.rawstore import open_store
+from tests.conftest import ROOT, load_module
+
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+
+
+def _find_python_312() -> str | None:
+    """The Lambda runtime's Python: a real 3.12 interpreter (pyenv's shims do not count)."""
+    candidates = [
+        *sorted(Path("/root/.pyenv/versions").glob("3.12*/bin/python3.12")),
+        *filter(None, [shutil.which("python3.12")]),
+    ]
+    for candidate in candidates:
+        probe = subprocess.run(
+            [str(candidate), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
+            return str(candidate)
+    return None
+
+
+PYTHON_312 = _find_python_312()
+
+
+def add_traffic(events: int, seed: int, hours: float = 6) -> None:
+    replay(
+        TrafficGenerator(events=events, days=hours / 24, seed=seed, now=NOW).requests(),
+        open_store(RawStoreSettings.from_env()),
+    )
+
+
+@pytest.fixture
+def etl(s3_env: dict[str, str], dw: WarehouseSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("CLICKSTREAM_HOME", str(tmp_path / "home"))
+    return load_module(ROOT / "lambda" / "etl" / "app.py").handler
+
+
+def query(dw: WarehouseSettings, sql: str) -> Any:
+    with psycopg.connect(**dw.conninfo()) as conn:  # type: ignore[arg-type]
+        return conn.execute(sql).fetchone()[0]
+
+
+def test_a_scheduled_run_loads_then_builds_and_the_next_one_is_incremental(etl: Any, dw: WarehouseSettings) -> None:
+    add_traffic(1500, seed=1)
+    first = etl(SCHEDULED, None)
+    assert first["status"] == "succeeded"
+    assert first["load"]["events"] > 1000 and first["transform"]["models_ok"] >= 14
+    assert first["transform"]["tests_failed"] == 0 and first["transform"]["tests_passed"] > 50
+    assert query(dw, "select count(*) from marts.fct_events") > 0
+    second = etl(SCHEDULED, None)
+    assert (second["status"], second["load"]["objects"]) == ("succeeded", 0)
+
+
+def test_backfill_overrides_reach_the_loader(etl: Any, dw: WarehouseSettings) -> None:
+    add_traffic(300, seed=2, hours=1)
+    hour = (NOW - timedelta(hours=40)).strftime("%Y-%m-%dT%H")
+    replay(TrafficGenerator(events=200, days=0.04, seed=3, now=NOW - timedelta(hours=39, minutes=30)).requests(),
+           open_store(RawStoreSettings.from_env()))  # fmt: skip
+    only_that_hour = etl({**SCHEDULED, "targetUtcHour": hour, "scope": "hour"}, None)
+    assert only_that_hour["load"]["discovery"].startswith(f"from {hour.replace('T', ' ')}:00 UTC")
+    assert 0 < only_that_hour["load"]["events"] <= 200
+    everything_else = etl(SCHEDULED, None)
+    assert everything_else["load"]["events"] >= 290
+
+
+def test_a_failing_dbt_test_fails_the_invocation_after_the_load_committed(etl: Any, dw: WarehouseSettings) -> None:
+    add_traffic(800, seed=4, hours=72)
+    etl(SCHEDULED, None)
+    with psycopg.connect(**dw.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        # corrupt a day the next run does not recompute: its data test must catch it
+        corrupted = conn.execute(
+            "update marts.funnel_daily set sessions = sessions + 100000"
+            " where step_order = 4 and date_day = (select min(date_day) from marts.funnel_daily)"
+        ).rowcount
+    assert corrupted > 0
+    loaded_before = query(dw, "select count(*) from raw.events")
+    replay(
+        TrafficGenerator(events=100, days=0.01, seed=5, now=NOW + timedelta(minutes=59)).requests(),
+        open_store(RawStoreSettings.from_env()),
+    )
+    with pytest.raises(EtlFailed, match="funnel_never_increases_with_the_step"):
+        etl(SCHEDULED, None)
+    assert query(dw, "select count(*) from raw.events") > loaded_before, "the load committed before dbt failed"
+
+
+def test_a_second_concurrent_etl_is_skipped_not_failed(etl: Any, dw: WarehouseSettings) -> None:
+    with psycopg.connect(**dw.conninfo(), autocommit=True) as holder:  # type: ignore[arg-type]
+        holder.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        result = etl(SCHEDULED, None)
+    assert result["status"] == "skipped" and "another run holds the lock" in result["message"]
+
+
+# -- Lambda's conditions --------------------------------------------------------------------------------
+_NETWORK_GUARD = '''
+"""Refuse Python network connections except to the allowed loopback ports (the warehouse and S3)."""
+import os, socket
+_allowed = {int(p) for p in os.environ["ALLOWED_PORTS"].split(",")}
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+def _check(sock, address):
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not (address[0] in ("127.0.0.1", "::1") and address[1] in _allowed):
+        raise PermissionError(f"NETWORK GUARD: connection to {address} refused in the Lambda test")
+socket.socket.connect = lambda self, address: (_check(self, address), _connect(self, address))[1]
+socket.socket.connect_ex = lambda self, address: (_check(self, address), _connect_ex(self, address))[1]
+'''
+
+
+def run_like_lambda(
+    python: str, task_root: Path, event: dict[str, Any], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``app.handler(event)`` from ``task_root`` with only a fresh /tmp writable and no /dev/shm."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("reproducing Lambda's filesystem needs root and unshare (util-linux)")
+    guard = task_root.parent / f"{task_root.name}-guard"
+    guard.mkdir(exist_ok=True)
+    (guard / "sitecustomize.py").write_text(_NETWORK_GUARD)
+    call = (
+        "import json, sys, app; print('RESULT ' + json.dumps(app.handler(json.loads(sys.argv[1]), None), default=str))"
+    )
+    script = textwrap.dedent(f"""
+        set -e
+        mount --make-rprivate /
+        mount -o remount,bind,ro /
+        mount -t tmpfs -o size=512m tmpfs /tmp
+        mount -t tmpfs -o ro,size=1m tmpfs /dev/shm
+        cd {task_root}
+        exec {python} -c "{call}" '{json.dumps(event)}'
+    """)
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, capture_output=True, text=True, timeout=600)
+
+
+def lambda_environment(dw: WarehouseSettings, s3_env: dict[str, str], task_root: Path, guard: Path) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(task_root),  # read-only, like /home/sbx_user1051 in Lambda
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "AWS_LAMBDA_FUNCTION_NAME": "clickstream-etl",
+        "PYTHONPATH": f"{guard}:{task_root}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DW_URL": dw.url(),
+        "RAW_BUCKET_NAME": s3_env["RAW_BUCKET_NAME"],
+        "AWS_ENDPOINT_URL": s3_env["AWS_ENDPOINT_URL"],
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "ALLOWED_PORTS": f"{dw.port},{urlsplit(s3_env['AWS_ENDPOINT_URL']).port}",
+    }
+
+
+@pytest.fixture
+def task_root() -> Iterator[Path]:
+    """Outside /tmp (the namespace replaces /tmp), read-only inside the namespace."""
+    path = ROOT / ".clickstream" / "lambda-task" / uuid.uuid4().hex[:8]
+    path.mkdir(parents=True)
+    yield path
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _assert_lambda_run(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert "NETWORK GUARD" not in result.stderr + result.stdout, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, (result.stdout[-2000:], result.stderr[-3000:])
+    summary: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+    assert summary["status"] == "succeeded", summary
+    assert summary["load"]["events"] > 0 and summary["transform"]["models_ok"] >= 14
+    return summary
+
+
+def test_the_handler_runs_with_a_read_only_project_no_dev_shm_and_only_tmp_writable(
+    s3_env: dict[str, str], dw: WarehouseSettings, task_root: Path
+) -> None:
+    add_traffic(600, seed=6)
+    shutil.copytree(ROOT / "loader", task_root / "loader", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "dbt_project", task_root / "dbt_project")
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copyfile(ROOT / name, task_root / name)
+    shutil.copyfile(ROOT / "lambda" / "etl" / "app.py", task_root / "app.py")
+    env = lambda_environment(dw, s3_env, task_root, task_root.parent / f"{task_root.name}-guard")
+    env["PYTHONPATH"] += ":" + ":".join(p for p in sys.path if "site-packages" in p)
+    _assert_lambda_run(run_like_lambda(sys.executable, task_root, SCHEDULED, env))
+
+
+@pytest.fixture(scope="session")
+def packages() -> dict[str, Path]:
+    """dist/*.zip as `make package` builds them (rebuilt here when missing or older than the sources)."""
+    dist = ROOT / "dist"
+    sources = [p for d in ("loader", "lambda", "dbt_project") for p in (ROOT / d).rglob("*") if p.is_file()]
+    newest_source = max(p.stat().st_mtime for p in [*sources, ROOT / "requirements.lock", ROOT / "dbt_project.yml"])
+    zips = [dist / "etl.zip", dist / "ingest.zip"]
+    if not all(z.exists() and z.stat().st_mtime > newest_source for z in zips):
+        subprocess.run([sys.executable, str(ROOT / "lambda" / "package.py")], check=True, timeout=1200)
+    return {"etl": dist / "etl.zip", "ingest": dist / "ingest.zip"}
+
+
+def unzip(archive: Path, destination: Path) -> int:
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(destination)
+        for info in zipped.infolist():  # keep the executable bits (psycopg's bundled libraries need them)
+            (destination / info.filename).chmod((info.external_attr >> 16) or 0o644)
+        return sum(info.file_size for info in zipped.infolist())
+
+
+@pytest.mark.skipif(PYTHON_312 is None, reason="python3.12 (the Lambda runtime) is not installed here")
+def test_the_etl_package_fits_lambda_and_runs_from_the_unpacked_zip_alone(
+    packages: dict[str, Path], s3_env: dict[str, str], dw: WarehouseSettings, task_root: Path
+) -> None:
+    unzipped = unzip(packages["etl"], task_root)
+    assert unzipped < 250 * 1024 * 1024, f"{unzipped / 2**20:.0f} MB unzipped, over Lambda's 250 MB"
+    assert (task_root / "target" / "partial_parse.msgpack").exists(), "a pre-parsed manifest ships with the project"
+    add_traffic(600, seed=7)
+    env = lambda_environment(dw, s3_env, task_root, task_root.parent / f"{task_root.name}-guard")
+    assert PYTHON_312
+    _assert_lambda_run(run_like_lambda(PYTHON_312, task_root, SCHEDULED, env))
+
+
+@pytest.mark.skipif(PYTHON_312 is None, reason="python3.12 (the Lambda runtime) is not installed here")
+def test_the_ingest_package_has_no_dbt_and_its_handler_stores_a_request(
+    packages: dict[str, Path], s3_env: dict[str, str], dw: WarehouseSettings, task_root: Path
+) -> None:
+    unzip(packages["ingest"], task_root)
+    assert not (task_root / "dbt").exists() and not (task_root / "dbt_project").exists()
+    env = lambda_environment(dw, s3_env, task_root, task_root.parent / f"{task_root.name}-guard")
+    request = {"version": "2.0", "body": json.dumps({"eventName": "click", "clientId": "c1"}),
+               "requestContext": {"http": {"method": "POST", "path": "/clickstream", "sourceIp": "1.2.3.4"}}}  # fmt: skip
+    assert PYTHON_312
+    result = run_like_lambda(PYTHON_312, task_root, request, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    response = json.loads(
+        next(line for line in result.stdout.splitlines() if line.startswith("RESULT ")).removeprefix("RESULT ")
+    )
+    assert response["statusCode"] == 200 and json.loads(response["body"])["accepted"] == 1
+    assert len(list(open_store(RawStoreSettings.from_env()).list("events/"))) == 1
