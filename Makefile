@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install demo test test-unit test-integration test-e2e lint bench package clean system-deps
+.PHONY: help install demo test test-unit test-integration test-e2e lint lint-dbt infra-scan bench package dashboard clean system-deps
 
 help:
-	@echo "make demo   - the whole pipeline on the embedded warehouse, with a summary"
-	@echo "make test   - lint, unit, integration and end-to-end tests (installs everything)"
-	@echo "make bench  - performance figures into bench/results.json"
+	@echo "make demo       - the whole pipeline on the embedded warehouse, with a summary"
+	@echo "make test       - lint, dbt and infra checks, unit, integration and browser tests (installs everything)"
+	@echo "make dashboard  - serve the dashboard on http://127.0.0.1:8050/"
+	@echo "make package    - dist/ingest.zip and dist/etl.zip for Lambda (python3.12, x86_64)"
+	@echo "make bench      - performance figures into bench/results.json"
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +34,25 @@ system-deps:
 demo: install
 	$(BIN)/clickstream demo
 
+dashboard: install
+	$(BIN)/clickstream dashboard
+
+package: install
+	$(PY) lambda/package.py
+
 lint: install
 	$(BIN)/ruff check loader lambda dashboard tests bench
 	$(BIN)/ruff format --check loader lambda dashboard tests bench
 	$(BIN)/mypy
+
+# dbt on Postgres does not validate YAML by itself: parse with deprecations as errors; SQLFluff on the models.
+lint-dbt: install
+	$(BIN)/clickstream dbt parse --quiet --no-partial-parse --show-all-deprecations --warn-error-options '{"error": ["Deprecations"]}'
+	eval "$$($(BIN)/clickstream db env)" && $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
+
+# cfn-lint and checkov (checkov in its own virtualenv: it conflicts with dbt's dependencies).
+infra-scan: install
+	bash infra/scan.sh
 
 test-unit: install
 	$(PY) -m pytest tests/unit -q
@@ -46,8 +63,8 @@ test-integration: install
 test-e2e: install system-deps
 	$(PY) -m pytest tests/e2e -q
 
-test: install system-deps lint
-	$(PY) -m pytest tests -q
+test: install system-deps lint lint-dbt infra-scan
+	$(PY) -m pytest tests -q --durations=15
 
 bench: install
 	$(PY) bench/run.py

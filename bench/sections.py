@@ -6,7 +6,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +276,159 @@ def loader(work: Path, events_total: int = 200_000) -> list[Row]:
 
 
 SECTIONS: dict[str, Callable[[Path], list[Row]]] = {"ingest": ingest, "loader": loader}
+
+
+# -- dbt ------------------------------------------------------------------------------------------------
+DAILY_EVENTS = 1_000_000 / 14  # history grows with time: 1M events = 14 days of the shop's traffic
+
+
+def _warehouse_with_history(work: Path, events: int) -> tuple[Any, Any, datetime, int]:
+    """A database holding ``events`` of history (loaded and built once, then reused), and its lake."""
+    import dataclasses
+
+    import psycopg
+
+    from loader.config import LoaderSettings
+    from loader.generate import TrafficGenerator
+    from loader.load import Loader
+    from loader.rawstore import LocalStore
+    from loader.transform import BUILD, run_dbt
+    from loader.warehouse import EmbeddedWarehouse
+
+    days = events / DAILY_EVENTS
+    end = NOW
+    pool = max(50, events // 18)
+    server = EmbeddedWarehouse(work.parent / "home").start()
+    database = f"bench_dbt_{events // 1000}k"
+    settings = dataclasses.replace(server, database=database)
+    admin = {**server.conninfo(), "dbname": "postgres"}
+    lake = LocalStore(work / f"lake-{events // 1000}k", fsync=False)
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
+    if exists:
+        with psycopg.connect(**settings.conninfo()) as conn:
+            ready = conn.execute(
+                "select to_regclass('marts.fct_events') is not null and (select count(*) from raw.events) >= %s",
+                (events * 0.99,),
+            ).fetchone()[0]
+        if ready:  # continue after the newest event, so this run's new traffic is new
+            with psycopg.connect(**settings.conninfo()) as conn:
+                newest = conn.execute("select max(received_at) from raw.events").fetchone()[0]
+            return settings, lake, newest, pool
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {database} with (force)")
+        conn.execute(f"create database {database}")
+    shutil.rmtree(lake.root, ignore_errors=True)
+    print(f"   building {events:,} events of history ({days:.0f} days); this is cached for later runs", flush=True)
+    _batched_lake(TrafficGenerator(events=events, days=days, seed=7, now=end, client_pool=pool), lake)
+    summary = Loader(lake, settings, LoaderSettings()).run()
+    assert summary.status == "succeeded", summary
+    built = run_dbt([*BUILD, "--quiet"], settings, target_path=work / f"target-{events // 1000}k")
+    assert built.success, built.failures
+    return settings, lake, end, pool
+
+
+def _batched_lake(generator: Any, lake: Any) -> None:
+    """Requests through the collector (memory), then into the lake as 50-event objects (fast to load)."""
+    from loader.generate import replay
+
+    memory = _MemoryStore()
+    buffered: list[bytes] = []
+
+    def flush() -> None:
+        import uuid
+
+        for start in range(0, len(buffered), 50):
+            chunk = buffered[start : start + 50]
+            received = json.loads(chunk[0])["_ingest"]["receivedAt"]
+            lake.put(
+                f"events/{received[:13].replace('-', '/').replace('T', '/')}/events-{uuid.uuid4()}.json",
+                b"[" + b",".join(chunk) + b"]",
+            )
+        buffered.clear()
+
+    def requests() -> Iterator[Any]:
+        for request in generator.requests():
+            yield request
+            if len(memory.objects) >= 2000:
+                for body in memory.objects:
+                    buffered.extend(json.dumps(e, separators=(",", ":")).encode() for e in json.loads(body))
+                memory.objects.clear()
+                flush()
+
+    replay(requests(), memory)
+    for body in memory.objects:
+        buffered.extend(json.dumps(e, separators=(",", ":")).encode() for e in json.loads(body))
+    flush()
+
+
+def _timed_build(settings: Any, target: Path, *extra: str) -> tuple[float, float]:
+    """Seconds of ``dbt run`` (models) and of ``dbt test`` after it: a ``dbt build`` split in two."""
+    from loader.transform import run_dbt
+
+    models = run_dbt(["run", "--quiet", *extra], settings, target_path=target)
+    assert models.success, models.failures
+    tests = run_dbt(["test", "--quiet", "--exclude-resource-type", "unit_test"], settings, target_path=target)
+    assert tests.success, tests.failures
+    return models.seconds, tests.seconds
+
+
+def dbt(work: Path) -> list[Row]:
+    """dbt full build on 1M events; incremental runs after new traffic at 1M and 5M events of history."""
+    from loader.config import LoaderSettings
+    from loader.generate import TrafficGenerator
+    from loader.load import Loader
+
+    work.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    incremental: dict[int, float] = {}
+    for history in (1_000_000, 5_000_000):
+        settings, lake, end, pool = _warehouse_with_history(work, history)
+        target = work / f"target-{history // 1000}k"
+        if history == 1_000_000:
+            full_models, full_tests = _timed_build(settings, target, "--full-refresh")
+            rows.append(
+                {
+                    "name": "dbt full build, 1M events: models (dbt run --full-refresh)",
+                    "value": round(full_models, 1),
+                    "unit": "s",
+                }
+            )
+            rows.append({"name": "dbt full build, 1M events: data tests", "value": round(full_tests, 1), "unit": "s"})
+        deltas = [10_000] if history == 1_000_000 else [10_000, history // 100]
+        for delta in deltas:
+            end += timedelta(hours=delta / DAILY_EVENTS * 24)
+            _batched_lake(
+                TrafficGenerator(
+                    events=delta,
+                    days=delta / DAILY_EVENTS,
+                    seed=int(end.timestamp()) % 100_000 + delta,
+                    now=end,
+                    client_pool=pool,
+                ),
+                lake,
+            )
+            loaded = Loader(lake, settings, LoaderSettings()).run(since=end - timedelta(days=2))
+            assert loaded.status == "succeeded" and loaded.events > delta * 0.95, loaded
+            models, tests = _timed_build(settings, target)
+            label = f"dbt incremental run, +{delta // 1000}k new events on {history // 1_000_000}M history"
+            row: Row = {"name": f"{label}: models", "value": round(models, 1), "unit": "s"}
+            if history == 1_000_000:
+                row.update(
+                    reference=round(full_models, 1),
+                    reference_name="full build models, 1M",
+                    ratio=round(models / full_models, 3),
+                    goal="<= 0.1",
+                )
+            if delta == 10_000:
+                incremental[history] = models
+                if history == 5_000_000:
+                    row.update(reference=round(incremental[1_000_000], 1), reference_name="same delta on 1M history",
+                               ratio=round(models / incremental[1_000_000], 3), goal="<= 1.5")  # fmt: skip
+            rows.append(row)
+            rows.append({"name": f"{label}: data tests (scan whole tables)", "value": round(tests, 1), "unit": "s"})
+            print(f"   {label}: models {models:.1f}s, tests {tests:.1f}s", flush=True)
+    return rows
+
+
+SECTIONS["dbt"] = dbt

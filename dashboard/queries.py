@@ -7,6 +7,7 @@ events (and products, built from events) by the *event's*. Dates are UTC days; a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -22,6 +23,7 @@ DEVICE_CLASSES = ("desktop", "mobile", "tablet", "other", "unknown")
 DEFAULT_DAYS = 7
 HOURLY_MAX_DAYS = 3
 EVENTS_PAGE_SIZE = 50
+EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # the event contract's eventName
 # The marts the dashboard reads; all must exist before it can show anything.
 MARTS = (
     "fct_sessions",
@@ -498,7 +500,7 @@ def events_page(
 ) -> dict[str, Any]:
     """The newest events of the range (fct_events, event's segment), ``page_size`` per page, newest first.
 
-    ``search`` matches a client id or an event name exactly (event names case-insensitively). Returns
+    ``search`` matches a client id exactly, or an event name case-insensitively. Returns
     ``{"rows": DataFrame, "page": n, "page_size": n, "has_previous": bool, "has_next": bool}``.
     """
     if page < 0 or page_size < 1:
@@ -506,31 +508,32 @@ def events_page(
     where, params = _where(
         filters, time_column="event_at", login_column="user_login_state", device_column="device_class"
     )
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in EVENT_COLUMNS)
+    newest_first = sql.SQL("order by event_at desc, event_id desc")
     term = search.strip()
     if term:
-        # Two index-friendly branches merged by time: a client's events (client_id, event_at) and an event name's.
-        query = sql.SQL(
-            """
-            select {columns} from (
-                (select {columns} from marts.fct_events {where} and client_id = %(search)s
-                 order by event_at desc, event_id desc limit %(until)s)
-                union
-                (select {columns} from marts.fct_events {where} and event_name = lower(%(search)s)
-                 order by event_at desc, event_id desc limit %(until)s)
-            ) as matches
-            order by event_at desc, event_id desc
-            limit %(limit)s offset %(offset)s
-            """
-        )
+        # A client's events come from the (client_id, event_at) index; a term shaped like an event name (the
+        # contract's pattern) also matches event_name. Each branch newest first, at most what the page needs.
+        conditions = [sql.SQL("client_id = %(search)s")]
         params["search"] = term
+        if EVENT_NAME.fullmatch(term.lower()):
+            conditions.append(sql.SQL("event_name = %(event_name)s"))
+            params["event_name"] = term.lower()
+        branches = sql.SQL(" union ").join(
+            sql.SQL("(select {columns} from marts.fct_events {where} and {condition} {order} limit %(until)s)").format(
+                columns=columns, where=where, condition=condition, order=newest_first
+            )
+            for condition in conditions
+        )
+        query = sql.SQL(
+            "select {columns} from ({branches}) as matches {order} limit %(limit)s offset %(offset)s"
+        ).format(columns=columns, branches=branches, order=newest_first)
     else:
         query = sql.SQL(
-            "select {columns} from marts.fct_events {where}"
-            " order by event_at desc, event_id desc limit %(limit)s offset %(offset)s"
-        )
+            "select {columns} from marts.fct_events {where} {order} limit %(limit)s offset %(offset)s"
+        ).format(columns=columns, where=where, order=newest_first)
     params.update(limit=page_size + 1, offset=page * page_size, until=(page + 1) * page_size + 1)
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in EVENT_COLUMNS)
-    rows = _rows(pool, query.format(columns=columns, where=where), params)
+    rows = _rows(pool, query, params)
     return {
         "rows": _frame(rows[:page_size], EVENT_COLUMNS),
         "page": page,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +188,28 @@ def test_a_failing_data_test_fails_the_build(warehouse: Warehouse) -> None:
         target_path=warehouse.target,
     )
     assert not summary.success and summary.tests_failed == 1
+
+
+def test_source_freshness_passes_after_a_load_and_fails_on_a_stale_warehouse(warehouse: Warehouse) -> None:
+    warehouse.add_traffic(200, 1, seed=9, now=datetime.now(UTC))
+    fresh = run_dbt(["source", "freshness", "--quiet"], warehouse.dw, target_path=warehouse.target)
+    assert fresh.success, fresh.failures
+    with psycopg.connect(**warehouse.dw.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute("update raw.events set loaded_at = loaded_at - interval '3 days'")
+    stale = run_dbt(["source", "freshness", "--quiet"], warehouse.dw, target_path=warehouse.target)
+    assert not stale.success
+
+
+def test_the_cli_points_dbt_at_the_embedded_warehouse_when_nothing_is_configured(home: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "loader.cli", "dbt", "debug", "--no-use-colors"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Connection test: [OK connection ok]" in result.stdout
+    assert "port: 5432" not in result.stdout, "the embedded warehouse's own port, not the default"
