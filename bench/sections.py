@@ -432,3 +432,89 @@ def dbt(work: Path) -> list[Row]:
 
 
 SECTIONS["dbt"] = dbt
+
+
+# -- packages ---------------------------------------------------------------------------------------------
+_COLD_START = """
+import json, time
+started = time.perf_counter()
+import app
+imported = time.perf_counter()
+first = app.handler({}, None)
+first_done = time.perf_counter()
+second = app.handler({}, None)
+second_done = time.perf_counter()
+print("RESULT " + json.dumps({"import": imported - started, "first": first_done - imported, "second": second_done - first_done,
+                              "first_dbt": first["transform"]["seconds"], "status": [first["status"], second["status"]]}))
+"""
+
+
+def package(work: Path) -> list[Row]:
+    """Lambda zip sizes, and the ETL's cold start on an empty delta (import + first build)."""
+    import dataclasses
+    import subprocess
+    import sys
+    import zipfile
+
+    import psycopg
+
+    from loader.config import LoaderSettings
+    from loader.generate import TrafficGenerator
+    from loader.load import Loader
+    from loader.rawstore import LocalStore
+    from loader.transform import BUILD, run_dbt
+    from loader.warehouse import EmbeddedWarehouse
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "lambda" / "package.py")], check=True)
+    rows: list[Row] = []
+    for name in ("ingest", "etl"):
+        archive = root / "dist" / f"{name}.zip"
+        with zipfile.ZipFile(archive) as zipped:
+            unzipped = sum(i.file_size for i in zipped.infolist())
+        rows.append({"name": f"dist/{name}.zip unzipped (zipped {archive.stat().st_size / 2**20:.1f} MB)",
+                     "value": round(unzipped / 2**20, 1), "unit": "MB", "reference": 250, "reference_name": "Lambda limit",
+                     "ratio": round(unzipped / 2**20 / 250, 3), "goal": "< 1"})  # fmt: skip
+    python = next((str(p) for p in sorted(Path("/root/.pyenv/versions").glob("3.12*/bin/python3.12"))), None)
+    if python is None:
+        rows.append({"name": "ETL cold start: python3.12 not installed here, not measured", "value": None})
+        return rows
+    _fresh(work)
+    server = EmbeddedWarehouse(work.parent / "home").start()
+    settings = dataclasses.replace(server, database="bench_package")
+    with psycopg.connect(**{**server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:
+        conn.execute("drop database if exists bench_package with (force)")
+        conn.execute("create database bench_package")
+    lake = LocalStore(work / "lake", fsync=False)
+    _batched_lake(TrafficGenerator(events=20_000, days=7, seed=5, now=NOW), lake)
+    assert Loader(lake, settings, LoaderSettings()).run().status == "succeeded"
+    assert run_dbt([*BUILD, "--quiet"], settings, target_path=work / "target").success
+    results = {}
+    for variant in ("with the shipped pre-parsed manifest", "without it (reference)"):
+        task = work / variant.split()[0]
+        with zipfile.ZipFile(root / "dist" / "etl.zip") as zipped:
+            zipped.extractall(task)
+        if variant.startswith("without"):
+            (task / "target" / "partial_parse.msgpack").unlink()
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(task), "HOME": "/tmp", "AWS_LAMBDA_FUNCTION_NAME": "clickstream-etl",
+               "CLICKSTREAM_HOME": str(work / f"home-{variant.split()[0]}"), "DW_URL": settings.url(),
+               "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+        output = subprocess.run(
+            [python, "-c", _COLD_START], env=env, cwd=task, capture_output=True, text=True, check=False
+        )
+        line = next((x for x in output.stdout.splitlines() if x.startswith("RESULT ")), None)
+        assert line, output.stderr[-3000:]
+        results[variant] = json.loads(line.removeprefix("RESULT "))
+        assert results[variant]["status"] == ["succeeded", "succeeded"], results[variant]
+    shipped, reference = results["with the shipped pre-parsed manifest"], results["without it (reference)"]
+    rows += [
+        {"name": "ETL cold start: import app (python3.12, unpacked zip)", "value": round(shipped["import"], 2), "unit": "s"},
+        {"name": "ETL cold start: first invocation, empty delta (load + dbt build)", "value": round(shipped["first"], 2), "unit": "s",
+         "reference": round(reference["first"], 2), "reference_name": "same without the pre-parsed manifest",
+         "ratio": round(shipped["first"] / reference["first"], 3)},
+        {"name": "ETL warm invocation, empty delta", "value": round(shipped["second"], 2), "unit": "s"},
+    ]  # fmt: skip
+    return rows
+
+
+SECTIONS["package"] = package

@@ -119,3 +119,17 @@
         interval '1 {{ period }}'
     ) as periods (period_start)
 {%- endmacro %}
+
+{#- Changed UTC days as date_day (a date) and day_start (its first instant, timestamptz). -#}
+{% macro changed_days() -%}
+    select
+        periods.period_start::date as date_day,
+        periods.period_start at time zone 'UTC' as day_start
+    from ({{ changed_periods('day') }}) as periods
+{%- endmacro %}
+
+{#- Changed UTC hours as hour_at (timestamptz). -#}
+{% macro changed_hours() -%}
+    select periods.period_start at time zone 'UTC' as hour_at
+    from ({{ changed_periods('hour') }}) as periods
+{%- endmacro %}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from typing import Any
@@ -15,6 +14,14 @@ from psycopg_pool import ConnectionPool
 from dashboard import queries
 from dashboard.queries import Filters
 from loader.config import WarehouseSettings
+from tests.dashboard.expected import (
+    expected_event_ids,
+    expected_events,
+    expected_funnel,
+    expected_products,
+    expected_session_kpis,
+    segment_sql,
+)
 from tests.dashboard.warehouse import query
 
 LAST_DAY = date(2026, 11, 24)  # the generated traffic ends 2026-11-24 12:00 UTC
@@ -30,48 +37,6 @@ CASES = [Filters(start, end, login, device) for (start, end) in RANGES for (logi
 
 def case_id(f: Filters) -> str:
     return f.key()
-
-
-def _segment_sql(f: Filters, login_column: str, params: dict[str, Any]) -> str:
-    text = ""
-    if f.login_state:
-        text += f" and {login_column} = %(login)s"
-        params["login"] = f.login_state
-    if f.device_class:
-        text += " and device_class = %(device)s"
-        params["device"] = f.device_class
-    return text
-
-
-def expected_session_kpis(dw: WarehouseSettings, f: Filters) -> dict[str, Any]:
-    """From fct_sessions by started_date, medians computed in Python."""
-    params: dict[str, Any] = {"start": f.start, "end": f.end}
-    rows = query(
-        dw,
-        "select client_id, user_id, is_converted, is_bounce, duration_seconds from marts.fct_sessions"
-        " where started_date between %(start)s and %(end)s" + _segment_sql(f, "login_state", params),
-        params,
-    )
-    sessions = len(rows)
-    return {
-        "sessions": sessions,
-        "clients": len({r[0] for r in rows}),
-        "users": len({r[1] for r in rows if r[1] is not None}),
-        "conversion_rate": sum(1 for r in rows if r[2]) / sessions if sessions else None,
-        "bounce_rate": sum(1 for r in rows if r[3]) / sessions if sessions else None,
-        "median_session_seconds": float(statistics.median(float(r[4]) for r in rows)) if sessions else None,
-    }
-
-
-def expected_events(dw: WarehouseSettings, f: Filters) -> int:
-    """From fct_events (the dashboard reads traffic_hourly): the event's own login state and device."""
-    params: dict[str, Any] = {"start": f.start, "end": f.end}
-    return query(
-        dw,
-        "select count(*) from marts.fct_events where (event_at at time zone 'UTC')::date between %(start)s and %(end)s"
-        + _segment_sql(f, "user_login_state", params),
-        params,
-    )[0][0]
 
 
 def assert_close(actual: Any, expected: Any, what: str) -> None:
@@ -183,7 +148,7 @@ def test_timeseries_has_every_bucket_and_counts_like_fct_tables(
             traffic_dw,
             "select date_trunc(%(unit)s, event_at at time zone 'UTC'), count(*) from marts.fct_events"
             " where (event_at at time zone 'UTC')::date between %(start)s and %(end)s"
-            + _segment_sql(f, "user_login_state", params)
+            + segment_sql(f, "user_login_state", params)
             + " group by 1",
             params,
         )
@@ -193,9 +158,7 @@ def test_timeseries_has_every_bucket_and_counts_like_fct_tables(
         query(
             traffic_dw,
             "select date_trunc(%(unit)s, started_at at time zone 'UTC'), count(*) from marts.fct_sessions"
-            " where started_date between %(start)s and %(end)s"
-            + _segment_sql(f, "login_state", params)
-            + " group by 1",
+            " where started_date between %(start)s and %(end)s" + segment_sql(f, "login_state", params) + " group by 1",
             params,
         )
     )
@@ -212,15 +175,7 @@ def test_timeseries_has_every_bucket_and_counts_like_fct_tables(
 def test_funnel_steps_count_sessions_reaching_each_step_in_order(
     f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
 ) -> None:
-    params: dict[str, Any] = {"start": f.start, "end": f.end}
-    reached = query(
-        traffic_dw,
-        "select count(*), count(*) filter (where reached_product_view), count(*) filter (where reached_add_to_cart),"
-        " count(*) filter (where reached_checkout_start), count(*) filter (where reached_checkout_complete)"
-        " from marts.fct_sessions where started_date between %(start)s and %(end)s"
-        + _segment_sql(f, "login_state", params),
-        params,
-    )[0]
+    reached = expected_funnel(traffic_dw, f)
     frame = queries.funnel(traffic_pool, f)
     assert frame["step_name"].tolist() == [
         "session_start", "product_view", "add_to_cart_click", "checkout_start", "checkout_complete"
@@ -238,21 +193,6 @@ def test_funnel_steps_count_sessions_reaching_each_step_in_order(
 
 
 # -- products -------------------------------------------------------------------------------------
-def expected_products(dw: WarehouseSettings, f: Filters, column: str) -> dict[Any, tuple[int, int]]:
-    """(views, add_to_carts) per product / category / brand, from fct_events by the event's own segment."""
-    params: dict[str, Any] = {"start": f.start, "end": f.end}
-    rows = query(
-        dw,
-        f"select {column}, count(*) filter (where event_name = 'product_view'),"
-        " count(*) filter (where event_name = 'add_to_cart_click') from marts.fct_events"
-        " where product_id is not null and (event_at at time zone 'UTC')::date between %(start)s and %(end)s"
-        + _segment_sql(f, "user_login_state", params)
-        + " group by 1",
-        params,
-    )
-    return {key: (views, carts) for key, views, carts in rows if views or carts}
-
-
 @pytest.mark.parametrize("f", CASES[::2], ids=case_id)
 @pytest.mark.parametrize(
     ("by", "column"), [("product", "product_id"), ("category", "product_category"), ("brand", "product_brand")]
@@ -304,7 +244,7 @@ def test_journeys_aggregate_transitions_and_start_once_per_session(
     for step_index, from_step, to_step, sessions in query(
         traffic_dw,
         "select step_index, from_step, to_step, sessions from marts.journey_transitions"
-        " where date_day between %(start)s and %(end)s" + _segment_sql(f, "login_state", params),
+        " where date_day between %(start)s and %(end)s" + segment_sql(f, "login_state", params),
         params,
     ):
         expected[(step_index, from_step, to_step)] += sessions
@@ -329,7 +269,7 @@ def test_journeys_aggregate_transitions_and_start_once_per_session(
             """
             with sessions as (
                 select session_key from marts.fct_sessions where started_date between %(start)s and %(end)s"""
-            + _segment_sql(f, "login_state", params)
+            + segment_sql(f, "login_state", params)
             + """
             ),
             firsts as (
@@ -390,21 +330,6 @@ def test_retention_shows_the_cohorts_overlapping_the_range_computed_from_session
 
 
 # -- events ---------------------------------------------------------------------------------------
-def expected_event_ids(dw: WarehouseSettings, f: Filters, extra: str = "", **extra_params: Any) -> list[str]:
-    params: dict[str, Any] = {"start": f.start, "end": f.end, **extra_params}
-    return [
-        str(r[0])
-        for r in query(
-            dw,
-            "select event_id from marts.fct_events where (event_at at time zone 'UTC')::date between %(start)s and %(end)s"
-            + _segment_sql(f, "user_login_state", params)
-            + extra
-            + " order by event_at desc, event_id desc",
-            params,
-        )
-    ]
-
-
 def all_pages(pool: ConnectionPool, f: Filters, search: str = "", page_size: int = 50) -> list[str]:
     ids: list[str] = []
     page = 0

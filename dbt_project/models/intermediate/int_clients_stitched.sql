@@ -33,28 +33,34 @@ latest_identified as (
 ),
 
 {% if is_incremental() %}
-merged as (
+compared as (
     select
         latest.client_id,
-        case
-            when previous.client_id is null
-                or (latest.identified_at, latest.identified_event_id)
-                > (previous.identified_at, previous.identified_event_id)
-                then latest.user_id
-            else previous.user_id
-        end as user_id,
-        greatest(latest.identified_at, previous.identified_at) as identified_at,
-        case
-            when previous.client_id is null
-                or (latest.identified_at, latest.identified_event_id)
-                > (previous.identified_at, previous.identified_event_id)
-                then latest.identified_event_id
-            else previous.identified_event_id
-        end as identified_event_id,
+        latest.user_id as latest_user_id,
+        latest.identified_at as latest_identified_at,
+        latest.identified_event_id as latest_identified_event_id,
         previous.user_id as previous_user_id,
-        previous.identity_changed_at as previous_identity_changed_at
+        previous.identified_at as previous_identified_at,
+        previous.identified_event_id as previous_identified_event_id,
+        previous.identity_changed_at as previous_identity_changed_at,
+        previous.client_id is null
+        or (latest.identified_at, latest.identified_event_id)
+        > (previous.identified_at, previous.identified_event_id) as latest_wins
     from latest_identified as latest
     left join {{ this }} as previous on latest.client_id = previous.client_id
+),
+
+merged as (
+    select
+        client_id,
+        case when latest_wins then latest_user_id else previous_user_id end as user_id,
+        case when latest_wins then latest_identified_at else previous_identified_at end as identified_at,
+        case
+            when latest_wins then latest_identified_event_id else previous_identified_event_id
+        end as identified_event_id,
+        previous_user_id,
+        previous_identity_changed_at
+    from compared
 ),
 {% else %}
 merged as (

@@ -22,10 +22,7 @@ with
 
 {% if is_incremental() %}
 changed_days as (
-    select
-        periods.period_start::date as date_day,
-        periods.period_start at time zone 'UTC' as day_start
-    from ({{ changed_periods('day') }}) as periods
+    {{ changed_days() }}
 ),
 {% endif %}
 

@@ -15,8 +15,7 @@ with
 
 {% if is_incremental() %}
 changed_hours as (
-    select periods.period_start at time zone 'UTC' as hour_at
-    from ({{ changed_periods('hour') }}) as periods
+    {{ changed_hours() }}
 ),
 {% endif %}
 

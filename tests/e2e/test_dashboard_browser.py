@@ -1,0 +1,439 @@
+"""The dashboard in a real browser: `clickstream dashboard` in a subprocess, Debian's Chromium driven by Playwright.
+
+Every number read off the page is compared with SQL over the marts; every request must stay on 127.0.0.1 (the page
+works offline). Screenshots of each tab go to test-artifacts/dashboard/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from dashboard.queries import Filters
+from loader.config import WarehouseSettings
+from tests.conftest import ROOT, free_port
+from tests.dashboard import warehouse
+from tests.dashboard.expected import (
+    expected_cohorts,
+    expected_event_ids,
+    expected_events,
+    expected_funnel,
+    expected_products,
+    expected_session_kpis,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+LAST_DAY = date(2026, 11, 24)
+KPIS = ("events", "sessions", "clients", "users", "conversion_rate", "bounce_rate", "median_session_seconds")
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian's Chromium is not installed (/usr/bin/chromium): apt-get install chromium"
+    ),
+]
+
+
+# -- the app and the browser --------------------------------------------------------------------------
+@contextmanager
+def dashboard_server(settings: WarehouseSettings) -> Iterator[str]:
+    """``python -m loader.cli dashboard`` on a free port, reading ``settings`` through DW_URL."""
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DW_PG_")}
+    env["DW_URL"] = settings.url()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loader.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"the dashboard exited with {process.returncode}: {process.stdout.read() if process.stdout else ''}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("the dashboard did not answer within 60s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Dashboard:
+    """One browser page on the dashboard; records every request and page error."""
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.url = url
+        self.origin = urlsplit(url).netloc
+        self.context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        self.requests: list[str] = []
+        self.foreign: list[str] = []
+        self.errors: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("websocket", lambda socket: self.requests.append(socket.url))
+        self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        self.page.on(
+            "console",
+            lambda message: self.errors.append(f"console: {message.text}") if message.type == "error" else None,
+        )
+
+    def _route(self, route: Any) -> None:
+        parts = urlsplit(route.request.url)
+        if parts.scheme in ("data", "blob") or parts.netloc == self.origin:
+            route.continue_()
+        else:
+            self.foreign.append(route.request.url)
+            route.abort()
+
+    def open(self) -> None:
+        self.page.goto(self.url)
+
+    def tab(self, name: str) -> None:
+        self.page.click(f"a.nav-link[data-value={name}]")
+
+    def set_dates(self, start: date, end: date) -> None:
+        for index, value in ((0, start), (1, end)):
+            field = self.page.locator("#date_range input").nth(index)
+            field.click()
+            field.press("Control+a")
+            field.press_sequentially(value.isoformat())
+            field.press("Enter")
+        self.page.keyboard.press("Escape")
+
+    def set_login_state(self, value: str) -> None:
+        self.page.select_option("#login_state", value)
+
+    def set_device_class(self, value: str) -> None:
+        self.page.select_option("#device_class", value)
+
+    def rendered(self, element_id: str, f: Filters) -> Any:
+        """The element once it shows ``f`` (panels carry data-filters)."""
+        locator = self.page.locator(f'#{element_id}[data-filters="{f.key()}"]')
+        locator.wait_for()
+        return locator
+
+    def plot(self, element_id: str, f: Filters) -> dict[str, Any]:
+        """data and layout of a plotly figure once it is drawn for ``f``."""
+        self.page.wait_for_function(
+            "([id, key]) => document.getElementById(id)?.layout?.meta?.filters === key", arg=[element_id, f.key()]
+        )
+        figure: dict[str, Any] = self.page.evaluate(
+            "id => { const gd = document.getElementById(id); return {data: gd.data, layout: gd.layout}; }", element_id
+        )
+        return figure
+
+    def attribute(self, selector: str, name: str) -> str:
+        value = self.page.get_attribute(selector, name)
+        assert value is not None, f"{selector} has no {name}"
+        return value
+
+    def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.wait_for_timeout(400)  # let plotly finish its transitions
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+    def assert_offline_and_clean(self) -> None:
+        assert not self.foreign, f"requests left 127.0.0.1: {self.foreign}"
+        assert all(urlsplit(u).netloc == self.origin for u in self.requests if not u.startswith(("data:", "blob:")))
+        assert self.requests, "no request recorded"
+        assert not self.errors, self.errors
+
+
+def number(value: str) -> float | None:
+    return None if value == "" else float(value)
+
+
+# -- warehouses ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def traffic_dw(pg_server: WarehouseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarehouseSettings]:
+    settings = warehouse.create_database(pg_server)
+    warehouse.build(settings, tmp_path_factory.mktemp("browser-traffic"))
+    yield settings
+    warehouse.drop_database(pg_server, settings)
+
+
+@pytest.fixture(scope="module")
+def traffic_dashboard(traffic_dw: WarehouseSettings) -> Iterator[str]:
+    with dashboard_server(traffic_dw) as url:
+        yield url
+
+
+@pytest.fixture
+def dashboard(browser: Any, traffic_dashboard: str) -> Iterator[Dashboard]:
+    page = Dashboard(browser, traffic_dashboard)
+    yield page
+    page.close()
+
+
+# -- checks -------------------------------------------------------------------------------------------
+def check_overview(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
+    ui.rendered("kpis", f)
+    for period, filters, attribute in (("current", f, "data-value"), ("previous", f.previous(), "data-previous")):
+        expected = {**expected_session_kpis(dw, filters), "events": expected_events(dw, filters)}
+        for name in KPIS:
+            shown = number(ui.attribute(f"#kpi_{name}", attribute))
+            if expected[name] is None:
+                assert shown is None, f"{period} {name}: {shown}"
+            else:
+                assert shown == pytest.approx(expected[name], rel=1e-9), f"{period} {name}: {shown} != {expected[name]}"
+    events = expected_events(dw, f)
+    assert ui.page.inner_text("#kpi_events") == f"{events:,}"
+    assert ui.page.inner_text("#kpi_sessions") == f"{expected_session_kpis(dw, f)['sessions']:,}"
+    figure = ui.plot("timeseries_plot", f)
+    events_trace, sessions_trace = figure["data"]
+    assert len(events_trace["y"]) == f.days * (24 if f.days <= 3 else 1)
+    assert sum(events_trace["y"]) == events
+    assert sum(sessions_trace["y"]) == expected_session_kpis(dw, f)["sessions"]
+
+
+def check_funnel(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
+    ui.rendered("funnel_steps", f)
+    reached = expected_funnel(dw, f)
+    assert [int(ui.attribute(f"#funnel_step_{step}", "data-sessions")) for step in range(5)] == reached
+    for step in range(1, 5):
+        shown = number(ui.attribute(f"#funnel_step_{step}", "data-conversion-previous"))
+        assert shown == (pytest.approx(reached[step] / reached[step - 1]) if reached[step - 1] else None)
+    assert number(ui.attribute("#funnel_overall", "data-value")) == pytest.approx(reached[4] / reached[0])
+    assert ui.plot("funnel_plot", f)["data"][0]["x"] == reached
+
+
+def check_products(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
+    products = expected_products(dw, f, "product_id")
+    top_views = sorted((views for views, _ in products.values()), reverse=True)[:10]
+    views_trace = ui.plot("products_plot", f)["data"][0]
+    assert sorted(views_trace["x"], reverse=True) == top_views
+    categories = expected_products(dw, f, "product_category")
+    trace = ui.plot("categories_plot", f)["data"][0]
+    assert dict(zip(trace["y"], trace["x"], strict=True)) == {
+        name: views for name, (views, _) in sorted(categories.items(), key=lambda kv: -kv[1][0])[:10]
+    }
+    brands = ui.plot("brands_plot", f)["data"][1]  # add to cart
+    expected_brands = expected_products(dw, f, "product_brand")
+    assert all(expected_brands[name][1] == carts for name, carts in zip(brands["y"], brands["x"], strict=True))
+    every_product = expected_products(dw, f, "product_id", keep_empty=True)  # the table lists wishlist-only ones too
+    summary = ui.page.locator("#products_table .shiny-data-grid-summary")
+    summary.wait_for()
+    assert summary.inner_text().endswith(f"of {len(every_product)}"), summary.inner_text()
+    # sortable: a click on a header orders the rows by that column, a second click the other way
+    header = ui.page.locator("#products_table thead th", has_text="Add to cart").first
+    column = ui.page.locator("#products_table thead th").all_inner_texts().index("Add to cart")
+    cart_counts = {carts for _, carts in every_product.values()}
+    seen_first = set()
+    for _ in range(2):
+        header.click()
+        ui.page.wait_for_timeout(300)
+        cells = ui.page.locator(f"#products_table tbody tr td:nth-child({column + 1})").all_inner_texts()
+        values = [int(v) for v in cells]
+        assert values in (sorted(values), sorted(values, reverse=True))
+        seen_first.add(values[0])
+    assert seen_first == {max(cart_counts), min(cart_counts)}
+
+
+def check_journeys(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
+    sessions = expected_session_kpis(dw, f)["sessions"]
+    ui.rendered("journeys_sessions", f)
+    assert int(ui.attribute("#journeys_sessions", "data-value")) == sessions
+    sankey = ui.plot("journeys_plot", f)["data"][0]
+    start = sankey["node"]["label"].index("start")
+    assert (
+        sum(v for s, v in zip(sankey["link"]["source"], sankey["link"]["value"], strict=True) if s == start) == sessions
+    )
+
+
+def check_retention(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
+    ui.rendered("retention_cohorts", f)
+    cohorts = expected_cohorts(dw, f)
+    assert int(ui.attribute("#retention_cohorts", "data-value")) == len(cohorts) > 0
+    heatmap = ui.plot("retention_plot", f)["data"][0]
+    assert heatmap["y"] == [f"{week} ({size:,})" for week, size in cohorts]
+    assert all(row[0] == 1 for row in heatmap["z"]), "every cohort is fully active in its first week"
+    assert "do not apply" in ui.page.inner_text("#retention_note")
+
+
+def shown_event_ids(ui: Dashboard) -> list[str]:
+    ids: list[str] = ui.page.eval_on_selector_all("#events_rows tbody tr", "rows => rows.map(r => r.dataset.eventId)")
+    return ids
+
+
+def check_events(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
+    expected = expected_event_ids(dw, f)
+    page = ui.rendered("events_page", f)
+    assert page.get_attribute("data-page") == "0"
+    assert shown_event_ids(ui) == expected[:50]
+    ui.page.click("#events_next")
+    ui.page.locator('#events_page[data-page="1"]').wait_for()
+    assert shown_event_ids(ui) == expected[50:100]
+    ui.page.click("#events_prev")
+    ui.page.locator('#events_page[data-page="0"]').wait_for()
+    client = warehouse.query(
+        dw,
+        "select client_id from marts.fct_events where (event_at at time zone 'UTC')::date between %s and %s"
+        " group by 1 order by count(*) desc, 1 limit 1",
+        (f.start, f.end),
+    )[0][0]
+    for term, condition, params in (
+        (client, " and client_id = %(client)s", {"client": client}),
+        ("checkout_complete", " and event_name = 'checkout_complete'", {}),
+    ):
+        ui.page.fill("#events_search", term)
+        ui.page.locator(f'#events_page[data-search="{term}"]').wait_for()
+        assert shown_event_ids(ui) == expected_event_ids(dw, f, condition, **params)[:50]
+
+
+# -- tests --------------------------------------------------------------------------------------------
+def test_every_tab_shows_the_marts_numbers_and_follows_the_filters(
+    dashboard: Dashboard, traffic_dw: WarehouseSettings
+) -> None:
+    ui = dashboard
+    ui.open()
+    default = Filters(LAST_DAY - timedelta(days=6), LAST_DAY)
+    check_overview(ui, traffic_dw, default)
+    assert ui.page.locator("#date_range input").nth(0).input_value() == default.start.isoformat()
+    assert ui.page.locator("#date_range input").nth(1).input_value() == default.end.isoformat()
+    # freshness: the last ETL run and the newest event, from pipeline_status
+    finished, newest = warehouse.query(
+        traffic_dw, "select last_load_finished_at, newest_event_at from marts.pipeline_status"
+    )[0]
+    assert datetime.fromisoformat(ui.attribute("#freshness_last_load", "data-value")) == finished
+    assert datetime.fromisoformat(ui.attribute("#freshness_newest_event", "data-value")) == newest
+    assert ui.attribute("#freshness_status", "data-value") == "succeeded"
+    ui.screenshot("overview")
+
+    ui.set_login_state("logged_in")
+    logged_in = Filters(default.start, default.end, "logged_in")
+    check_overview(ui, traffic_dw, logged_in)
+
+    ui.set_dates(LAST_DAY - timedelta(days=2), LAST_DAY)
+    short = Filters(LAST_DAY - timedelta(days=2), LAST_DAY, "logged_in")
+    check_overview(ui, traffic_dw, short)  # hourly
+    ui.screenshot("overview-logged-in-3-days")
+
+    ui.set_device_class("mobile")
+    ui.set_login_state("all")
+    ui.set_dates(LAST_DAY - timedelta(days=9), LAST_DAY - timedelta(days=1))
+    mobile = Filters(LAST_DAY - timedelta(days=9), LAST_DAY - timedelta(days=1), None, "mobile")
+    check_overview(ui, traffic_dw, mobile)
+
+    for name, check in (
+        ("funnel", check_funnel),
+        ("products", check_products),
+        ("journeys", check_journeys),
+        ("retention", check_retention),
+        ("events", check_events),
+    ):
+        ui.tab(name)
+        check(ui, traffic_dw, mobile)
+        ui.screenshot(name)
+
+    # the open tab follows a filter change too
+    ui.tab("funnel")
+    ui.set_device_class("all")
+    ui.set_login_state("guest")
+    check_funnel(ui, traffic_dw, Filters(mobile.start, mobile.end, "guest"))
+    ui.assert_offline_and_clean()
+
+
+def test_the_freshness_line_is_on_every_page(dashboard: Dashboard) -> None:
+    ui = dashboard
+    ui.open()
+    for name in ("overview", "funnel", "products", "journeys", "retention", "events"):
+        ui.tab(name)
+        assert ui.page.locator("#freshness_last_load").is_visible(), name
+        assert "UTC" in ui.page.inner_text("#freshness_bar")
+    ui.assert_offline_and_clean()
+
+
+def test_an_empty_warehouse_shows_a_friendly_empty_state(
+    browser: Any, pg_server: WarehouseSettings, tmp_path: Path
+) -> None:
+    settings = warehouse.create_database(pg_server)
+    try:
+        warehouse.build(settings, tmp_path, traffic=())
+        with dashboard_server(settings) as url:
+            ui = Dashboard(browser, url)
+            ui.open()
+            ui.page.locator("#empty_warehouse").wait_for()
+            assert "make demo" in ui.page.inner_text("#empty_warehouse")
+            ui.page.locator("#kpis[data-filters]").wait_for()
+            assert ui.attribute("#kpi_sessions", "data-value") == "0"
+            assert ui.attribute("#kpi_conversion_rate", "data-value") == ""
+            assert ui.attribute("#freshness_newest_event", "data-value") == ""
+            for name in ("funnel", "products", "journeys", "retention", "events"):
+                ui.tab(name)
+                ui.page.wait_for_timeout(300)
+            ui.page.get_by_text("No events for these filters").wait_for()
+            ui.tab("funnel")
+            ui.page.locator("#funnel_plot").get_by_text("No data for these filters").wait_for()
+            ui.screenshot("empty-warehouse")
+            ui.assert_offline_and_clean()
+            ui.close()
+    finally:
+        warehouse.drop_database(pg_server, settings)
+
+
+def test_a_warehouse_without_marts_says_what_to_run(browser: Any, pg_server: WarehouseSettings) -> None:
+    settings = warehouse.create_database(pg_server)
+    try:
+        with dashboard_server(settings) as url:
+            ui = Dashboard(browser, url)
+            ui.open()
+            message = ui.page.locator("#not_built")
+            message.wait_for()
+            assert "make demo" in message.inner_text() and "clickstream" in message.inner_text()
+            ui.screenshot("not-built")
+            ui.assert_offline_and_clean()
+            ui.close()
+    finally:
+        warehouse.drop_database(pg_server, settings)
