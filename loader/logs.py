@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 _logger = logging.getLogger("clickstream")
+_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = dict(getattr(record, "fields", {}))
+        if (correlation_id := _correlation_id.get()) is not None:
+            line.setdefault("correlationId", correlation_id)
         line.update(  # the standard keys win over same-named fields
             time=datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             level=record.levelname.lower(),
@@ -49,3 +55,13 @@ def configure(level: str = "INFO") -> None:
 
 def log(message: str, /, *, level: int = logging.INFO, **fields: Any) -> None:
     _logger.log(level, message, extra={"fields": fields})
+
+
+@contextlib.contextmanager
+def correlation(correlation_id: str | None) -> Iterator[None]:
+    """Tag every line logged inside (e.g. with the Lambda request id)."""
+    token = _correlation_id.set(correlation_id)
+    try:
+        yield
+    finally:
+        _correlation_id.reset(token)

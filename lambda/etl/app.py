@@ -11,7 +11,8 @@ logs.configure()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    summary = run_etl(EtlRequest.from_event(event or {}), trigger="lambda")
+    with logs.correlation(getattr(context, "aws_request_id", None)):
+        summary = run_etl(EtlRequest.from_event(event or {}), trigger="lambda")
     if summary.status == "failed":
         raise EtlFailed(summary.message)  # the invocation fails, so the errors alarm fires
     return summary.as_dict()

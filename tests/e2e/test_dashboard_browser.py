@@ -46,6 +46,23 @@ ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 LAST_DAY = date(2026, 11, 24)
 KPIS = ("events", "sessions", "clients", "users", "conversion_rate", "bounce_rate", "median_session_seconds")
 
+# plotly keeps numeric arrays typed (decoded from base64 "bdata"): hand them over as plain lists
+PLAIN_FIGURE = """
+id => {
+    const plain = value => {
+        if (ArrayBuffer.isView(value)) return Array.from(value);
+        if (Array.isArray(value)) return value.map(plain);
+        if (value && typeof value === "object") {
+            if ("_inputArray" in value) return Array.from(value._inputArray);
+            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+        }
+        return value;
+    };
+    const gd = document.getElementById(id);
+    return {data: plain(gd.data), layout: plain(gd.layout)};
+}
+"""
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
@@ -166,9 +183,7 @@ class Dashboard:
         self.page.wait_for_function(
             "([id, key]) => document.getElementById(id)?.layout?.meta?.filters === key", arg=[element_id, f.key()]
         )
-        figure: dict[str, Any] = self.page.evaluate(
-            "id => { const gd = document.getElementById(id); return {data: gd.data, layout: gd.layout}; }", element_id
-        )
+        figure: dict[str, Any] = self.page.evaluate(PLAIN_FIGURE, element_id)
         return figure
 
     def attribute(self, selector: str, name: str) -> str:

@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,9 +72,15 @@ def query(dw: WarehouseSettings, sql: str) -> Any:
         return conn.execute(sql).fetchone()[0]
 
 
-def test_a_scheduled_run_loads_then_builds_and_the_next_one_is_incremental(etl: Any, dw: WarehouseSettings) -> None:
+def test_a_scheduled_run_loads_then_builds_and_the_next_one_is_incremental(
+    etl: Any, dw: WarehouseSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
     add_traffic(1500, seed=1)
-    first = etl(SCHEDULED, None)
+    capsys.readouterr()
+    first = etl(SCHEDULED, SimpleNamespace(aws_request_id="req-42"))
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["message"] for line in logged] == ["load", "etl"], "one JSON line per step"
+    assert all(line["correlationId"] == "req-42" for line in logged)
     assert first["status"] == "succeeded"
     assert first["load"]["events"] > 1000 and first["transform"]["models_ok"] >= 14
     assert first["transform"]["tests_failed"] == 0 and first["transform"]["tests_passed"] > 50
