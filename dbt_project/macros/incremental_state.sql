@@ -133,3 +133,19 @@
     select periods.period_start at time zone 'UTC' as hour_at
     from ({{ changed_periods('hour') }}) as periods
 {%- endmacro %}
+
+{#- UTC weeks (Mondays) that recomputed sessions touched. -#}
+{% macro changed_weeks() -%}
+    select distinct periods.period_start::date as activity_week
+    from ({{ changed_periods('week') }}) as periods
+{%- endmacro %}
+
+{#- Pre-hook of int_clients_weekly_active: each changed client's weeks from the week its tail starts. -#}
+{% macro delete_client_weeks() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as target
+        using ({{ changed_client_tails() }}) as scope
+        where target.client_id = scope.client_id
+          and target.activity_week >= date_trunc('week', scope.recompute_from at time zone 'UTC')::date
+    {%- endif -%}
+{%- endmacro %}

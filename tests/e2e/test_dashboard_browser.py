@@ -129,7 +129,7 @@ class Dashboard:
     def __init__(self, browser: Any, url: str) -> None:
         self.url = url
         self.origin = urlsplit(url).netloc
-        self.context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        self.context = browser.new_context(viewport={"width": 1440, "height": 1200})
         self.requests: list[str] = []
         self.foreign: list[str] = []
         self.errors: list[str] = []
@@ -164,7 +164,8 @@ class Dashboard:
             field.press("Control+a")
             field.press_sequentially(value.isoformat())
             field.press("Enter")
-        self.page.keyboard.press("Escape")
+            field.press("Escape")
+        self.page.locator("#filters .panel-note").click()  # away from the calendar, which closes it
 
     def set_login_state(self, value: str) -> None:
         self.page.select_option("#login_state", value)
@@ -193,6 +194,7 @@ class Dashboard:
 
     def screenshot(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
         self.page.wait_for_timeout(400)  # let plotly finish its transitions
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -345,6 +347,16 @@ def check_events(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
         ui.page.fill("#events_search", term)
         ui.page.locator(f'#events_page[data-search="{term}"]').wait_for()
         assert shown_event_ids(ui) == expected_event_ids(dw, f, condition, **params)[:50]
+    # a click on a client id shows that client's events
+    ui.page.fill("#events_search", "")
+    ui.page.locator('#events_page[data-search=""]').wait_for()
+    link = ui.page.locator("#events_rows a.client-link").nth(3)
+    clicked = link.inner_text()
+    link.click()
+    ui.page.locator(f'#events_page[data-search="{clicked}"]').wait_for()
+    assert ui.page.input_value("#events_search") == clicked
+    shown = shown_event_ids(ui)
+    assert shown == expected_event_ids(dw, f, " and client_id = %(client)s", client=clicked)[:50] and shown
 
 
 # -- tests --------------------------------------------------------------------------------------------
@@ -405,8 +417,8 @@ def test_the_freshness_line_is_on_every_page(dashboard: Dashboard) -> None:
     ui.open()
     for name in ("overview", "funnel", "products", "journeys", "retention", "events"):
         ui.tab(name)
-        assert ui.page.locator("#freshness_last_load").is_visible(), name
-        assert "UTC" in ui.page.inner_text("#freshness_bar")
+        ui.page.locator("#freshness_last_load").wait_for(state="visible")
+        assert "UTC" in ui.page.inner_text("#freshness_bar"), name
     ui.assert_offline_and_clean()
 
 
@@ -446,7 +458,7 @@ def test_a_warehouse_without_marts_says_what_to_run(browser: Any, pg_server: War
             ui.open()
             message = ui.page.locator("#not_built")
             message.wait_for()
-            assert "make demo" in message.inner_text() and "clickstream" in message.inner_text()
+            assert "make demo" in message.inner_text() and "clickstream etl" in message.inner_text()
             ui.screenshot("not-built")
             ui.assert_offline_and_clean()
             ui.close()

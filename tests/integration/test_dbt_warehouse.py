@@ -130,6 +130,11 @@ def test_marts_agree_with_independent_counts_over_raw_events(warehouse: Warehous
     assert warehouse.one("select sum(new_clients) from marts.traffic_hourly") == warehouse.one(
         "select count(*) from marts.dim_clients"
     )
+    # every client is in exactly one cohort, active in its first week
+    assert warehouse.one(
+        "select sum(active_clients) from marts.retention_weekly where weeks_since_first_visit = 0"
+    ) == warehouse.one("select count(*) from marts.dim_clients")
+    assert warehouse.one("select count(*) from marts.retention_weekly where active_clients > cohort_size") == 0
     # every journey starts once per session
     assert warehouse.one("select sum(sessions) from marts.journey_transitions where step_index = 0") == warehouse.one(
         "select count(*) from marts.fct_sessions"

@@ -6,6 +6,7 @@
         
         indexes=[
             {'columns': ['first_seen_at']},
+            {'columns': ['first_seen_week']},
         ],
     )
 }}

@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['client_id', 'started_at']},
             {'columns': ['started_at']},
+            {'columns': ['started_date']},
         ],
     )
 }}

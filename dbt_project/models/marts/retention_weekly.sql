@@ -1,50 +1,63 @@
 {#-
-    Weekly retention: clients grouped by the ISO week (Monday, UTC) of their first session, and the share of
-    each cohort active in each later week. Small (weeks × weeks), so rebuilt every run.
+    Weekly retention: clients grouped by the UTC week (Monday) of their first session, and how many of each
+    cohort were active in each later week. Incremental by cells: a run recomputes every cohort's count for
+    the weeks that changed, and every cell of the cohorts those weeks start (the only cohorts whose size can
+    change), so its cost follows recent traffic, not history.
 -#}
 {{
     config(
-        materialized='table',
-        
+        incremental_strategy='append',
+        pre_hook=["{% if is_incremental() %}delete from {{ this }} where activity_week in (select activity_week from ({{ changed_weeks() }}) as weeks) or cohort_week in (select activity_week from ({{ changed_weeks() }}) as weeks){% endif %}"],
+        post_hook=["{{ save_watermark() }}"],
+        indexes=[{'columns': ['cohort_week']}, {'columns': ['activity_week']}],
     )
 }}
 
+-- depends_on: {{ ref('int_events_sessionized') }}
+
 with
 
-cohorts as (
+{% if is_incremental() %}
+    changed_weeks as (
+        {{ changed_weeks() }}
+    ),
+{% endif %}
+
+active as (
     select
-        client_id,
-        first_seen_week as cohort_week
-    from {{ ref('dim_clients') }}
+        clients.first_seen_week as cohort_week,
+        weeks.activity_week,
+        count(*) as active_clients
+    from {{ ref('int_clients_weekly_active') }} as weeks
+    inner join {{ ref('dim_clients') }} as clients on weeks.client_id = clients.client_id
+    {% if is_incremental() %}
+        where
+            weeks.activity_week in (select changed_weeks.activity_week from changed_weeks)
+            or clients.first_seen_week in (select changed_weeks.activity_week from changed_weeks)
+    {% endif %}
+    group by clients.first_seen_week, weeks.activity_week
 ),
 
 cohort_sizes as (
     select
-        cohort_week,
+        first_seen_week as cohort_week,
         count(*) as cohort_size
-    from cohorts
-    group by cohort_week
-),
-
-activity as (
-    select distinct
-        client_id,
-        date_trunc('week', started_at at time zone 'UTC')::date as activity_week
-    from {{ ref('fct_sessions') }}
+    from {{ ref('dim_clients') }}
+    where first_seen_week in (select active.cohort_week from active)
+    group by first_seen_week
 ),
 
 final as (
     select
-        cohorts.cohort_week,
-        ((activity.activity_week - cohorts.cohort_week) / 7)::integer as weeks_since_first_visit,
-        activity.activity_week,
+        active.cohort_week,
+        ((active.activity_week - active.cohort_week) / 7)::integer as weeks_since_first_visit,
+        active.activity_week,
         cohort_sizes.cohort_size::integer as cohort_size,
-        count(*)::integer as active_clients,
-        round(count(*)::numeric / cohort_sizes.cohort_size, 4) as retention_rate
-    from activity
-    inner join cohorts on activity.client_id = cohorts.client_id
-    inner join cohort_sizes on cohorts.cohort_week = cohort_sizes.cohort_week
-    group by cohorts.cohort_week, activity.activity_week, cohort_sizes.cohort_size
+        active.active_clients::integer as active_clients,
+        round(active.active_clients::numeric / cohort_sizes.cohort_size, 4) as retention_rate,
+        {{ run_started() }} as dbt_processed_at
+    from active
+    inner join cohort_sizes on active.cohort_week = cohort_sizes.cohort_week
 )
 
 select * from final
