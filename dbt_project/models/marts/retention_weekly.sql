@@ -18,9 +18,9 @@
 with
 
 {% if is_incremental() %}
-    changed_weeks as (
-        {{ changed_weeks() }}
-    ),
+changed_weeks as (
+    {{ changed_weeks() }}
+),
 {% endif %}
 
 active as (
@@ -31,9 +31,9 @@ active as (
     from {{ ref('int_clients_weekly_active') }} as weeks
     inner join {{ ref('dim_clients') }} as clients on weeks.client_id = clients.client_id
     {% if is_incremental() %}
-        where
-            weeks.activity_week in (select changed_weeks.activity_week from changed_weeks)
-            or clients.first_seen_week in (select changed_weeks.activity_week from changed_weeks)
+    where
+        weeks.activity_week in (select changed_weeks.activity_week from changed_weeks)
+        or clients.first_seen_week in (select changed_weeks.activity_week from changed_weeks)
     {% endif %}
     group by clients.first_seen_week, weeks.activity_week
 ),
