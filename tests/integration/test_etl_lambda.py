@@ -268,3 +268,31 @@ def test_the_ingest_package_has_no_dbt_and_its_handler_stores_a_request(
     )
     assert response["statusCode"] == 200 and json.loads(response["body"])["accepted"] == 1
     assert len(list(open_store(RawStoreSettings.from_env()).list("events/"))) == 1
+
+
+def test_etl_every_repeats_until_interrupted(home: Path, dw: WarehouseSettings) -> None:
+    import signal
+    import time
+
+    replay(TrafficGenerator(events=300, days=0.1, seed=8, now=NOW).requests(), open_store(RawStoreSettings.from_env()))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loader.cli", "etl", "--every", "1s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 240
+    assert process.stdout is not None
+    while len(lines) < 2 and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if "etl " in line:
+            lines.append(line)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert len(lines) == 2, lines
+    import re
+
+    objects = [int(re.search(r"([\d,]+) objects", line).group(1).replace(",", "")) for line in lines]  # type: ignore[union-attr]
+    assert all("etl succeeded" in line for line in lines), lines
+    assert objects[0] > 0 and objects[1] == 0, "the first run loads the traffic, the next finds nothing new"
