@@ -9,7 +9,6 @@
         incremental_strategy='append',
         pre_hook=["{{ delete_periods('date_day', 'select period_start::date from (' ~ changed_periods('day') ~ ') as days') }}"],
         post_hook=["{{ save_watermark() }}"],
-        
         indexes=[{'columns': ['date_day']}],
     )
 }}
@@ -54,10 +53,15 @@ steps as (
         end as step_name
     from {{ ref('fct_events') }} as events
     inner join sessions on events.session_key = sessions.session_key
-    where events.event_name in (
+    where
+        events.event_name in (
             'home_view', 'category_view', 'product_view', 'add_to_cart_click', 'checkout_start',
             'checkout_complete', 'login_success'
         )
+        {% if is_incremental() %}
+        -- only events from the changed days on: keeps the scan off the whole history
+        and events.event_at >= (select min(changed_days.day_start) from changed_days)
+        {% endif %}
 ),
 
 collapsed as (

@@ -23,19 +23,36 @@ changed_weeks as (
 ),
 {% endif %}
 
-active as (
+active_clients as (
+    -- every client-week of the changed weeks, and every week of the cohorts those weeks start
     select
         clients.first_seen_week as cohort_week,
         weeks.activity_week,
-        count(*) as active_clients
+        weeks.client_id
     from {{ ref('int_clients_weekly_active') }} as weeks
     inner join {{ ref('dim_clients') }} as clients on weeks.client_id = clients.client_id
     {% if is_incremental() %}
-    where
-        weeks.activity_week in (select changed_weeks.activity_week from changed_weeks)
-        or clients.first_seen_week in (select changed_weeks.activity_week from changed_weeks)
+    where weeks.activity_week in (select changed_weeks.activity_week from changed_weeks)
+
+    union
+
+    select
+        clients.first_seen_week as cohort_week,
+        weeks.activity_week,
+        weeks.client_id
+    from {{ ref('dim_clients') }} as clients
+    inner join {{ ref('int_clients_weekly_active') }} as weeks on clients.client_id = weeks.client_id
+    where clients.first_seen_week in (select changed_weeks.activity_week from changed_weeks)
     {% endif %}
-    group by clients.first_seen_week, weeks.activity_week
+),
+
+active as (
+    select
+        cohort_week,
+        activity_week,
+        count(*) as active_clients
+    from active_clients
+    group by cohort_week, activity_week
 ),
 
 cohort_sizes as (
