@@ -3,11 +3,13 @@
         incremental_strategy='append',
         pre_hook=["{{ delete_client_tails('event_at', mart_client_scope()) }}"],
         post_hook=["{{ save_watermark() }}"],
-        
+
         indexes=[
             {'columns': ['client_id', 'event_at']},
             {'columns': ['event_at']},
             {'columns': ['session_key']},
+            {'columns': ['event_name', 'event_at']},
+            {'columns': ['user_login_state', 'device_class', 'event_at']},
         ],
     )
 }}

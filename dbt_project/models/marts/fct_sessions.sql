@@ -3,7 +3,6 @@
         incremental_strategy='append',
         pre_hook=["{{ delete_client_tails('started_at', mart_client_scope()) }}"],
         post_hook=["{{ save_watermark() }}"],
-        
         indexes=[
             {'columns': ['client_id', 'started_at']},
             {'columns': ['started_at']},

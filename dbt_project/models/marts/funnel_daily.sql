@@ -4,7 +4,6 @@
         incremental_strategy='append',
         pre_hook=["{{ delete_periods('date_day', 'select period_start::date from (' ~ changed_periods('day') ~ ') as days') }}"],
         post_hook=["{{ save_watermark() }}"],
-        
         indexes=[{'columns': ['date_day']}],
     )
 }}

@@ -4,7 +4,6 @@
         incremental_strategy='append',
         pre_hook=["{{ delete_periods('hour_at', 'select period_start at time zone \\'UTC\\' from (' ~ changed_periods('hour') ~ ') as hours') }}"],
         post_hook=["{{ save_watermark() }}"],
-        
         indexes=[{'columns': ['hour_at']}],
     )
 }}
