@@ -41,14 +41,14 @@ def _warehouse(work: Path, events_total: int) -> Any:
     settings = dataclasses.replace(server, database=DATABASE, embedded=False)
     admin = {**server.conninfo(), "dbname": "postgres"}
     with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
-        exists = conn.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone()
+        exists = conn.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchall()
         if not exists:
             conn.execute(f"create database {DATABASE}")
     with psycopg.connect(**settings.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
         loaded = 0
-        if conn.execute("select to_regclass('raw.load_manifest') is not null").fetchone()[0]:
-            loaded = conn.execute("select count(*) from raw.load_manifest").fetchone()[0]
-        built = conn.execute("select to_regclass('marts.retention_weekly') is not null").fetchone()[0]
+        if conn.execute("select to_regclass('raw.load_manifest') is not null").fetchall()[0][0]:
+            loaded = conn.execute("select count(*) from raw.load_manifest").fetchall()[0][0]
+        built = conn.execute("select to_regclass('marts.retention_weekly') is not null").fetchall()[0][0]
     objects = -(-events_total // 50)
     if loaded != objects:
         print(f"   building the {events_total:,}-event warehouse (cached afterwards; several minutes)", flush=True)
@@ -130,7 +130,7 @@ def dashboard(work: Path, events_total: int = 1_000_000, runs: int = 30) -> list
         with pool.connection() as conn:
             events, sessions = conn.execute(
                 "select (select count(*) from marts.fct_events), (select count(*) from marts.fct_sessions)"
-            ).fetchone()
+            ).fetchall()[0]
         variants = _filter_variants(pool, runs)
 
         def measure(call: Callable[[Any], Any]) -> float:

@@ -518,3 +518,12 @@ def package(work: Path) -> list[Row]:
 
 
 SECTIONS["package"] = package
+
+
+def dashboard(work: Path) -> list[Row]:
+    from bench.dashboard import dashboard as measure
+
+    return measure(work)
+
+
+SECTIONS["dashboard"] = dashboard

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
+import pandas as pd
 import psycopg
 from htmltools import Tag, TagList
 from psycopg_pool import ConnectionPool
@@ -154,6 +155,7 @@ def _dashboard_page(defaults: Filters, first: date | None, last: date | None, em
             value="events",
         ),
         components.head(),
+        charts.PLOTLY_JS,  # with the page: loaded once, before any chart arrives
         title="Clickstream · shop analytics",
         id="tab",
         selected="overview",
@@ -226,7 +228,7 @@ def create_app(pool: ConnectionPool) -> App:
 
         # -- funnel --------------------------------------------------------------------------------------
         @reactive.calc
-        async def funnel_data() -> Any:
+        async def funnel_data() -> pd.DataFrame:
             return await fetch(queries.funnel, filters())
 
         @render.ui
@@ -239,7 +241,7 @@ def create_app(pool: ConnectionPool) -> App:
 
         # -- products ------------------------------------------------------------------------------------
         @reactive.calc
-        async def products_data() -> Any:
+        async def products_data() -> pd.DataFrame:
             return await fetch(queries.product_ranking, filters(), "product", input.products_rank_by())
 
         @render.ui
@@ -262,7 +264,7 @@ def create_app(pool: ConnectionPool) -> App:
             return charts.html(figure, "products_plot")
 
         @render.data_frame
-        async def products_table() -> render.DataGrid:
+        async def products_table() -> render.DataGrid[Any]:
             frame = (await products_data()).copy()
             frame["view_to_cart_pct"] = (frame["view_to_cart_rate"] * 100).round(1)
             table = frame[list(PRODUCT_TABLE_COLUMNS)].rename(columns=PRODUCT_TABLE_COLUMNS)
@@ -270,7 +272,7 @@ def create_app(pool: ConnectionPool) -> App:
 
         # -- journeys ------------------------------------------------------------------------------------
         @reactive.calc
-        async def journeys_data() -> Any:
+        async def journeys_data() -> pd.DataFrame:
             return await fetch(queries.journeys, filters())
 
         @render.ui
@@ -290,7 +292,7 @@ def create_app(pool: ConnectionPool) -> App:
 
         # -- retention -----------------------------------------------------------------------------------
         @reactive.calc
-        async def retention_data() -> Any:
+        async def retention_data() -> pd.DataFrame:
             return await fetch(queries.retention, filters())
 
         @render.ui

@@ -109,7 +109,9 @@ def timeseries(frame: pd.DataFrame, key: str, hourly: bool) -> go.Figure:
         secondary_y=True,
     )
     figure.update_yaxes(title_text="events", rangemode="tozero", secondary_y=False)
-    figure.update_yaxes(title_text="sessions", rangemode="tozero", showgrid=False, secondary_y=True)
+    figure.update_yaxes(
+        title_text="sessions", rangemode="tozero", showgrid=False, tickmode="auto", tickformat=",d", secondary_y=True
+    )
     figure.update_xaxes(title_text=f"{unit} (UTC)")
     return _layout(figure, key, height=360, legend={"orientation": "h", "y": 1.12, "x": 0}, hovermode="x unified")
 
@@ -124,6 +126,7 @@ def funnel(frame: pd.DataFrame, key: str) -> go.Figure:
             x=frame["sessions"].tolist(),
             textinfo="value+percent previous+percent initial",
             marker={"color": ["#2c7be5", "#3d8bfd", "#6ea8fe", "#9ec5fe", "#27ae60"]},
+            connector={"fillcolor": "#e9ecef"},
             hovertemplate="%{y}: %{x:,} sessions<br>%{percentPrevious:.1%} of the previous step"
             "<br>%{percentInitial:.1%} of the sessions<extra></extra>",
         )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from htmltools import Tag, TagList, tags
+from htmltools import HTMLDependency, Tag, tags
 from shiny import ui
 
 from dashboard.queries import KPI_NAMES, RATE_KPIS, Filters
@@ -35,6 +35,11 @@ KPI_HELP = {
     "bounce_rate": "Share of the sessions that viewed a single page and did nothing else.",
     "median_session_seconds": "Median time from a session's first to its last event.",
 }
+# A click on a client id searches for it (the text input's own event, so Shiny sees a typed value).
+SEARCH_CLIENT = (
+    "const box = document.getElementById('events_search'); box.value = this.dataset.client;"
+    " box.dispatchEvent(new Event('input', {bubbles: true})); return false;"
+)
 # A rise is good news for these; for bounce rate it is bad news.
 LOWER_IS_BETTER = frozenset({"bounce_rate"})
 STALE_AFTER_SECONDS = 2 * 3600  # the ETL runs every 30 minutes
@@ -43,7 +48,8 @@ CSS = """
 .kpi-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: .75rem; }
 .kpi-card { padding: .8rem 1rem; border: 1px solid var(--bs-border-color); border-radius: .5rem; background: #fff; }
 .kpi-label { font-size: .8rem; color: #6c757d; text-transform: uppercase; letter-spacing: .03em; }
-.kpi-value { font-size: 1.7rem; font-weight: 600; line-height: 1.2; font-variant-numeric: tabular-nums; }
+.kpi-value { font-size: 1.55rem; font-weight: 600; line-height: 1.25; font-variant-numeric: tabular-nums;
+             white-space: nowrap; }
 .kpi-change { font-size: .85rem; font-variant-numeric: tabular-nums; }
 .kpi-change.good { color: #198754; } .kpi-change.bad { color: #dc3545; } .kpi-change.flat { color: #6c757d; }
 .freshness { font-size: .85rem; color: #495057; padding: .35rem .25rem; }
@@ -53,7 +59,8 @@ CSS = """
 table.events { font-size: .82rem; }
 table.events td { white-space: nowrap; max-width: 22rem; overflow: hidden; text-overflow: ellipsis; }
 table.funnel-steps td, table.funnel-steps th { font-variant-numeric: tabular-nums; }
-.empty-state { padding: 2rem; text-align: center; color: #6c757d; }
+#products_table td { white-space: nowrap; }
+a.client-link { color: inherit; text-decoration: underline dotted; cursor: pointer; }
 """
 
 
@@ -196,7 +203,7 @@ def kpi_cards(data: Mapping[str, Mapping[str, Any]], filters: Filters) -> Tag:
             f"{previous.end}.",
             class_="panel-note mt-2 mb-0",
         ),
-        id="kpi_cards",
+        id="kpis",
         data_filters=filters.key(),
     )
 
@@ -242,7 +249,7 @@ def funnel_table(frame: pd.DataFrame, filters: Filters) -> Tag:
             "a product view first stays at session start).",
             class_="panel-note",
         ),
-        id="funnel_numbers",
+        id="funnel_steps",
         data_filters=filters.key(),
     )
 
@@ -270,7 +277,15 @@ def events_table(page: Mapping[str, Any], filters: Filters, search: str) -> Tag:
         tags.tr(
             tags.td(f"{row.event_at:%Y-%m-%d %H:%M:%S}"),
             tags.td(row.event_name),
-            tags.td(row.client_id, title=row.client_id),
+            tags.td(
+                tags.a(
+                    row.client_id,
+                    class_="client-link",
+                    title="Show this client's events",
+                    data_client=row.client_id,
+                    onclick=SEARCH_CLIENT,
+                )
+            ),
             tags.td(_text(row.user_id)),
             tags.td(_text(row.user_login_state)),
             tags.td(_text(row.device_class)),
@@ -293,7 +308,7 @@ def events_table(page: Mapping[str, Any], filters: Filters, search: str) -> Tag:
             ),
             class_="table-responsive",
         ),
-        id="events_list",
+        id="events_page",
         data_filters=filters.key(),
         data_search=search,
         data_page=str(page["page"]),
@@ -321,7 +336,7 @@ def empty_warehouse_banner() -> Tag:
 def message_page(element_id: str, title: str, *body: Any) -> Tag:
     """A whole page with a friendly message (nothing built yet, warehouse unreachable)."""
     return ui.page_fixed(
-        ui.head_content(tags.link(rel="icon", href="data:,"), tags.style(CSS)),
+        head(),
         tags.div(
             tags.h2(title),
             *body,
@@ -339,10 +354,10 @@ def not_built_page() -> Tag:
         tags.p("The warehouse has no marts: the pipeline has not run against it yet."),
         tags.p(
             "Run ",
+            tags.code("clickstream etl"),
+            " to load what has been collected and build the marts, or ",
             tags.code("make demo"),
-            " for the whole pipeline on synthetic traffic, or build what you have collected with ",
-            tags.code("clickstream load && clickstream transform"),
-            ". Then reload this page.",
+            " for the whole pipeline on synthetic traffic. Then reload this page.",
         ),
     )
 
@@ -357,6 +372,6 @@ def unreachable_page(detail: str) -> Tag:
     )
 
 
-def head() -> TagList:
+def head() -> HTMLDependency:
     """Page head additions: the stylesheet, and an inline favicon (no request for /favicon.ico)."""
-    return TagList(ui.head_content(tags.link(rel="icon", href="data:,"), tags.style(CSS)))
+    return ui.head_content(tags.link(rel="icon", href="data:,"), tags.style(CSS))

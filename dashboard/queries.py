@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, LiteralString
 
 import pandas as pd
 from psycopg import sql
@@ -101,7 +101,7 @@ class Filters:
 
 def _where(
     filters: Filters, *, time_column: str, login_column: str, device_column: str, previous: bool = False
-) -> tuple[sql.Composable, dict[str, Any]]:
+) -> tuple[sql.Composed, dict[str, Any]]:
     """``where`` clause for the filters: a half-open time range on ``time_column`` (indexed), then the segment.
 
     With ``previous``, the range starts at the previous period's start (for one-scan comparisons).
@@ -122,7 +122,7 @@ def _where(
     return sql.SQL("where ") + sql.SQL(" and ").join(clauses), params
 
 
-def _date_where(filters: Filters, *, date_column: str = "date_day") -> tuple[sql.Composable, dict[str, Any]]:
+def _date_where(filters: Filters, *, date_column: str = "date_day") -> tuple[sql.Composed, dict[str, Any]]:
     """``where`` clause for daily marts (date_day, device_class, login_state)."""
     clauses: list[sql.Composable] = [sql.SQL("{} between %(start)s and %(end)s").format(sql.Identifier(date_column))]
     params: dict[str, Any] = {"start": filters.start, "end": filters.end}
@@ -136,7 +136,7 @@ def _date_where(filters: Filters, *, date_column: str = "date_day") -> tuple[sql
 
 
 def _rows(
-    pool: ConnectionPool, query: sql.Composable | str, params: Mapping[str, Any] | Sequence[Any] = ()
+    pool: ConnectionPool, query: sql.Composed | sql.SQL | LiteralString, params: Mapping[str, Any] | Sequence[Any] = ()
 ) -> list[dict[str, Any]]:
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, params)
@@ -313,8 +313,8 @@ def timeseries(pool: ConnectionPool, filters: Filters) -> pd.DataFrame:
         " from marts.traffic_hourly {where} group by 1"
     ).format(unit=unit, where=events_where)
     with pool.connection() as conn, conn.cursor() as cur:
-        sessions = dict(cur.execute(sessions_query, sessions_params).fetchall())
-        events = dict(cur.execute(events_query, events_params).fetchall())
+        sessions: dict[datetime, int] = dict(cur.execute(sessions_query, sessions_params).fetchall())
+        events: dict[datetime, int] = dict(cur.execute(events_query, events_params).fetchall())
     buckets = pd.date_range(
         filters.start_at.replace(tzinfo=None),
         filters.end_at.replace(tzinfo=None),
