@@ -94,15 +94,14 @@ def summary_text(warehouse: Any) -> str:
     from loader.warehouse import connect
 
     with connect(warehouse) as conn:
-        one = lambda sql: conn.execute(sql).fetchone()  # noqa: E731
-        events, sessions, clients, users = one(
+        events, sessions, clients, users = conn.execute(
             "select (select count(*) from marts.fct_events), (select count(*) from marts.fct_sessions),"
             " (select count(*) from marts.dim_clients), (select count(distinct user_id) from marts.dim_clients)"
-        )
-        quarantined, bounce, first_day, last_day = one(
+        ).fetchone() or (0, 0, 0, 0)
+        quarantined, bounce, first_day, last_day = conn.execute(
             "select (select count(*) from marts.quarantined_sessions), (select avg(is_bounce::int) from marts.fct_sessions),"
             " (select min(started_date) from marts.fct_sessions), (select max(started_date) from marts.fct_sessions)"
-        )
+        ).fetchone() or (0, None, None, None)
         funnel = conn.execute(
             "select step_name, sum(sessions) from marts.funnel_daily group by step_order, step_name order by step_order"
         ).fetchall()
