@@ -25,10 +25,8 @@ latest_identified as (
         event_id as identified_event_id
     from {{ ref('stg_clickstream__events') }}
     where
-        user_id is not null
-        {% if is_incremental() %}
-        and dbt_processed_at > {{ watermark() }}
-        {% endif %}
+        user_id is not null{% if is_incremental() %}
+        and dbt_processed_at > {{ watermark() }}{% endif %}
     order by client_id asc, event_at desc, event_id desc
 ),
 

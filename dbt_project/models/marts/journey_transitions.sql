@@ -57,11 +57,9 @@ steps as (
         events.event_name in (
             'home_view', 'category_view', 'product_view', 'add_to_cart_click', 'checkout_start',
             'checkout_complete', 'login_success'
-        )
-        {% if is_incremental() %}
+        ){% if is_incremental() %}
         -- only events from the changed days on: keeps the scan off the whole history
-        and events.event_at >= (select min(changed_days.day_start) from changed_days)
-        {% endif %}
+        and events.event_at >= (select min(changed_days.day_start) from changed_days){% endif %}
 ),
 
 collapsed as (

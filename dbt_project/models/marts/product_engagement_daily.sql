@@ -33,11 +33,9 @@ events as (
         event_id
     from {{ ref('fct_events') }}
     where
-        product_id is not null
-        {% if is_incremental() %}
+        product_id is not null{% if is_incremental() %}
         and event_at >= (select min(changed_days.day_start) from changed_days)
-        and (event_at at time zone 'UTC')::date in (select changed_days.date_day from changed_days)
-        {% endif %}
+        and (event_at at time zone 'UTC')::date in (select changed_days.date_day from changed_days){% endif %}
 ),
 
 per_product as (
