@@ -154,11 +154,23 @@ def run_like_lambda(
     call = (
         "import json, sys, app; print('RESULT ' + json.dumps(app.handler(json.loads(sys.argv[1]), None), default=str))"
     )
+    # A checkout under /tmp (a CI clone) would vanish under the fresh /tmp: it is bound back, read-only, through a
+    # descriptor opened on the old /tmp before the mount.
+    keep = ROOT.resolve()
+    keep_checkout = (
+        f"mkdir -p {keep}; mount --no-canonicalize --bind /proc/self/fd/3/{keep.relative_to('/tmp')} {keep};"
+        f" mount -o remount,bind,ro {keep}"
+        if keep.is_relative_to("/tmp")
+        else ""
+    )
     script = textwrap.dedent(f"""
         set -e
         mount --make-rprivate /
         mount -o remount,bind,ro /
+        exec 3< /tmp
         mount -t tmpfs -o size=512m tmpfs /tmp
+        {keep_checkout}
+        exec 3<&-
         mount -t tmpfs -o ro,size=1m tmpfs /dev/shm
         cd {task_root}
         exec {python} -c "{call}" '{json.dumps(event)}'
