@@ -12,6 +12,7 @@ import json
 import math
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -125,13 +126,17 @@ def parse_instant(field: str, value: Any) -> datetime:
         else:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
+            try:
+                return parsed.astimezone(UTC)
+            except OverflowError:  # e.g. 0001-01-01T00:00+01:00 falls before year 1 in UTC
+                raise ContractError(f"{field}: {value!r} is out of range") from None
     raise ContractError(f"{field}: expected epoch milliseconds or an ISO-8601 string, got {_kind(value)}")
 
 
 def iso_utc(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds and a ``Z``, as the Node ingest wrote ``receivedAt``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 def canonical_json(value: Any) -> str:
@@ -140,9 +145,9 @@ def canonical_json(value: Any) -> str:
 
 # A JSON \u0000 escape not preceded by an escaping backslash: PostgreSQL's jsonb cannot store NUL.
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-# orjson reads integers beyond 64 bits as floats; documents with 20-digit runs take the exact (slower) parser.
+# orjson reads integers beyond 64 bits as floats; documents with 19-digit runs take the exact (slower) parser.
 _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_TWENTY_DIGITS = b"0" * 20
+_LONG_DIGITS = b"0" * 19
 
 
 def _finite_float(text: str) -> float:
@@ -159,7 +164,7 @@ def _reject_constant(name: str) -> Any:
 def loads(data: str | bytes) -> Any:
     """Parse JSON strictly: no NaN/Infinity, no out-of-range numbers, big integers kept exact."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if _TWENTY_DIGITS in raw.translate(_DIGITS_TO_ZERO):
+    if _LONG_DIGITS in raw.translate(_DIGITS_TO_ZERO):
         return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     return orjson.loads(raw)
 
@@ -168,8 +173,11 @@ def encode_event(value: Any) -> bytes:
     """Compact UTF-8 JSON of an event, or :class:`ContractError` if PostgreSQL's jsonb could not hold it."""
     try:
         data = orjson.dumps(value)
-    except TypeError:
-        raise ContractError("event: contains invalid Unicode (an unpaired surrogate escape)") from None
+    except TypeError:  # an integer beyond 64 bits (kept exact by loads), or an unpaired surrogate
+        try:
+            data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ContractError("event: contains invalid Unicode (an unpaired surrogate escape)") from None
     if b"\\u0000" in data and _NUL_ESCAPE.search(data):
         raise ContractError("event: contains a NUL character (\\u0000), which the warehouse cannot store")
     return data
@@ -226,7 +234,7 @@ def _normalize_element(value: Any) -> dict[str, Any] | None:
 
 
 def derive_event_id(event: Mapping[str, Any], context: str = "") -> str:
-    """A stable id from the event's content (and where it sat in its batch), so retries de-duplicate."""
+    """A stable id from the event's content (and its occurrence among identical ones), so retries de-duplicate."""
     content = {k: v for k, v in event.items() if k not in ("eventId", "_contract")}
     digest = hashlib.sha256((canonical_json(content) + "|" + context).encode("utf-8")).hexdigest()
     return str(uuid.uuid5(DERIVED_ID_NAMESPACE, digest))
@@ -247,11 +255,11 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 
-def normalize_event(raw: Any, *, id_context: str = "") -> dict[str, Any]:
+def normalize_event(raw: Any, *, derived_ids: Counter[str] | None = None) -> dict[str, Any]:
     """Return the canonical event or raise :class:`ContractError`.
 
-    ``id_context`` distinguishes identical events at different places (batch time and index)
-    when an event id has to be derived.
+    ``derived_ids`` counts the ids derived so far in the same request (or object): identical
+    id-less events in one request are numbered, so each keeps its own id and a retry gets the same ones.
     """
     if not isinstance(raw, dict):
         raise ContractError(f"event: expected a JSON object, got {_kind(raw)}")
@@ -289,7 +297,12 @@ def normalize_event(raw: Any, *, id_context: str = "") -> dict[str, Any]:
         if raw_id is not None:
             notes["invalidEventId"] = str(raw_id)[:128]
         event.pop("eventId", None)
-        event["eventId"] = derive_event_id(event, id_context)
+        event["eventId"] = derive_event_id(event)
+        if derived_ids is not None:
+            occurrence = derived_ids[event["eventId"]]
+            derived_ids[event["eventId"]] += 1
+            if occurrence:
+                event["eventId"] = derive_event_id(event, f"#{occurrence}")
     if notes:
         event["_contract"] = {**(event.get("_contract") or {}), **notes}
     return event

@@ -84,6 +84,8 @@ SOURCES: list[tuple[str | None, str, str, float]] = [
 ]  # fmt: skip
 
 # Hourly weight of visits by UTC hour (the shop's visitors are on UTC+7; evenings peak).
+# A visit's events stop this long before ``now``, so even batched requests (sent up to ~20 s later) arrive by then.
+_LAST_EVENT_MARGIN = timedelta(seconds=30)
 _HOUR_WEIGHTS = [6, 7, 8, 8, 7, 6, 6, 6, 6, 7, 8, 10, 12, 13, 14, 12, 8, 5, 3, 2, 1.5, 1.5, 2, 4]
 
 
@@ -171,6 +173,10 @@ class _Visit:
     previous_url: str | None = None
     cart: list[Product] = field(default_factory=list)
     events: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
+    tabs: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tabs.append(self.tab_session)
 
 
 class TrafficGenerator:
@@ -223,31 +229,25 @@ class TrafficGenerator:
         return self.rng.choices([p for p, _ in choices], [w for _, w in choices])[0]
 
     # -- visits -----------------------------------------------------------------------------
-    def _visit_starts(self, count: int) -> list[datetime]:
-        start = self.now - timedelta(days=self.days)
-        span = (self.now - start).total_seconds()
-        starts: list[datetime] = []
-        while len(starts) < count:
-            moment = start + timedelta(seconds=self.rng.uniform(0, span))
-            if self.rng.random() * max(_HOUR_WEIGHTS) <= _HOUR_WEIGHTS[moment.hour]:
-                starts.append(moment)
-        return sorted(starts)
-
     def requests(self) -> Iterator[SimulatedRequest]:
-        produced = 0
-        # ~9 events per visit; a few more visits than needed, the last visit is cut at the target.
-        for start in self._visit_starts(max(1, int(self.target / 8.5) + 5)):
-            client = self._client(int(self.pool_size * self.rng.random() ** 1.6))
-            for request, count in self._simulate(client, start):
-                yield request
-                produced += count
-                if produced >= self.target:
-                    return
-        # Rare: the visits ended short of the target; top up with fresh ones near the end.
+        """Visits in time order; their rate adapts to the events still to produce, so the traffic
+        fills the whole window and stops at ``now``."""
+        rng = self.rng
+        moment = self.now - timedelta(days=self.days)
+        acceptance = sum(_HOUR_WEIGHTS) / len(_HOUR_WEIGHTS) / max(_HOUR_WEIGHTS)  # of the hour-of-day thinning
+        produced = visits = 0
         while produced < self.target:
-            client = self._client(self.rng.randrange(self.pool_size))
-            start = self.now - timedelta(seconds=self.rng.uniform(60, 3600))
-            for request, count in self._simulate(client, start):
+            remaining_seconds = max((self.now - moment).total_seconds(), 1.0)
+            per_visit = produced / visits if visits else 8.5
+            expected_visits = max((self.target - produced) / per_visit, 1.0)
+            moment += timedelta(seconds=rng.expovariate(expected_visits / remaining_seconds / acceptance))
+            if moment >= self.now - _LAST_EVENT_MARGIN:  # short of the target at the end: top up in the last hour
+                moment = self.now - timedelta(seconds=rng.uniform(120, 3600))
+            elif rng.random() * max(_HOUR_WEIGHTS) > _HOUR_WEIGHTS[moment.hour]:
+                continue
+            client = self._client(int(self.pool_size * rng.random() ** 1.6))
+            visits += 1
+            for request, count in self._simulate(client, moment):
                 yield request
                 produced += count
                 if produced >= self.target:
@@ -263,6 +263,7 @@ class TrafficGenerator:
             self._crawl(visit)
         else:
             self._browse(visit)
+        visit.events = [(moment, event) for moment, event in visit.events if moment <= self.now - _LAST_EVENT_MARGIN]
         yield from self._send(visit, first_visit)
 
     def _emit(
@@ -300,6 +301,9 @@ class TrafficGenerator:
         visit.landing = False
         if product is not None and self.rng.random() < 0.12:  # opened in a new tab: the tracker starts a new session id
             visit.tab_session = self._uuid()
+            visit.tabs.append(visit.tab_session)
+        elif len(visit.tabs) > 1 and self.rng.random() < 0.25:  # back to another open tab
+            visit.tab_session = self.rng.choice(visit.tabs)
         self._emit(visit, "page_view")
         visit.now += timedelta(milliseconds=self.rng.randint(5, 400))
         self._emit(visit, view, product=product)

@@ -15,11 +15,13 @@ import json
 import logging
 import os
 import time
+import traceback
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +39,8 @@ from loader.contract import (
     parse_instant,
 )
 from loader.rawstore import RawStore, StoreError, partition_key
+
+MAX_EVENT_AGE = timedelta(days=30)  # a tracker queue older than this is a broken device clock, not a backlog
 
 
 def utc_now() -> datetime:
@@ -110,11 +114,28 @@ def anonymize_ip(address: str | None, mode: str, salt: str | None = None) -> str
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
         return None
+    if ip.version == 6 and ip.ipv4_mapped:  # ::ffff:a.b.c.d is an IPv4 client
+        ip = ip.ipv4_mapped
     if mode == "hash":
         assert salt is not None
         return hmac.new(salt.encode(), ip.packed, hashlib.sha256).hexdigest()[:32]
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+def _event_time(event: dict[str, Any], sent_at: datetime | None, received_at: datetime) -> datetime:
+    """``receivedAt - (sentAt - timestamp)``: the event's age by the device clock, on the server clock.
+
+    An age below zero (an event "after" its batch was sent) counts as zero; an age over
+    ``MAX_EVENT_AGE`` is not believed: the event time is then ``receivedAt``, flagged in ``_contract``.
+    """
+    if sent_at is None or event.get("timestamp") is None:
+        return received_at
+    age = sent_at - parse_instant("timestamp", event["timestamp"])
+    if age > MAX_EVENT_AGE:
+        event["_contract"] = {**(event.get("_contract") or {}), "timestampIgnored": "older than 30 days at sentAt"}
+        return received_at
+    return received_at - max(age, timedelta(0))
 
 
 class Collector:
@@ -158,12 +179,12 @@ class Collector:
                 body["rejected"] = error.rejected
             response = HttpResponse(error.status, body, cors)
         except Exception:  # a bug, not the client's fault: answer 500 and keep the trace in the log
-            logs.log("ingest failed unexpectedly", level=logging.ERROR, **fields, exc_info=True)
+            fields["exception"] = traceback.format_exc()
             response = HttpResponse(500, {"error": "internal error"}, cors)
         fields.update(status=response.status, durationMs=round((time.perf_counter() - started) * 1000, 2))
         if response.status >= 400 and response.body:
             fields["error"] = response.body.get("error")
-        logs.log("ingest", level=logging.WARNING if response.status >= 500 else logging.INFO, **fields)
+        logs.log("ingest", level=logging.ERROR if response.status >= 500 else logging.INFO, **fields)
         return response
 
     def _cors_headers(self, origin: str | None) -> dict[str, str]:
@@ -211,22 +232,23 @@ class Collector:
 
         accepted: list[bytes] = []
         rejected: list[dict[str, Any]] = []
-        oversized = False
+        oversized = 0
+        derived_ids: Counter[str] = Counter()
         for index, raw in enumerate(events):
             try:
                 if isinstance(raw, dict):  # server-side blocks are never taken from the client
                     raw = {k: v for k, v in raw.items() if k not in ("_ingest", "_contract", "_enriched")}
-                event = normalize_event(raw, id_context=f"{sent_at_raw}|{index}")
-                event["_ingest"] = {**ingest, "eventAt": iso_utc(self._event_time(event, sent_at, received_at))}
+                event = normalize_event(raw, derived_ids=derived_ids)
+                event["_ingest"] = {**ingest, "eventAt": iso_utc(_event_time(event, sent_at, received_at))}
                 encoded = encode_event(event)
             except ContractError as error:
-                oversized = oversized or "-byte limit" in str(error)
+                oversized += "-byte limit" in str(error)
                 rejected.append({"index": index, "reason": str(error)})
                 continue
             accepted.append(encoded)
         fields["accepted"], fields["rejected"] = len(accepted), len(rejected)
         if not accepted:
-            status = 413 if oversized else 400
+            status = 413 if oversized == len(rejected) else 400
             reason = rejected[0]["reason"] if len(rejected) == 1 else "no valid event in the request"
             raise BadRequest(status, reason, rejected)
 
@@ -235,20 +257,12 @@ class Collector:
         try:
             self.store.put(key, body)
         except StoreError as error:
-            logs.log("raw store write failed", level=logging.ERROR, error=str(error), **fields)
+            fields["storeError"] = str(error)
             return HttpResponse(
                 503, {"error": "storage unavailable, nothing was stored; retry later"}, {**cors, "retry-after": "5"}
             )
         fields["key"] = key
         return HttpResponse(200, {"accepted": len(accepted), "rejected": rejected}, cors)
-
-    @staticmethod
-    def _event_time(event: dict[str, Any], sent_at: datetime | None, received_at: datetime) -> datetime:
-        """``receivedAt - (sentAt - timestamp)``: the event's age by the device clock, on the server clock."""
-        if sent_at is None or event.get("timestamp") is None:
-            return received_at
-        age = sent_at - parse_instant("timestamp", event["timestamp"])
-        return min(received_at - age, received_at)
 
     @staticmethod
     def _parse_body(request: HttpRequest) -> Any:

@@ -16,7 +16,7 @@ import queue
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -161,9 +161,10 @@ def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
             parsed.rejects.append((None, "object holds no events", text))
     fallback = partition_hour(obj.key)
     suffix = f"\t{_copy_text(obj.key)}\t{load_id}\n"
+    derived_ids: Counter[str] = Counter()
     for position, value in items:
         try:
-            event_id, received, event_at, payload = _event_row(value, position, fallback)
+            event_id, received, event_at, payload = _event_row(value, derived_ids, fallback)
         except ContractError as error:
             parsed.rejects.append((position, str(error), json.dumps(value, ensure_ascii=True)))
             continue
@@ -171,7 +172,7 @@ def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
     return parsed
 
 
-def _event_row(value: Any, position: int, fallback: datetime | None) -> tuple[str, str, str, str]:
+def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None) -> tuple[str, str, str, str]:
     """(event_id, received_at, event_at, COPY-escaped payload) of one event."""
     ingest = value.get("_ingest") if isinstance(value, dict) else None
     if (
@@ -183,7 +184,7 @@ def _event_row(value: Any, position: int, fallback: datetime | None) -> tuple[st
     ):
         event = value  # stored by our collector under this contract: already canonical and checked
     else:
-        event = normalize_event(value, id_context=str(position))
+        event = normalize_event(value, derived_ids=derived_ids)
         ingest = event.get("_ingest")
         if not isinstance(ingest, dict):
             ingest = event["_ingest"] = {}

@@ -70,6 +70,12 @@ class LocalStore:
                         handle.flush()
                         os.fsync(handle.fileno())
                 os.replace(tmp, path)
+                if self.fsync:  # the rename itself must survive a crash before a 2xx is answered
+                    directory = os.open(path.parent, os.O_RDONLY)
+                    try:
+                        os.fsync(directory)
+                    finally:
+                        os.close(directory)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise

@@ -53,7 +53,16 @@ def make_server(collector: Collector, host: str, port: int) -> ThreadingHTTPServ
             if self.path.partition("?")[0].rstrip("/") != ROUTE:
                 self._reply(404, {"content-type": "application/json"}, b'{"error": "not found; POST /clickstream"}')
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                self.close_connection = True
+                self._reply(411, {"content-type": "application/json"}, b'{"error": "send a Content-Length"}')
+                return
+            length_header = (self.headers.get("Content-Length") or "0").strip()
+            if not length_header.isdigit():
+                self.close_connection = True
+                self._reply(400, {"content-type": "application/json"}, b'{"error": "invalid Content-Length"}')
+                return
+            length = int(length_header)
             if length > MAX_REQUEST_BYTES * 2:  # the collector answers 413; do not buffer arbitrary bodies
                 self.close_connection = True
                 body = b"x" * (MAX_REQUEST_BYTES + 1)
@@ -71,7 +80,10 @@ def make_server(collector: Collector, host: str, port: int) -> ThreadingHTTPServ
             self.end_headers()
             self.wfile.write(body)
 
-        do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
+        def __getattr__(self, name: str) -> Any:  # every method reaches the collector, which answers 405
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:  # the collector logs one JSON line itself
             pass

@@ -135,6 +135,44 @@ def test_an_event_time_in_the_future_is_capped_at_the_receive_time(home: Path) -
     assert json.loads(store.get(obj.key))[0]["_ingest"]["eventAt"] == "2026-11-24T13:05:00.000Z"
 
 
+@pytest.mark.parametrize(
+    ("timestamp", "sent_at"),
+    [
+        ("0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z"),
+        ("2026-11-24T15:04:30Z", "9999-12-31T23:59:59-01:00"),
+        ("0001-01-01T00:00:00+01:00", 1_764_000_000_000),
+        (1, 32503679999999),
+    ],
+)
+def test_absurd_device_clocks_never_get_a_5xx(home: Path, timestamp: Any, sent_at: Any) -> None:
+    collector = Collector(LocalStore(home / "lake"), IngestSettings())
+    response = collector.handle_apigw(apigw({"events": [{**BROWSER_EVENT, "timestamp": timestamp}], "sentAt": sent_at}))
+    assert response["statusCode"] in (200, 400), response["body"]
+
+
+def test_an_event_older_than_30_days_by_the_device_clock_gets_the_receive_time_and_a_flag(home: Path) -> None:
+    received = datetime(2026, 11, 24, 13, 5, 0, tzinfo=UTC)
+    store = LocalStore(home / "lake")
+    collector = Collector(store, IngestSettings(), clock=lambda: received)
+    body = {"events": [{**BROWSER_EVENT, "timestamp": "0500-01-01T00:00:00Z"}], "sentAt": "2026-11-24T13:05:00Z"}
+    assert collector.handle_apigw(apigw(body))["statusCode"] == 200
+    [obj] = store.list("events/")
+    [stored] = json.loads(store.get(obj.key))
+    assert stored["_ingest"]["eventAt"] == "2026-11-24T13:05:00.000Z"
+    assert stored["_contract"] == {"timestampIgnored": "older than 30 days at sentAt"}
+
+
+def test_a_retried_batch_without_event_ids_stores_the_same_ids(home: Path) -> None:
+    """The tracker re-sends its queue with a new sentAt; identical events in it stay two events."""
+    store = LocalStore(home / "lake")
+    collector = Collector(store, IngestSettings())
+    click = {k: v for k, v in BROWSER_EVENT.items() if k != "eventId"} | {"timestamp": 1_764_000_000_000}
+    for sent_at in (1_764_000_001_000, 1_764_000_009_000):
+        assert collector.handle_apigw(apigw({"events": [click, click], "sentAt": sent_at}))["statusCode"] == 200
+    ids = [[e["eventId"] for e in json.loads(store.get(o.key))] for o in store.list("events/")]
+    assert len(ids) == 2 and ids[0] == ids[1] and len(set(ids[0])) == 2
+
+
 def test_base64_and_gzip_bodies_are_accepted(lambda_env: Any) -> None:
     handler, lake = lambda_env
     packed = gzip.compress(json.dumps([BROWSER_EVENT]).encode())
@@ -185,6 +223,8 @@ def test_some_bad_events_are_reported_and_the_good_ones_stored(lambda_env: Any) 
             "decompressed body is over",
         ),
         ({"body": {**BROWSER_EVENT, "pad": "x" * 40_000}}, 413, "over the 32768-byte limit"),
+        ({"body": [{**BROWSER_EVENT, "pad": "x" * 40_000}] * 2}, 413, "no valid event in the request"),
+        ({"body": [{**BROWSER_EVENT, "pad": "x" * 40_000}, {"clientId": "c2"}]}, 400, "no valid event in the request"),
     ],
 )
 def test_bad_requests_get_a_4xx_naming_the_problem_and_nothing_is_stored(
@@ -212,12 +252,27 @@ def test_other_methods_get_405_and_options_is_a_cors_preflight(home: Path, monke
     assert post["headers"]["access-control-allow-origin"] == "https://shop.example.com"
 
 
-def test_a_failing_store_answers_503_and_nothing_is_written(s3_env: dict[str, str], home: Path) -> None:
+def test_a_failing_s3_store_answers_503(s3_env: dict[str, str], home: Path) -> None:
     boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"]).delete_bucket(Bucket=s3_env["RAW_BUCKET_NAME"])
     handler = load_module(ROOT / "lambda" / "ingest" / "app.py").handler
     status, body = call(handler, apigw(BROWSER_EVENT))
     assert status == 503
     assert body == {"error": "storage unavailable, nothing was stored; retry later"}
+
+
+def test_a_failing_local_store_answers_503_writes_nothing_and_logs_one_line(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = home / "lake"
+    lake.mkdir(parents=True)
+    (lake / "events").write_text("a file where the partitions should go")
+    handler = load_module(ROOT / "lambda" / "ingest" / "app.py").handler
+    capsys.readouterr()
+    status, body = call(handler, apigw(BROWSER_EVENT))
+    assert status == 503 and body == {"error": "storage unavailable, nothing was stored; retry later"}
+    assert [p.name for p in lake.rglob("*")] == ["events"]
+    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert line["status"] == 503 and line["level"] == "error" and "cannot write" in line["storeError"]
 
 
 def test_each_request_logs_one_json_line(lambda_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -252,13 +307,22 @@ def test_source_ip_is_anonymised(address: str | None, mode: str, expected: str |
     assert anonymize_ip(address, mode) == expected
 
 
-def test_hash_mode_needs_a_salt_and_hides_the_address(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_ipv4_mapped_address_is_anonymised_as_ipv4() -> None:
+    assert anonymize_ip("::ffff:113.161.42.77", "truncate") == "113.161.42.0"
+    assert anonymize_ip("::ffff:113.161.42.77", "hash", "s" * 32) == anonymize_ip("113.161.42.77", "hash", "s" * 32)
+
+
+def test_hash_mode_needs_a_salt_and_stores_a_salted_hash(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from loader.config import ConfigError
 
     monkeypatch.setenv("CLICKSTREAM_IP_MODE", "hash")
     with pytest.raises(ConfigError, match="CLICKSTREAM_IP_SALT"):
         IngestSettings.from_env()
     monkeypatch.setenv("CLICKSTREAM_IP_SALT", "s" * 32)
-    hashed = anonymize_ip("113.161.42.77", "hash", "s" * 32)
-    assert hashed and "113" not in hashed and len(hashed) == 32
+    handler = load_module(ROOT / "lambda" / "ingest" / "app.py").handler
+    assert call(handler, apigw(BROWSER_EVENT))[0] == 200
+    [stored] = [e for path in (home / "lake").rglob("events-*.json") for e in json.loads(path.read_text())]
+    hashed = stored["_ingest"]["sourceIp"]
+    assert hashed == anonymize_ip("113.161.42.77", "hash", "s" * 32) and len(hashed) == 32 and "113" not in hashed
     assert hashed != anonymize_ip("113.161.42.77", "hash", "t" * 32)
+    assert anonymize_ip("2402:800:6314::1", "hash", "s" * 32) != anonymize_ip("2402:800:6314::2", "hash", "s" * 32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -64,3 +65,24 @@ def test_gzip_batches_preflight_and_errors_over_http(collector_url: str) -> None
     assert post(f"{collector_url}/clickstream", b"{oops")[0] == 400
     assert post(f"{collector_url}/clickstream", b"", method="GET")[0] == 405
     assert post(f"{collector_url}/elsewhere", b"{}")[0] == 404
+
+
+def raw_http(url: str, request: bytes) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        return conn.recv(65536)
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"HEAD /clickstream HTTP/1.1\r\nHost: x\r\n\r\n", b"405"),
+        (b"TRACE /clickstream HTTP/1.1\r\nHost: x\r\n\r\n", b"405"),
+        (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", b"400"),
+        (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", b"400"),
+        (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", b"411"),
+    ],
+)
+def test_odd_http_requests_get_a_4xx_answer(collector_url: str, request_head: bytes, status: bytes) -> None:
+    assert raw_http(collector_url, request_head).split(b" ")[1] == status

@@ -3,10 +3,11 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections import Counter
 
 import pytest
 
-from loader.contract import MAX_EVENT_BYTES, ContractError, derive_event_id, loads, normalize_event
+from loader.contract import MAX_EVENT_BYTES, ContractError, derive_event_id, encode_event, loads, normalize_event
 
 BROWSER_EVENT = json.loads(
     """{"eventName":"product_view","eventId":"8f3c2a9e-4d0b-4e57-9a51-0b7c9d1e2f33",
@@ -67,13 +68,28 @@ def test_unknown_fields_are_kept_untouched() -> None:
 
 def test_missing_event_id_is_derived_from_content_and_flagged() -> None:
     raw = {k: v for k, v in BROWSER_EVENT.items() if k != "eventId"}
-    first = normalize_event(copy.deepcopy(raw), id_context="1700000000000|3")
-    retry = normalize_event(copy.deepcopy(raw), id_context="1700000000000|3")
-    elsewhere = normalize_event(copy.deepcopy(raw), id_context="1700000000000|4")
+    request, retry = Counter[str](), Counter[str]()  # one request, then the same request again
+    first, twin = normalize_event(copy.deepcopy(raw), derived_ids=request), normalize_event(raw, derived_ids=request)
     assert uuid.UUID(first["eventId"])
-    assert first["eventId"] == retry["eventId"], "a retried request must get the same id"
-    assert first["eventId"] != elsewhere["eventId"], "identical events at two batch positions are two events"
+    assert first["eventId"] != twin["eventId"], "two identical events in one request are two events"
+    assert [normalize_event(copy.deepcopy(raw), derived_ids=retry)["eventId"] for _ in range(2)] == [
+        first["eventId"],
+        twin["eventId"],
+    ], "a retried request gets the same ids"
     assert first["_contract"] == {"eventIdDerived": True}
+
+
+def test_big_integers_in_unknown_fields_are_stored_exactly() -> None:
+    body = b'{"eventName":"click","clientId":"c1","order":123456789012345678901234567890,"n":-9223372036854775809}'
+    event = normalize_event(loads(body))
+    assert json.loads(encode_event(event)) == {**event}
+    assert event["order"] == 123456789012345678901234567890 and event["n"] == -9223372036854775809
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_instants_beyond_the_calendar_are_a_contract_error(value: str) -> None:
+    with pytest.raises(ContractError, match=r"timestamp: .* out of range"):
+        normalize_event({"eventName": "click", "clientId": "c1", "timestamp": value})
 
 
 def test_invalid_event_id_is_replaced_and_the_original_kept() -> None:

@@ -32,7 +32,11 @@ def test_traffic_looks_like_a_computer_shop_with_a_funnel() -> None:
     requests = list(TrafficGenerator(events=20_000, days=14, seed=3, now=NOW).requests())
     events = [e for r in requests for e in _events(r)]
     assert 20_000 <= len(events) < 20_500
-    assert all(NOW - timedelta(days=14, hours=1) <= r.received_at <= NOW + timedelta(days=2) for r in requests)
+    assert all(NOW - timedelta(days=14) <= r.received_at <= NOW for r in requests), "within the window, none after now"
+    per_day = Counter((NOW - r.received_at).days for r in requests)
+    assert sorted(per_day) == list(range(14)) and min(per_day.values()) > max(per_day.values()) / 3, (
+        "every day has traffic"
+    )
     names = Counter(e.get("eventName", e.get("event_name")) for e in events)
     assert set(names) <= KNOWN_EVENT_NAMES
     assert names["product_view"] > names["add_to_cart_click"] > names["checkout_start"] > names["checkout_complete"] > 0
@@ -50,10 +54,22 @@ def test_traffic_looks_like_a_computer_shop_with_a_funnel() -> None:
         r for r in requests if b"sentAt" in (gzip.decompress(r.body) if r.headers.get("content-encoding") else r.body)
     ]
     assert batched and len(batched) < len(requests) / 2, "most requests are the tracker's single events"
-    tracker_sessions_per_client: dict[str, set[str]] = {}
-    for e in events:
-        tracker_sessions_per_client.setdefault(e.get("clientId", ""), set()).add(e.get("sessionId", ""))
-    assert any(len(s) > 1 for s in tracker_sessions_per_client.values()), "multi-tab / returning sessions exist"
+    timeline: dict[str, list[tuple[int, str]]] = {}  # client -> (time, tracker session) of its unbatched events
+    for r in requests:
+        for e in _events(r):
+            if e.get("clientId") and e.get("sessionId") and "timestamp" not in e:
+                timeline.setdefault(e["clientId"], []).append((int(r.received_at.timestamp()), e["sessionId"]))
+
+    def goes_back_to_a_tab(tabs: list[tuple[int, str]]) -> bool:
+        visited: list[str] = []  # tracker sessions in the order they were switched to
+        for _, session in sorted(tabs):
+            if visited and session != visited[-1] and session in visited:
+                return True
+            if not visited or session != visited[-1]:
+                visited.append(session)
+        return False
+
+    assert any(goes_back_to_a_tab(tabs) for tabs in timeline.values()), "visitors go back and forth between open tabs"
 
 
 def test_replay_stores_through_the_ingest_path(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,13 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6),
     max_leaves=30,
 )
+offsets = st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59))
+instants = st.one_of(  # device clocks: any ISO-8601 instant (years 1 to 9999, any offset) or epoch number
+    st.builds(lambda moment, offset: moment.replace(tzinfo=timezone(offset)).isoformat(), st.datetimes(), offsets),
+    st.datetimes().map(datetime.isoformat),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+)
 event_like = st.fixed_dictionaries(
     {
         "eventName": st.one_of(st.sampled_from(["product_view", "click", "Bad Name"]), json_values),
@@ -29,7 +37,7 @@ event_like = st.fixed_dictionaries(
         "eventId": json_values,
         "product": json_values,
         "isFirstVisit": json_values,
-        "timestamp": json_values,
+        "timestamp": st.one_of(instants, json_values),
         "userId": json_values,
         "element": json_values,
         "referrer": json_values,
@@ -40,7 +48,8 @@ payloads = st.one_of(
     event_like,
     st.lists(event_like, max_size=8),
     st.fixed_dictionaries(
-        {"events": st.one_of(st.lists(event_like, max_size=8), json_values)}, optional={"sentAt": json_values}
+        {"events": st.one_of(st.lists(event_like, max_size=8), json_values)},
+        optional={"sentAt": st.one_of(instants, json_values)},
     ),
 )
 
