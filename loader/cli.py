@@ -164,7 +164,13 @@ def run_load(
         )
 
 
+def _check_backfill(args: argparse.Namespace) -> None:
+    if args.prefix is not None and (args.since is not None or args.until is not None):
+        raise CliError("give either --prefix or --since/--until, not both")
+
+
 def cmd_load(args: argparse.Namespace) -> int:
+    _check_backfill(args)
     summary = run_load(since=args.since, until=args.until, prefix=args.prefix)
     if args.json:
         print_json(summary.as_dict())
@@ -314,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from loader.warehouse import WarehouseError
 
     args = build_parser().parse_args(argv)
+    if args.command != "serve":  # the collector logs one JSON line per request
+        from loader import logs
+
+        logs.configure_cli()
     try:
         result: int = args.func(args)
         return result

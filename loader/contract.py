@@ -178,6 +178,8 @@ def encode_event(value: Any) -> bytes:
             data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         except UnicodeEncodeError:
             raise ContractError("event: contains invalid Unicode (an unpaired surrogate escape)") from None
+        except RecursionError:
+            raise ContractError("event: nested too deeply") from None
     if b"\\u0000" in data and _NUL_ESCAPE.search(data):
         raise ContractError("event: contains a NUL character (\\u0000), which the warehouse cannot store")
     return data

@@ -10,6 +10,7 @@ transaction, while the next batch is being read.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import queue
@@ -49,9 +50,13 @@ _PARTITION = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")  # iso_utc(), as the collector writes
 _EXTRA_CONTENT = re.compile("Extra data|unexpected content after document")  # stdlib / orjson: NDJSON
-# The warehouse refusing data (bad value, or a row another writer just committed): retry object by object.
-_REFUSED = (psycopg.DataError, psycopg.IntegrityError, psycopg_errors.DeadlockDetected)
+# The same event in two batches in flight on both writers: the loser waits, then fails; once the winner has
+# committed, a retry sees its row and de-duplicates. Anything still conflicting after that fails the run.
+_CONFLICTS = (psycopg.IntegrityError, psycopg_errors.DeadlockDetected)
+_CONFLICT_RETRIES = 5
+MAX_OBJECT_BYTES = 64 * 1024 * 1024  # the collector writes at most ~1 MB per object; bigger ones are quarantined
 _COPY_EVENTS = "copy raw.events (event_id, received_at, event_at, payload, source_key, load_id) from stdin"
+_COPY_REJECTED = "copy raw.rejected_events (source_key, position, reason, raw_text, load_id) from stdin"
 
 
 @dataclass
@@ -124,7 +129,20 @@ def _printable(text: str) -> str:
 
 
 def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
-    """Parse a JSON array, a single event, ``{"events": [...]}`` or NDJSON; apply the contract; enrich."""
+    """Parse a JSON array, a single event, ``{"events": [...]}`` or NDJSON; apply the contract; enrich.
+
+    Never raises: whatever cannot be loaded is quarantined, so one bad object never blocks later runs.
+    """
+    try:
+        return _parse_object(obj, body, load_id)
+    except Exception as error:  # an input nothing below foresaw: quarantine the object whole
+        parsed = ParsedObject(obj)
+        reason = f"the loader could not process this object ({type(error).__name__}: {str(error)[:200]})"
+        parsed.rejects.append((None, reason, _printable(body.decode("utf-8", "replace"))))
+        return parsed
+
+
+def _parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
     parsed = ParsedObject(obj)
     try:
         text = body.decode("utf-8-sig")
@@ -139,24 +157,13 @@ def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
     try:
         document = loads(stripped)
     except (ValueError, RecursionError) as error:
-        if not (stripped.startswith("{") and _EXTRA_CONTENT.search(str(error))):
+        items = _ndjson_items(stripped, parsed) if "\n" in stripped else []
+        if not items:  # not NDJSON either: the object is quarantined whole
+            parsed.rejects.clear()
             parsed.rejects.append((None, f"object is not valid JSON: {str(error)[:200]}", _printable(text)))
             return parsed
-        items = []  # NDJSON: one event per line; a bad line is quarantined on its own
-        for position, line in enumerate(stripped.splitlines()):
-            if not line.strip():
-                continue
-            try:
-                items.append((position, loads(line)))
-            except (ValueError, RecursionError) as line_error:
-                parsed.rejects.append((position, f"line is not valid JSON: {str(line_error)[:200]}", _printable(line)))
     else:
-        if isinstance(document, list):
-            items = list(enumerate(document))
-        elif isinstance(document, dict) and isinstance(document.get("events"), list):
-            items = list(enumerate(document["events"]))
-        else:
-            items = [(0, document)]
+        items = _document_items(document)
         if not items:
             parsed.rejects.append((None, "object holds no events", text))
     fallback = partition_hour(obj.key)
@@ -166,10 +173,45 @@ def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
         try:
             event_id, received, event_at, payload = _event_row(value, derived_ids, fallback)
         except ContractError as error:
-            parsed.rejects.append((position, str(error), json.dumps(value, ensure_ascii=True)))
+            parsed.rejects.append((position, str(error), _raw_text(value, text)))
+            continue
+        except Exception as error:  # as above, for one event
+            reason = f"the loader could not process this event ({type(error).__name__}: {str(error)[:200]})"
+            parsed.rejects.append((position, reason, _raw_text(value, text)))
             continue
         parsed.rows.append((event_id, received, f"{event_id}\t{received}\t{event_at}\t{payload}{suffix}"))
     return parsed
+
+
+def _document_items(document: Any) -> list[tuple[int, Any]]:
+    if isinstance(document, list):
+        return list(enumerate(document))
+    if isinstance(document, dict) and isinstance(document.get("events"), list):
+        return list(enumerate(document["events"]))
+    return [(0, document)]
+
+
+def _ndjson_items(text: str, parsed: ParsedObject) -> list[tuple[int, Any]]:
+    """One document per line (``\\n`` only: U+2028 and friends are legal inside JSON strings); a bad line is
+    quarantined on its own. Positions are line numbers."""
+    items: list[tuple[int, Any]] = []
+    for line_number, line in enumerate(text.split("\n")):
+        if not line.strip():
+            continue
+        try:
+            document = loads(line)
+        except (ValueError, RecursionError) as error:
+            parsed.rejects.append((line_number, f"line is not valid JSON: {str(error)[:200]}", _printable(line)))
+            continue
+        items.extend((line_number, value) for _, value in _document_items(document))
+    return items
+
+
+def _raw_text(value: Any, object_text: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=True)
+    except (ValueError, TypeError, RecursionError):  # e.g. nested too deeply to encode: keep the object's text
+        return _printable(object_text)
 
 
 def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None) -> tuple[str, str, str, str]:
@@ -177,17 +219,18 @@ def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None)
     ingest = value.get("_ingest") if isinstance(value, dict) else None
     if (
         isinstance(ingest, dict)
-        and ingest.get("contract") == CONTRACT_VERSION
+        and type(ingest.get("contract")) is int
+        and ingest["contract"] == CONTRACT_VERSION
         and _is_match(_UUID, value.get("eventId"))
-        and _is_match(_INSTANT, received := ingest.get("receivedAt"))
-        and _is_match(_INSTANT, event_at := ingest.get("eventAt"))
+        and _is_instant(received := ingest.get("receivedAt"))
+        and _is_instant(event_at := ingest.get("eventAt"))
     ):
         event = value  # stored by our collector under this contract: already canonical and checked
     else:
         event = normalize_event(value, derived_ids=derived_ids)
         ingest = event.get("_ingest")
-        if not isinstance(ingest, dict):
-            ingest = event["_ingest"] = {}
+        if not isinstance(ingest, dict):  # keep whatever was there, unchanged, inside the block
+            ingest = event["_ingest"] = {} if ingest is None else {"original": ingest}
         try:
             received_time = parse_instant("_ingest.receivedAt", ingest.get("receivedAt"))
         except ContractError:
@@ -212,13 +255,24 @@ def _is_match(pattern: re.Pattern[str], value: Any) -> bool:
     return isinstance(value, str) and pattern.match(value) is not None
 
 
+def _is_instant(value: Any) -> bool:
+    """An instant as ``iso_utc`` writes it, and a real one (not 2026-02-30)."""
+    if not _is_match(_INSTANT, value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 class _Writers:
     """Write batches on ``count`` connections in background threads, one transaction per batch.
 
     Batches commit in any order (dbt's staging reads raw.events by transaction-id window, so that is
-    safe). If the warehouse refuses a batch (a value PostgreSQL cannot take, or the same event in two
-    concurrent batches), it is retried object by object and a refused object is quarantined whole, so one
-    bad object never blocks later runs.
+    safe). A conflict with the other writer (the same event in two batches in flight) is retried. If the
+    warehouse refuses a value (``DataError``), the batch is retried object by object and a refused object
+    is quarantined whole, so one bad object never blocks later runs.
     """
 
     def __init__(
@@ -264,14 +318,15 @@ class _Writers:
 
     def _write_or_split(self, conn: Any, batch: list[ParsedObject]) -> dict[str, int]:
         try:
-            return self._write(conn, batch)
-        except _REFUSED as batch_error:
+            return self._write_retrying(conn, batch)
+        except psycopg.DataError as batch_error:
             logs.log("batch refused; retrying object by object", level=logging.WARNING, error=str(batch_error))
         totals = dict.fromkeys(("objects", "bytes", "events", "duplicates", "rejected"), 0)
         for parsed in batch:
             try:
-                written = self._write(conn, [parsed])
-            except _REFUSED as error:
+                written = self._write_retrying(conn, [parsed])
+            except psycopg.DataError as error:
+                logs.log("object refused by the warehouse; quarantined", level=logging.WARNING, key=parsed.obj.key)
                 refused = [
                     (
                         None,
@@ -279,10 +334,20 @@ class _Writers:
                         "\n".join(line.split("\t")[3].replace("\\\\", "\\") for _, _, line in parsed.rows),
                     )
                 ]
-                written = self._write(conn, [ParsedObject(parsed.obj, [], refused + parsed.rejects)])
+                written = self._write_retrying(conn, [ParsedObject(parsed.obj, [], refused + parsed.rejects)])
             for name, value in written.items():
                 totals[name] += value
         return totals
+
+    def _write_retrying(self, conn: Any, batch: list[ParsedObject]) -> dict[str, int]:
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                return self._write(conn, batch)
+            except _CONFLICTS:
+                if attempt == _CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)  # the other writer's transaction commits meanwhile
+        raise AssertionError("unreachable")
 
     def _write(self, conn: Any, batch: list[ParsedObject]) -> dict[str, int]:
         # The earliest-received copy of an event id wins, within the batch and against the warehouse.
@@ -343,29 +408,37 @@ class _Writers:
                 for position, reason, raw in parsed.rejects
             ]
             if rejects:
-                cur.executemany(
-                    "insert into raw.rejected_events (source_key, position, reason, raw_text, load_id) "
-                    "values (%s, %s, %s, %s, %s)",
-                    rejects,
+                with cur.copy(_COPY_REJECTED) as copy:
+                    for row in rejects:
+                        copy.write_row(row)
+            keys = [p.obj.key for p in batch]
+            # An object changed since it was loaded (same key, new content) is loaded again: its counts add up.
+            cur.execute(
+                """
+                insert into raw.load_manifest
+                    (source_key, size, etag, partition_hour, load_id, events, duplicates, rejected)
+                select * from unnest(
+                    %s::text[], %s::bigint[], %s::text[], %s::timestamptz[], %s::bigint[], %s::int[], %s::int[],
+                    %s::int[]
                 )
-            cur.executemany(
-                "insert into raw.load_manifest "
-                "(source_key, size, etag, partition_hour, load_id, events, duplicates, rejected) "
-                "values (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (
-                        p.obj.key,
-                        p.obj.size,
-                        p.obj.etag,
-                        partition_hour(p.obj.key),
-                        self.load_id,
-                        events[i],
-                        duplicates[i],
-                        len(p.rejects),
-                    )
-                    for i, p in enumerate(batch)
-                ],
+                on conflict (source_key) do update set
+                    size = excluded.size, etag = excluded.etag, load_id = excluded.load_id,
+                    events = load_manifest.events + excluded.events,
+                    duplicates = load_manifest.duplicates + excluded.duplicates,
+                    rejected = load_manifest.rejected + excluded.rejected, loaded_at = now()
+                """,
+                (
+                    keys,
+                    [p.obj.size for p in batch],
+                    [p.obj.etag for p in batch],
+                    [partition_hour(key) for key in keys],
+                    [self.load_id] * len(batch),
+                    events,
+                    duplicates,
+                    [len(p.rejects) for p in batch],
+                ),
             )
+            cur.execute("delete from raw.load_failures where source_key = any(%s)", (keys,))
         return {  # a replacement adds no event: the run counts it as a duplicate, like the losing object does
             "objects": len(batch),
             "bytes": sum(p.obj.size for p in batch),
@@ -386,6 +459,12 @@ def _bounded_map(
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
+
+
+def _retries_first(retries: list[RawObject], listing: Iterable[RawObject]) -> Iterator[RawObject]:
+    retried = {obj.key for obj in retries}
+    yield from retries
+    yield from (obj for obj in listing if obj.key not in retried)
 
 
 def _chunks(items: Iterable[RawObject], size: int) -> Iterator[list[RawObject]]:
@@ -414,43 +493,73 @@ class Loader:
     def discover(
         self, conn: Any, *, since: datetime | None, until: datetime | None, prefix: str | None
     ) -> tuple[Iterator[RawObject], str]:
+        """The listing to load, in key order, and a description of it.
+
+        Objects a previous run could not read come first, whatever their partition.
+        """
         base = self.store.prefix
+        retries = [
+            RawObject(key, size, etag)
+            for key, size, etag in conn.execute(
+                "select source_key, size, etag from raw.load_failures order by source_key"
+            ).fetchall()
+        ]
         if prefix is not None:
-            return self.store.list(prefix), f"prefix {prefix}"
-        if since is None and until is None:
-            newest = conn.execute("select max(partition_hour) from raw.load_manifest").fetchone()[0]
-            if newest is None:
-                return self.store.list(base), f"everything under {base} (nothing loaded yet)"
-            since = newest - timedelta(hours=self.settings.lookback_hours)
-            description = (
-                f"from {since:%Y-%m-%d %H}:00 UTC ({self.settings.lookback_hours}h before the newest loaded partition)"
-            )
+            listing, description = self.store.list(prefix), f"prefix {prefix}"
         else:
-            description = f"from {since:%Y-%m-%d %H}:00 UTC" if since else "from the beginning"
-            description += f" to {until:%Y-%m-%d %H}:59 UTC" if until else " onwards"
-        start_after = f"{base}{since.astimezone(UTC):%Y/%m/%d/%H}/" if since else None
-        listing = self.store.list(base, start_after)
-        if until is not None:
-            stop = f"{base}{(until.astimezone(UTC) + timedelta(hours=1)):%Y/%m/%d/%H}/"
-            listing = (obj for obj in listing if obj.key < stop)
-        return listing, description
+            if since is None and until is None:
+                newest = conn.execute(  # partitions of this prefix only, and none from a clock in the future
+                    "select max(partition_hour) from raw.load_manifest "
+                    "where starts_with(source_key, %s) and partition_hour <= now() + interval '1 hour'",
+                    (base,),
+                ).fetchone()[0]
+                if newest is None:
+                    description = f"everything under {base} (nothing loaded yet)"
+                else:
+                    since = newest - timedelta(hours=self.settings.lookback_hours)
+                    description = (
+                        f"from {since.astimezone(UTC):%Y-%m-%d %H}:00 UTC "
+                        f"({self.settings.lookback_hours}h before the newest loaded partition)"
+                    )
+            else:
+                description = f"from {since.astimezone(UTC):%Y-%m-%d %H}:00 UTC" if since else "from the beginning"
+                description += f" to {until.astimezone(UTC):%Y-%m-%d %H}:59 UTC" if until else " onwards"
+            start_after = f"{base}{since.astimezone(UTC):%Y/%m/%d/%H}/" if since else None
+            listing = self.store.list(base, start_after)
+            if until is not None:  # keys are listed in order: stop at the first one past the range
+                stop = f"{base}{(until.astimezone(UTC) + timedelta(hours=1)):%Y/%m/%d/%H}/"
+                listing = itertools.takewhile(lambda obj: obj.key < stop, listing)
+        if retries:
+            description += f", and {len(retries):,} objects earlier runs could not read"
+        return _retries_first(retries, listing), description
 
     def _new_objects(self, conn: Any, listing: Iterator[RawObject]) -> Iterator[RawObject]:
+        """Objects not in the manifest, or changed since they were loaded (same key, other etag or size)."""
         for chunk in _chunks(listing, 1000):
-            known = {
-                row[0]
-                for row in conn.execute(
-                    "select source_key from raw.load_manifest where source_key = any(%s)", ([o.key for o in chunk],)
+            loaded = {
+                key: (size, etag)
+                for key, size, etag in conn.execute(
+                    "select source_key, size, etag from raw.load_manifest where source_key = any(%s)",
+                    ([o.key for o in chunk],),
                 )
             }
-            yield from (obj for obj in chunk if obj.key not in known)
+            for obj in chunk:
+                if obj.key not in loaded:
+                    yield obj
+                elif loaded[obj.key] != (obj.size, obj.etag):
+                    logs.log("object changed since it was loaded; loading it again", level=logging.WARNING,
+                             key=obj.key, loaded=loaded[obj.key], now=(obj.size, obj.etag))  # fmt: skip
+                    yield obj
 
-    def _fetch(self, obj: RawObject) -> tuple[RawObject, bytes | str]:
-        """GET one object (in a pool thread): its body, or the error text."""
+    def _fetch(self, obj: RawObject) -> tuple[RawObject, bytes | ParsedObject | StoreError]:
+        """GET one object (in a pool thread): its body, a quarantined object if too big, or the error."""
+        if obj.size > MAX_OBJECT_BYTES:
+            reason = f"object is {obj.size:,} bytes, over the {MAX_OBJECT_BYTES:,}-byte limit; it stays in the lake"
+            return obj, ParsedObject(obj, rejects=[(None, reason, "")])
         try:
             return obj, self.store.get(obj.key)
         except StoreError as error:
-            return obj, str(error)
+            return obj, error
 
     # -- a run ------------------------------------------------------------------------------
     def run(
@@ -463,6 +572,8 @@ class Loader:
         locked_connection: Any = None,
     ) -> LoadSummary:
         """Load new objects. ``locked_connection``: an autocommit connection already holding the run lock."""
+        if prefix is not None and (since is not None or until is not None):
+            raise ValueError("give either a prefix or a time range (since/until), not both")
         started = time.perf_counter()
         lock_conn = locked_connection or connect(self.warehouse, autocommit=True)
         try:
@@ -557,11 +668,19 @@ class Loader:
                 batch_bytes = 0
                 # Pool threads only GET (I/O); parsing stays on this thread; writer threads COPY.
                 for obj, body in _bounded_map(pool, self._fetch, self._new_objects(lock_conn, listing), threads * 2):
-                    if isinstance(body, str):
+                    if isinstance(body, StoreError):
                         summary.failed_objects += 1
-                        logs.log("object not loaded", level=logging.WARNING, key=obj.key, error=body)
+                        logs.log("object could not be read; the next run tries again", level=logging.WARNING,
+                                 key=obj.key, error=str(body))  # fmt: skip
+                        lock_conn.execute(
+                            "insert into raw.load_failures (source_key, size, etag, last_error) values (%s, %s, %s, %s) "
+                            "on conflict (source_key) do update set attempts = load_failures.attempts + 1, "
+                            "last_failed_at = now(), last_error = excluded.last_error, size = excluded.size, "
+                            "etag = excluded.etag",
+                            (obj.key, obj.size, obj.etag, str(body)),
+                        )
                         continue
-                    parsed = parse_object(obj, body, load_id)
+                    parsed = body if isinstance(body, ParsedObject) else parse_object(obj, body, load_id)
                     batch.append(parsed)
                     batch_bytes += parsed.obj.size
                     if len(batch) >= self.settings.batch_objects or batch_bytes >= self.settings.batch_bytes:

@@ -42,6 +42,18 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(level: str = "INFO") -> None:
     """Send clickstream logs as JSON lines to stdout (idempotent)."""
     if any(isinstance(h, _StdoutHandler) for h in _logger.handlers):
@@ -50,6 +62,34 @@ def configure(level: str = "INFO") -> None:
     handler.setFormatter(_JsonFormatter())
     _logger.addHandler(handler)
     _logger.setLevel(level)
+    _logger.propagate = False
+
+
+class _HumanFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", {})
+        details = ", ".join(f"{name}={value}" for name, value in fields.items() if value is not None)
+        return f"{record.levelname.lower()}: {record.getMessage()}" + (f" ({details})" if details else "")
+
+
+class _NotSummaries(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in SUMMARIES
+
+
+SUMMARIES = frozenset({"load", "etl"})  # one line per run, which the CLI prints in its own words
+
+
+def configure_cli() -> None:
+    """Warnings and errors as human lines on stderr (the CLI prints run summaries itself); idempotent."""
+    if any(isinstance(h, (_StdoutHandler, _StderrHandler)) for h in _logger.handlers):
+        return
+    handler = _StderrHandler()
+    handler.setFormatter(_HumanFormatter())
+    handler.addFilter(_NotSummaries())
+    handler.setLevel(logging.WARNING)
+    _logger.addHandler(handler)
+    _logger.setLevel(logging.INFO)
     _logger.propagate = False
 
 

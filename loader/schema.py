@@ -82,6 +82,22 @@ MIGRATIONS: list[tuple[int, str]] = [
             'Parsed User-Agent headers, so each is parsed once (refreshed after 180 days, picking up parser updates).';
         """,
     ),
+    (
+        3,
+        """
+        create table raw.load_failures (
+            source_key text primary key,
+            size bigint not null,
+            etag text,
+            attempts integer not null default 1,
+            first_failed_at timestamptz not null default now(),
+            last_failed_at timestamptz not null default now(),
+            last_error text not null
+        );
+        comment on table raw.load_failures is
+            'Objects a run could not read: every later run tries them again, whatever their partition, until loaded.';
+        """,
+    ),
 ]
 
 

@@ -211,6 +211,71 @@ def test_a_late_object_72_hours_back_is_still_found_and_older_ones_need_a_backfi
     assert query(dw, "select count(*) from raw.events") == [(3,)]
 
 
+def test_a_backfill_elsewhere_or_a_key_from_the_future_does_not_move_the_lookback_window(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    store.put(key_for(NOW), json.dumps(node_event(NOW)).encode())
+    store.put("archive/2031/01/01/00/events-old.json", json.dumps(node_event(NOW)).encode())
+    store.put("events/2031/01/01/00/events-clock-wrong.json", json.dumps(node_event(NOW)).encode())
+    assert load(store, dw).objects == 2
+    assert load(store, dw, prefix="archive/").objects == 1
+    late = NOW - timedelta(hours=50)
+    store.put(key_for(late), json.dumps(node_event(late)).encode())
+    found = load(store, dw)
+    assert found.objects == 1 and (found.discovery or "").startswith("from 2026-11-21 12:00 UTC")
+
+
+def test_an_object_rewritten_under_the_same_key_is_loaded_again(store: RawStore, dw: WarehouseSettings) -> None:
+    first, second = node_event(NOW), node_event(NOW)
+    key = key_for(NOW, "events-rewritten.json")
+    store.put(key, json.dumps([first]).encode())
+    assert load(store, dw).events == 1
+    time.sleep(0.01)  # a new mtime for the local lake's etag
+    store.put(key, json.dumps([first, second]).encode())
+    again = load(store, dw)
+    assert (again.objects, again.events, again.duplicates) == (1, 1, 1)
+    assert query(dw, "select events, duplicates from raw.load_manifest") == [(2, 1)]
+    assert load(store, dw).objects == 0
+
+
+def test_the_same_event_in_flight_on_both_writers_is_stored_once_and_nothing_is_quarantined(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    events = [node_event(NOW) for _ in range(61)]
+    for index in range(60):  # a chain, one object per batch: each writer's batch shares an event with the other's
+        store.put(key_for(NOW, f"events-{index:03d}.json"), json.dumps(events[index : index + 2]).encode())
+    summary = Loader(store, dw, LoaderSettings(threads=4, writers=2, batch_objects=1)).run()
+    assert (summary.status, summary.objects, summary.events, summary.duplicates, summary.rejected) == (
+        "succeeded",
+        60,
+        61,
+        59,
+        0,
+    )
+    assert query(dw, "select count(*) from raw.rejected_events") == [(0,)]
+
+
+def test_one_bad_object_never_blocks_the_others_and_ndjson_lines_load_on_their_own(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    deep = b'{"eventName":"click","clientId":"c1","x":' + b"[" * 1020 + b"]" * 1020 + b"}"
+    store.put(key_for(NOW, "a-deep.json"), deep)
+    good, other = node_event(NOW, pageTitle="Laptop\u2028gaming"), node_event(NOW)
+    ndjson = "{broken\n" + json.dumps(good, ensure_ascii=False) + "\n" + json.dumps([other]) + "\n"
+    store.put(key_for(NOW, "b-lines.ndjson"), ndjson.encode())
+    summary = load(store, dw)
+    assert (summary.status, summary.objects, summary.events, summary.rejected) == ("succeeded", 2, 2, 2)
+    rejected = query(dw, "select source_key, position, reason from raw.rejected_events order by source_key")
+    assert [(key.rsplit("/", 1)[1], position) for key, position, _ in rejected] == [
+        ("a-deep.json", 0),
+        ("b-lines.ndjson", 0),
+    ]
+    assert rejected[0][2] == "event: nested too deeply" and "line is not valid JSON" in rejected[1][2]
+    assert query(dw, "select payload ->> 'pageTitle' from raw.events where event_id = %s", good["eventId"]) == [
+        ("Laptop\u2028gaming",)
+    ]
+
+
 def test_prefix_backfill_loads_objects_outside_the_hour_layout(store: RawStore, dw: WarehouseSettings) -> None:
     store.put("imports/2025-backfill.ndjson", json.dumps(node_event(NOW - timedelta(days=400))).encode())
     assert load(store, dw).objects == 0
@@ -369,6 +434,27 @@ def test_an_object_that_stays_unreadable_is_not_marked_loaded_and_the_next_run_t
     assert (healed.status, healed.objects, healed.events) == ("succeeded", 1, 1)
 
 
+def test_an_unreadable_object_is_retried_after_its_partition_left_the_lookback_window(
+    flaky_s3: _FlakyS3Proxy, dw: WarehouseSettings
+) -> None:
+    store = open_store(RawStoreSettings.from_env())
+    store.put(key_for(NOW, "events-ok.json"), json.dumps([node_event(NOW)]).encode())
+    store.put(key_for(NOW, "events-down.json"), json.dumps([node_event(NOW)]).encode())
+    flaky_s3.fail_times["events-down.json"] = -1
+    assert load(store, dw).status == "partial"
+    assert load(store, dw).status == "partial"
+    [(attempts, error)] = query(dw, "select attempts, last_error from raw.load_failures")
+    assert attempts == 2 and "events-down.json" in error
+    later = NOW + timedelta(days=10)  # the window moves on, far past the failed object's hour
+    store.put(key_for(later), json.dumps(node_event(later)).encode())
+    assert load(store, dw).status == "partial"
+    flaky_s3.fail_times.clear()
+    healed = load(store, dw)
+    assert (healed.status, healed.objects, healed.events) == ("succeeded", 1, 1)
+    assert "1 objects earlier runs could not read" in (healed.discovery or "")
+    assert query(dw, "select count(*) from raw.load_failures") == [(0,)]
+
+
 def test_the_cli_prints_a_one_line_summary_and_json_on_request(home: Path, dw: WarehouseSettings) -> None:
     store = open_store(RawStoreSettings.from_env())
     store.put(key_for(NOW), json.dumps(node_event(NOW)).encode())
@@ -388,22 +474,36 @@ def test_the_cli_prints_a_one_line_summary_and_json_on_request(home: Path, dw: W
 def test_an_object_the_warehouse_refuses_is_quarantined_and_the_rest_of_its_batch_loads(
     store: RawStore, dw: WarehouseSettings
 ) -> None:
+    load(store, dw)  # creates schema raw
+    with psycopg.connect(**dw.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(  # a value the warehouse cannot take (SQLSTATE class 22, data exception)
+            """
+            create function raw.refuse_poison() returns trigger language plpgsql as $$
+            begin
+                if new.payload ->> 'eventName' = 'poison' then
+                    raise exception 'cannot store this value' using errcode = '22023';
+                end if;
+                return new;
+            end $$;
+            create trigger refuse_poison before insert on raw.events for each row execute function raw.refuse_poison();
+            """
+        )
     received = NOW - timedelta(minutes=5)
-    stamped = {
-        **node_event(received),
-        "_ingest": {
-            **node_event(received)["_ingest"],
-            "contract": 1,
-            "receivedAt": "2026-11-24T11:55:00.000Z",
-            "eventAt": "2026-02-30T11:55:00.000Z",
-        },
-    }
+    poison = node_event(received, eventName="poison")
     store.put(key_for(received, "a-fine.json"), json.dumps([node_event(received)]).encode())
-    store.put(key_for(received, "b-impossible-date.json"), json.dumps([stamped]).encode())
+    store.put(key_for(received, "b-refused.json"), json.dumps([poison]).encode())
     store.put(key_for(received, "c-fine.json"), json.dumps([node_event(received)]).encode())
     summary = load(store, dw)
     assert (summary.status, summary.objects, summary.events, summary.rejected) == ("succeeded", 3, 2, 1)
     [(key, reason, raw_text)] = query(dw, "select source_key, reason, raw_text from raw.rejected_events")
-    assert key.endswith("b-impossible-date.json") and reason.startswith("the warehouse refused this object")
-    assert json.loads(raw_text)["eventId"] == stamped["eventId"]
+    assert key.endswith("b-refused.json") and reason.startswith("the warehouse refused this object")
+    assert "cannot store this value" in reason and json.loads(raw_text)["eventId"] == poison["eventId"]
     assert load(store, dw).objects == 0, "the refused object is not retried forever"
+
+
+def test_an_impossible_date_stamped_by_the_collector_is_checked_again(store: RawStore, dw: WarehouseSettings) -> None:
+    received = NOW - timedelta(minutes=5)
+    ingest = {**node_event(received)["_ingest"], "contract": 1, "receivedAt": "2026-11-24T11:55:00.000Z"}
+    stamped = node_event(received, _ingest={**ingest, "eventAt": "2026-02-30T11:55:00.000Z"})
+    store.put(key_for(received, "impossible-date.json"), json.dumps([stamped]).encode())
+    assert (load(store, dw).events, query(dw, "select event_at = received_at from raw.events")) == (1, [(True,)])
