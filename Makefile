@@ -37,8 +37,9 @@ demo: install
 dashboard: install
 	$(BIN)/clickstream dashboard
 
+# DATABASE: the template's WarehouseDatabaseName (the shipped pre-parsed manifest names it).
 package: install
-	$(PY) lambda/package.py
+	$(PY) lambda/package.py --database $(or $(DATABASE),clickstream)
 
 lint: install
 	$(BIN)/ruff check loader lambda dashboard tests bench

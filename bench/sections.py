@@ -448,7 +448,8 @@ first_done = time.perf_counter()
 second = app.handler({}, None)
 second_done = time.perf_counter()
 print("RESULT " + json.dumps({"import": imported - started, "first": first_done - imported, "second": second_done - first_done,
-                              "first_dbt": first["transform"]["seconds"], "status": [first["status"], second["status"]]}))
+                              "first_dbt": first["transform"]["seconds"], "parse": first["transform"]["parse"],
+                              "status": [first["status"], second["status"]]}))
 """
 
 
@@ -478,16 +479,16 @@ def package(work: Path) -> list[Row]:
         rows.append({"name": f"dist/{name}.zip unzipped (zipped {archive.stat().st_size / 2**20:.1f} MB)",
                      "value": round(unzipped / 2**20, 1), "unit": "MB", "reference": 250, "reference_name": "Lambda limit",
                      "ratio": round(unzipped / 2**20 / 250, 3), "goal": "< 1"})  # fmt: skip
-    python = next((str(p) for p in sorted(Path("/root/.pyenv/versions").glob("3.12*/bin/python3.12"))), None)
+    python = next((str(p) for p in sorted((Path.home() / ".pyenv" / "versions").glob("3.12*/bin/python3.12"))), None)
     if python is None:
         rows.append({"name": "ETL cold start: python3.12 not installed here, not measured", "value": None})
         return rows
     _fresh(work)
     server = EmbeddedWarehouse(work.parent / "home").start()
-    settings = dataclasses.replace(server, database="bench_package")
+    settings = dataclasses.replace(server, database="clickstream")  # the database the package was parsed for
     with psycopg.connect(**{**server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:
-        conn.execute("drop database if exists bench_package with (force)")
-        conn.execute("create database bench_package")
+        conn.execute("drop database if exists clickstream with (force)")
+        conn.execute("create database clickstream")
     lake = LocalStore(work / "lake", fsync=False)
     _batched_lake(TrafficGenerator(events=20_000, days=7, seed=5, now=NOW), lake)
     assert Loader(lake, settings, LoaderSettings()).run().status == "succeeded"
@@ -510,11 +511,16 @@ def package(work: Path) -> list[Row]:
         results[variant] = json.loads(line.removeprefix("RESULT "))
         assert results[variant]["status"] == ["succeeded", "succeeded"], results[variant]
     shipped, reference = results["with the shipped pre-parsed manifest"], results["without it (reference)"]
+    assert (shipped["parse"], reference["parse"]) == ("partial", "full"), (shipped, reference)
+    cold, cold_reference = shipped["import"] + shipped["first"], reference["import"] + reference["first"]
     rows += [
-        {"name": "ETL cold start: import app (python3.12, unpacked zip)", "value": round(shipped["import"], 2), "unit": "s"},
+        {"name": "ETL cold start: import app (python3.12, unpacked zip; imports dbt)", "value": round(shipped["import"], 2), "unit": "s"},
         {"name": "ETL cold start: first invocation, empty delta (load + dbt build)", "value": round(shipped["first"], 2), "unit": "s",
          "reference": round(reference["first"], 2), "reference_name": "same without the pre-parsed manifest",
          "ratio": round(shipped["first"] / reference["first"], 3)},
+        {"name": "ETL cold start: import + first invocation", "value": round(cold, 2), "unit": "s",
+         "reference": round(cold_reference, 2), "reference_name": "same without the pre-parsed manifest",
+         "ratio": round(cold / cold_reference, 3)},
         {"name": "ETL warm invocation, empty delta", "value": round(shipped["second"], 2), "unit": "s"},
     ]  # fmt: skip
     return rows

@@ -37,7 +37,8 @@ PRUNE = ("__pycache__", "*.pyi")
 def install(target: Path, requirements: list[str], python_version: str) -> None:
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        "--target", str(target), "--platform", "manylinux2014_x86_64", "--implementation", "cp",
+        "--target", str(target), "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64",
+        "--implementation", "cp",
         "--python-version", python_version, "--only-binary=:all:", "-c", str(ROOT / "requirements.lock"), *requirements,
     ]  # fmt: skip
     subprocess.run(command, check=True, env={**os.environ, "PIP_CONSTRAINT": ""})
@@ -62,11 +63,23 @@ def copy_sources(tree: Path, handler: str, with_dbt: bool) -> None:
                 shutil.copyfile(source, tree / name)
 
 
-def preparse(tree: Path) -> None:
-    """target/partial_parse.msgpack for the shipped project (dbt hashes connection keys, not their values)."""
-    env = {**os.environ, "DW_PG_HOST": "warehouse.invalid", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+def preparse(tree: Path, database: str) -> None:
+    """target/partial_parse.msgpack for the shipped project, parsed by this machine's dbt (the same version
+    as the zip's) with the platform's patches, which compare the profile by connection keys and database
+    only — so the deployed warehouse's host and user do not force a full parse at a cold start. The
+    database (the template's WarehouseDatabaseName) is in the parsed relation names, so it must match."""
+    from importlib.metadata import version
+
+    shipped = next(tree.glob("dbt_core-*.dist-info")).name.removesuffix(".dist-info").split("-", 1)[1]
+    if version("dbt-core") != shipped:
+        raise SystemExit(
+            f"dbt-core {version('dbt-core')} here but {shipped} in the zip: the saved parse would be unused"
+        )
+    env = {**os.environ, "DW_PG_HOST": "warehouse.invalid", "DW_PG_DATABASE": database,
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "PYTHONPATH": str(ROOT)}  # fmt: skip
+    code = "from loader.transform import prepare_dbt; prepare_dbt(); from dbt.cli.main import cli; cli()"
     subprocess.run(
-        [sys.executable, "-c", "from dbt.cli.main import cli; cli()", "parse", "--quiet", "--project-dir", str(tree), "--profiles-dir", str(tree),
+        [sys.executable, "-c", code, "parse", "--quiet", "--project-dir", str(tree), "--profiles-dir", str(tree),
          "--target-path", str(tree / "target"), "--log-path", str(tree / "target" / "logs")],
         check=True, env=env, cwd=tree.parent,  # not the tree: its packages are built for another Python
     )  # fmt: skip
@@ -90,7 +103,7 @@ def write_zip(tree: Path, destination: Path) -> tuple[int, int]:
     return destination.stat().st_size, unzipped
 
 
-def build(name: str, requirements: list[str], with_dbt: bool, python_version: str) -> tuple[int, int]:
+def build(name: str, requirements: list[str], with_dbt: bool, python_version: str, database: str) -> tuple[int, int]:
     tree = ROOT / "build" / name
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)
@@ -98,7 +111,7 @@ def build(name: str, requirements: list[str], with_dbt: bool, python_version: st
     prune(tree)
     copy_sources(tree, name, with_dbt)
     if with_dbt:
-        preparse(tree)
+        preparse(tree, database)
     sizes = write_zip(tree, ROOT / "dist" / f"{name}.zip")
     if sizes[1] > LAMBDA_LIMIT_BYTES:
         raise SystemExit(f"{name}.zip unpacks to {sizes[1] / 2**20:.0f} MB, over Lambda's 250 MB limit")
@@ -108,6 +121,11 @@ def build(name: str, requirements: list[str], with_dbt: bool, python_version: st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--python-version", default="3.12", help="Lambda runtime's Python (default 3.12)")
+    parser.add_argument(
+        "--database",
+        default="clickstream",
+        help="the warehouse database the ETL will use (the template's WarehouseDatabaseName; default clickstream)",
+    )
     parser.add_argument("functions", nargs="*", help="ingest, etl (default: both)")
     args = parser.parse_args()
     args.functions = args.functions or ["ingest", "etl"]
@@ -116,7 +134,11 @@ def main() -> int:
     (ROOT / "dist").mkdir(exist_ok=True)
     for name in args.functions:
         zipped, unzipped = build(
-            name, ETL_REQUIREMENTS if name == "etl" else INGEST_REQUIREMENTS, name == "etl", args.python_version
+            name,
+            ETL_REQUIREMENTS if name == "etl" else INGEST_REQUIREMENTS,
+            name == "etl",
+            args.python_version,
+            args.database,
         )
         print(f"dist/{name}.zip: {zipped / 2**20:.1f} MB zipped, {unzipped / 2**20:.1f} MB unzipped (limit 250 MB)")
     return 0

@@ -59,7 +59,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logs.configure()
     collector = Collector.from_env()
-    server = make_server(collector, args.host, args.port)
+    try:
+        server = make_server(collector, args.host, args.port)
+    except OSError as error:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
     print(
         f"collector listening on http://{args.host}:{server.server_port}/clickstream → {collector.store.location}",
         file=sys.stderr,
@@ -179,17 +182,36 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0 if summary.status in ("succeeded", "skipped") else 1
 
 
+# dbt commands that write to the warehouse: they take the run lock, like the scheduled run.
+_WRITING_DBT_COMMANDS = frozenset({"run", "build", "seed", "snapshot"})
+
+
+@contextmanager
+def _run_lock(settings: Any) -> Iterator[bool]:
+    """Hold the run lock for the block; yields False (and holds nothing) if another run has it."""
+    from loader.load import lock_holder, try_run_lock
+    from loader.warehouse import connect
+
+    with connect(settings, autocommit=True) as lock_conn:
+        if try_run_lock(lock_conn):
+            yield True
+        else:
+            print(f"{lock_holder(lock_conn)}; try again when it has finished", file=sys.stderr)
+            yield False
+
+
 def cmd_transform(args: argparse.Namespace) -> int:
-    from loader.load import try_run_lock
+    from loader.config import dbt_project_dir
     from loader.transform import BUILD, run_dbt
-    from loader.warehouse import connect, resolve
+    from loader.warehouse import resolve
 
     settings = resolve()
-    with connect(settings, autocommit=True) as lock_conn:
-        if not try_run_lock(lock_conn):
-            print("transform skipped: another run holds the lock")
+    with _run_lock(settings) as locked:
+        if not locked:
             return 0
-        summary = run_dbt([*BUILD, *(["--full-refresh"] if args.full_refresh else [])], settings)
+        summary = run_dbt(
+            [*BUILD, *(["--full-refresh"] if args.full_refresh else [])], settings, project=dbt_project_dir(os.environ)
+        )
     print(summary.line())
     for failure in summary.failures:
         print(f"  - {failure}")
@@ -197,13 +219,33 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
 
 def cmd_dbt(args: argparse.Namespace) -> int:
+    from loader.config import dbt_project_dir
     from loader.transform import run_dbt
     from loader.warehouse import resolve
 
     if not args.dbt_args:
         raise CliError("give dbt arguments, e.g. `clickstream dbt run --select fct_sessions+`")
-    summary = run_dbt(args.dbt_args, resolve())
-    return 0 if summary.success else 1
+    settings = resolve()
+    project = dbt_project_dir(os.environ)
+    if args.dbt_args[0] not in _WRITING_DBT_COMMANDS:
+        return 0 if run_dbt(args.dbt_args, settings, project=project).success else 1
+    with _run_lock(settings) as locked:  # a concurrent scheduled run would see half-built models
+        if not locked:
+            return 1
+        return 0 if run_dbt(args.dbt_args, settings, project=project).success else 1
+
+
+def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(value: str) -> T:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+        if not number > 0:  # type: ignore[operator]
+            raise argparse.ArgumentTypeError(f"must be more than 0, got {value!r}")
+        return number
+
+    return parse
 
 
 def _parse_every(value: str) -> float:
@@ -218,20 +260,37 @@ def _parse_every(value: str) -> float:
 
 
 def cmd_etl(args: argparse.Namespace) -> int:
-    from loader.etl import EtlRequest, run_etl
+    import psycopg
 
+    from loader.config import EtlSettings
+    from loader.etl import EtlRequest, EtlRequestError, run_etl
+    from loader.rawstore import StoreError
+    from loader.warehouse import WarehouseError
+
+    _check_backfill(args)
+    settings = EtlSettings.from_env()
     request = EtlRequest(since=args.since, until=args.until, prefix=args.prefix, full_refresh=args.full_refresh)
-    while True:
+
+    def once() -> bool:
         with progress("loading objects", None) as advance:
-            summary = run_etl(request, on_progress=lambda objects, events: advance(objects))
+            summary = run_etl(request, settings, on_progress=lambda objects, events: advance(objects))
         if args.json:
             print_json(summary.as_dict())
         else:
             print(f"{datetime.now().astimezone():%Y-%m-%d %H:%M:%S} {summary.line()}", flush=True)
-        if args.every is None:
-            return 0 if summary.status != "failed" else 1
+        return summary.status != "failed"
+
+    if args.every is None:
+        return 0 if once() else 1
+    next_start = time.monotonic()
+    while True:  # the local EventBridge: a failed run is reported and the schedule goes on
+        try:
+            once()
+        except (ConfigError, EtlRequestError, StoreError, WarehouseError, psycopg.Error) as error:
+            print(f"{datetime.now().astimezone():%Y-%m-%d %H:%M:%S} etl failed: {error}", file=sys.stderr, flush=True)
         request = EtlRequest()  # later runs: the normal incremental run
-        time.sleep(args.every)
+        next_start = max(next_start + args.every, time.monotonic())  # a run longer than the interval: start now
+        time.sleep(max(0.0, next_start - time.monotonic()))
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -247,7 +306,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from loader import demo
 
-    return demo.run(events=args.events, days=args.days)
+    return demo.run(events=args.events, days=args.days, home=clickstream_home(os.environ))
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -261,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     generate = sub.add_parser("generate", help="generate synthetic shop traffic into the raw lake")
-    generate.add_argument("--events", type=int, default=50_000, help="number of events (default 50000)")
-    generate.add_argument("--days", type=float, default=14, help="spread over the past D days (default 14)")
+    generate.add_argument("--events", type=_positive(int), default=50_000, help="number of events (default 50000)")
+    generate.add_argument("--days", type=_positive(float), default=14, help="spread over the past D days (default 14)")
     generate.add_argument("--seed", type=int, default=1, help="random seed; same seed, same traffic (default 1)")
     generate.add_argument("--now", type=_parse_time, default=None, help="end of the period (default: now)")
     generate.set_defaults(func=cmd_generate)
@@ -307,8 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.set_defaults(func=cmd_dashboard)
 
     demo = sub.add_parser("demo", help="the whole pipeline on embedded defaults, with a summary")
-    demo.add_argument("--events", type=int, default=50_000)
-    demo.add_argument("--days", type=float, default=14)
+    demo.add_argument("--events", type=_positive(int), default=50_000)
+    demo.add_argument("--days", type=_positive(float), default=14)
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -316,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import psycopg
 
+    from loader.etl import EtlFailed, EtlRequestError
     from loader.rawstore import StoreError
     from loader.warehouse import WarehouseError
 
@@ -327,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (CliError, ConfigError, StoreError, WarehouseError) as error:
+    except (CliError, ConfigError, StoreError, WarehouseError, EtlRequestError, EtlFailed) as error:
         print(f"clickstream: {error}", file=sys.stderr)
         return 1
     except psycopg.Error as error:

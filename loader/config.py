@@ -48,8 +48,21 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
 
 def clickstream_home(env: Mapping[str, str]) -> Path:
     """Local state: ``CLICKSTREAM_HOME``, else ``./.clickstream`` (in AWS Lambda, where only /tmp is writable, /tmp/clickstream)."""
-    default = "/tmp/clickstream" if env.get("AWS_LAMBDA_FUNCTION_NAME") else ".clickstream"
+    default = "/tmp/clickstream" if in_lambda(env) else ".clickstream"
     return Path(_text(env, "CLICKSTREAM_HOME") or default).absolute()
+
+
+def dbt_project_dir(env: Mapping[str, str]) -> Path:
+    """The dbt project: ``CLICKSTREAM_DBT_PROJECT_DIR``, else the directory holding ``loader/`` (repo or zip)."""
+    configured = _text(env, "CLICKSTREAM_DBT_PROJECT_DIR")
+    path = Path(configured) if configured else Path(__file__).resolve().parents[1]
+    if not (path / "dbt_project.yml").is_file():
+        raise ConfigError(f"CLICKSTREAM_DBT_PROJECT_DIR: no dbt_project.yml in {path}")
+    return path
+
+
+def in_lambda(env: Mapping[str, str]) -> bool:
+    return bool(_text(env, "AWS_LAMBDA_FUNCTION_NAME"))
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,11 @@ class WarehouseSettings:
             "sslmode": self.sslmode,
             "connect_timeout": 10,
             "application_name": "clickstream",
+            # The run lock lives on an idle connection for the whole dbt build: keep it alive and notice a dead one.
+            "keepalives": 1,
+            "keepalives_idle": 60,
+            "keepalives_interval": 10,
+            "keepalives_count": 5,
         }
         if self.password:
             info["password"] = self.password
@@ -216,4 +234,25 @@ class LoaderSettings:
             threads=_int(env, "CLICKSTREAM_LOAD_THREADS", 16, 1, 128),
             writers=_int(env, "CLICKSTREAM_LOAD_WRITERS", 2, 1, 8),
             batch_objects=_int(env, "CLICKSTREAM_LOAD_BATCH_OBJECTS", 1000, 1, 100_000),
+        )
+
+
+@dataclass(frozen=True)
+class EtlSettings:
+    """What an ETL run needs besides the warehouse: the lake, the loader's tuning, the dbt project and target."""
+
+    store: RawStoreSettings
+    loader: LoaderSettings
+    dbt_project: Path
+    dbt_target: Path  # writable: dbt's target and logs (under CLICKSTREAM_HOME, so /tmp in Lambda)
+    in_lambda: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> EtlSettings:
+        return cls(
+            store=RawStoreSettings.from_env(env),
+            loader=LoaderSettings.from_env(env),
+            dbt_project=dbt_project_dir(env),
+            dbt_target=clickstream_home(env) / "dbt-target",
+            in_lambda=in_lambda(env),
         )

@@ -10,26 +10,20 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import os
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from loader.config import clickstream_home
-
 ETL_HANDLER = Path(__file__).resolve().parents[1] / "lambda" / "etl" / "app.py"
 
 
-def _state_path() -> Path:
-    return clickstream_home(os.environ) / "demo.json"
-
-
-def _next_slice(events: int, days: float, now: datetime) -> tuple[int, float, int]:
+def _next_slice(state_path: Path, events: int, days: float, now: datetime) -> tuple[int, float, int]:
     """First run: ``events`` over ``days``. Later runs: traffic since the previous run (at least an hour)."""
     try:
-        state: dict[str, Any] = json.loads(_state_path().read_text())
+        state: dict[str, Any] = json.loads(state_path.read_text())
     except (OSError, ValueError):
         return events, days, 1
     previous = datetime.fromisoformat(state["now"])
@@ -47,25 +41,28 @@ def _scheduled_event(now: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _invoke_etl_lambda(event: dict[str, Any]) -> dict[str, Any]:
+def _invoke_etl_lambda(event: dict[str, Any], log: Path) -> dict[str, Any]:
+    """Import the handler module and call it, as Lambda does; its JSON log lines go to ``log``
+    (what CloudWatch would get). Raises :class:`loader.etl.EtlFailed` when the run failed."""
     spec = importlib.util.spec_from_file_location("clickstream_etl_lambda", ETL_HANDLER)
     assert spec and spec.loader, ETL_HANDLER
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     context = SimpleNamespace(function_name="clickstream-etl", aws_request_id=str(uuid.uuid4()),
                               get_remaining_time_in_millis=lambda: 900_000)  # fmt: skip
-    log = clickstream_home(os.environ) / "lambda-etl.log"
-    with log.open("a") as lines, contextlib.redirect_stdout(lines):  # its JSON log lines, as CloudWatch would get them
+    with log.open("a") as lines, contextlib.redirect_stdout(lines):
+        spec.loader.exec_module(module)
         result: dict[str, Any] = module.handler(event, context)
     return result
 
 
-def run(*, events: int, days: float) -> int:
+def run(*, events: int, days: float, home: Path) -> int:
     from loader.cli import generate_traffic
+    from loader.etl import EtlFailed
     from loader.warehouse import resolve
 
     now = datetime.now(UTC)
-    slice_events, slice_days, run_number = _next_slice(events, days, now)
+    state_path, log = home / "demo.json", home / "lambda-etl.log"
+    slice_events, slice_days, run_number = _next_slice(state_path, events, days, now)
     what = "first run" if run_number == 1 else f"run {run_number}: a fresh slice since the last run"
     span = f"{slice_days:g} days" if slice_days >= 1 else f"{slice_days * 24:.0f} hour(s)"
     print(f"== 1/3 traffic: {slice_events:,} events over the last {span} ({what})", flush=True)
@@ -74,17 +71,28 @@ def run(*, events: int, days: float) -> int:
         f"   {generated['requests']:,} requests through the collector → {generated['events_accepted']:,} events in "
         f"{generated['location']} ({generated['events_rejected']} bad events rejected on purpose) in {generated['seconds']}s"
     )
-    print("== 2/3 ETL: the Lambda handler, invoked with a scheduled event (load, then dbt build)", flush=True)
-    warehouse = resolve()
-    result = _invoke_etl_lambda(_scheduled_event(now))
-    load, dbt = result["load"], result["transform"]
     print(
-        f"   loaded {load['objects']:,} objects, {load['events']:,} events ({load['duplicates']} duplicates, "
-        f"{load['rejected']} quarantined) at {load['events_per_second']:,.0f} events/s; dbt built {dbt['models_ok']} models, "
-        f"{dbt['tests_passed']} tests passed; {result['seconds']:.0f}s (Lambda log: {clickstream_home(os.environ) / 'lambda-etl.log'})"
+        "== 2/3 ETL: the Lambda handler, invoked with a scheduled event (load, then dbt build; about a minute"
+        " the first time)",
+        flush=True,
     )
-    _state_path().parent.mkdir(parents=True, exist_ok=True)
-    _state_path().write_text(json.dumps({"runs": run_number, "now": now.isoformat()}))
+    warehouse = resolve()
+    try:
+        result = _invoke_etl_lambda(_scheduled_event(now), log)
+    except EtlFailed as failure:
+        print(f"   the ETL run failed: {failure}\n   details: {log}", file=sys.stderr)
+        return 1
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(json.dumps({"runs": run_number, "now": now.isoformat()}))
+    if result["status"] == "skipped":
+        print(f"   skipped: {result['message']} (the traffic stays in the lake for the next run)")
+    else:
+        load, dbt = result["load"], result["transform"]
+        print(
+            f"   loaded {load['objects']:,} objects, {load['events']:,} events ({load['duplicates']} duplicates, "
+            f"{load['rejected']} quarantined) at {load['events_per_second']:,.0f} events/s; dbt built "
+            f"{dbt['models_ok']} models, {dbt['tests_passed']} tests passed; {result['seconds']:.0f}s (Lambda log: {log})"
+        )
     print("== 3/3 what the warehouse says", flush=True)
     print(summary_text(warehouse))
     return 0

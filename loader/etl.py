@@ -1,22 +1,26 @@
 """One ETL run: under the run lock, load new raw objects, then ``dbt build`` — what the scheduled Lambda does.
 
 The Lambda event may carry the overrides today's ETL understands, for backfills:
-``overridePrefix``, ``targetUtcHour`` / ``targetUtcDate`` with ``scope`` (``hour`` or ``day``),
+``overridePrefix``, ``targetUtcHour`` (with ``scope`` ``hour`` or ``day``), ``targetUtcDate``,
 ``hoursBack``, and ``fullRefresh``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from loader import logs
-from loader.config import LoaderSettings, RawStoreSettings, clickstream_home
+from loader.config import EtlSettings
+
+OVERRIDES = ("overridePrefix", "targetUtcHour", "targetUtcDate", "hoursBack", "scope", "fullRefresh")
+# What EventBridge itself puts in a scheduled event; anything else must be an override.
+_EVENTBRIDGE_FIELDS = frozenset({"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"})  # fmt: skip
+_HOUR_FORMATS = ("%Y-%m-%dT%H", "%Y-%m-%d %H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S")
 
 
 class EtlRequestError(ValueError):
@@ -34,31 +38,45 @@ class EtlRequest:
     prefix: str | None = None
     full_refresh: bool = False
 
+    @property
+    def is_backfill(self) -> bool:
+        """Someone asked for this run: skipping it because of the lock must not look like success."""
+        return self.since is not None or self.until is not None or self.prefix is not None or self.full_refresh
+
     @classmethod
-    def from_event(cls, event: Mapping[str, Any], now: datetime | None = None) -> EtlRequest:
-        """Overrides from an EventBridge/console event; an empty event is the normal scheduled run."""
+    def from_event(cls, event: Any, now: datetime | None = None) -> EtlRequest:
+        """Overrides from an EventBridge/console event; an empty or scheduled event is the normal run."""
+        if event is None:
+            return cls()
+        if not isinstance(event, Mapping):
+            raise EtlRequestError(f"the event must be a JSON object, got {type(event).__name__}")
+        unknown = sorted(set(event) - set(OVERRIDES) - _EVENTBRIDGE_FIELDS)
+        if unknown:
+            raise EtlRequestError(f"unknown field(s) {', '.join(unknown)}; the overrides are {', '.join(OVERRIDES)}")
         now = now or datetime.now(UTC)
-        scope = str(event.get("scope") or "hour").lower()
-        if scope not in ("hour", "day"):
-            raise EtlRequestError(f"scope must be 'hour' or 'day', got {event.get('scope')!r}")
         full_refresh = event.get("fullRefresh", False)
         if not isinstance(full_refresh, bool):
             raise EtlRequestError(f"fullRefresh must be true or false, got {full_refresh!r}")
         prefix = event.get("overridePrefix")
         if prefix is not None and (not isinstance(prefix, str) or not prefix.strip()):
             raise EtlRequestError(f"overridePrefix must be a non-empty string, got {prefix!r}")
+        windows = [name for name in ("targetUtcHour", "targetUtcDate", "hoursBack") if event.get(name) is not None]
+        if len(windows) > 1 or (windows and prefix is not None):
+            given = ", ".join(([] if prefix is None else ["overridePrefix"]) + windows)
+            raise EtlRequestError(f"give one of overridePrefix, targetUtcHour, targetUtcDate, hoursBack; got {given}")
+        scope = event.get("scope")
+        if scope is not None and windows != ["targetUtcHour"]:
+            raise EtlRequestError("scope only goes with targetUtcHour (hour: that hour; day: its whole UTC day)")
+        if scope is not None and scope not in ("hour", "day"):
+            raise EtlRequestError(f"scope must be 'hour' or 'day', got {scope!r}")
         since = until = None
         if event.get("targetUtcDate") is not None:
-            day = _parse(event["targetUtcDate"], "targetUtcDate", ("%Y-%m-%d",))
+            day = _parse(event["targetUtcDate"], "targetUtcDate", ("%Y-%m-%d",), "YYYY-MM-DD (e.g. 2026-11-20)")
             since, until = day, day + timedelta(hours=23)
         elif event.get("targetUtcHour") is not None:
-            hour = _parse(
-                event["targetUtcHour"],
-                "targetUtcHour",
-                ("%Y-%m-%dT%H", "%Y-%m-%d %H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S"),
-            )
+            hour = _parse(event["targetUtcHour"], "targetUtcHour", _HOUR_FORMATS, "YYYY-MM-DDTHH (e.g. 2026-11-20T07)")
             hour = hour.replace(minute=0, second=0, microsecond=0)
-            since, until = (hour, hour) if scope == "hour" else (hour.replace(hour=0), hour.replace(hour=23))
+            since, until = (hour, hour) if scope != "day" else (hour.replace(hour=0), hour.replace(hour=23))
         elif event.get("hoursBack") is not None:
             hours = event["hoursBack"]
             if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 24 * 366:
@@ -67,20 +85,20 @@ class EtlRequest:
         return cls(since=since, until=until, prefix=prefix.strip() if prefix else None, full_refresh=full_refresh)
 
 
-def _parse(value: Any, name: str, formats: tuple[str, ...]) -> datetime:
+def _parse(value: Any, name: str, formats: tuple[str, ...], shape: str) -> datetime:
     if isinstance(value, str):
-        text = value.strip().replace("+00:00", "Z") if value.strip().endswith("+00:00") else value.strip()
+        text = value.strip().removesuffix("+00:00")
         for fmt in formats:
             try:
                 return datetime.strptime(text, fmt).replace(tzinfo=UTC)
             except ValueError:
                 continue
-    raise EtlRequestError(f"{name} must look like {formats[0].replace('%', '')}, got {value!r}")
+    raise EtlRequestError(f"{name} must look like {shape}, got {value!r}")
 
 
 @dataclass
 class EtlSummary:
-    status: str  # succeeded | failed | skipped
+    status: Literal["succeeded", "failed", "skipped"]
     seconds: float = 0.0
     load: dict[str, Any] = field(default_factory=dict)
     transform: dict[str, Any] = field(default_factory=dict)
@@ -103,41 +121,72 @@ class EtlSummary:
 
 
 def run_etl(
-    request: EtlRequest, *, trigger: str = "cli", on_progress: Callable[[int, int], None] | None = None
+    request: EtlRequest,
+    settings: EtlSettings,
+    *,
+    trigger: str = "cli",
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> EtlSummary:
-    """Load, then build, holding the run lock throughout. Never raises for a failed step: see ``status``."""
-    from loader.load import Loader, try_run_lock
+    """Load, then build, holding the run lock throughout.
+
+    A failed step is reported in ``status`` (dbt does not run after a failed load); only an
+    unreachable warehouse or invalid overrides raise.
+    """
+    from loader.load import Loader, lock_holder, try_run_lock
     from loader.rawstore import open_store
     from loader.transform import BUILD, run_dbt
     from loader.warehouse import connect, resolve
 
+    if request.prefix is not None and not request.prefix.startswith(settings.store.prefix):
+        raise EtlRequestError(
+            f"overridePrefix must start with RAW_PREFIX ({settings.store.prefix}), got {request.prefix!r}"
+        )
     started = time.perf_counter()
     warehouse = resolve()
-    loader_settings = LoaderSettings.from_env()
     with connect(warehouse, autocommit=True) as lock_conn:
         if not try_run_lock(lock_conn):
-            summary = EtlSummary(status="skipped", message="another run holds the lock")
-            logs.log("etl", **summary.as_dict())
+            holder = lock_holder(lock_conn)
+            if request.is_backfill:  # asked for by someone: say it did not happen
+                summary = EtlSummary(status="failed", message=f"{holder}; this backfill did not run — invoke it again")
+            else:
+                summary = EtlSummary(status="skipped", message=holder)
+            logs.log("etl", level=logging.WARNING, **summary.as_dict())
             return summary
-        store = open_store(RawStoreSettings.from_env(), max_pool_connections=loader_settings.threads + 4)
-        loaded = Loader(store, warehouse, loader_settings, trigger=trigger).run(
-            since=request.since,
-            until=request.until,
-            prefix=request.prefix,
-            on_progress=on_progress,
-            locked_connection=lock_conn,
-        )
-        summary = EtlSummary(status="running", load=loaded.as_dict())
+        store = open_store(settings.store, max_pool_connections=settings.loader.threads + 4)
+        loader = Loader(store, warehouse, settings.loader, trigger=trigger)
+        try:
+            loaded = loader.run(
+                since=request.since,
+                until=request.until,
+                prefix=request.prefix,
+                on_progress=on_progress,
+                locked_connection=lock_conn,
+            )
+        except Exception as error:  # recorded in raw.load_runs; the build would only see a partial delta
+            summary = EtlSummary(status="failed", message=f"load failed: {type(error).__name__}: {error}")
+            summary.seconds = round(time.perf_counter() - started, 2)
+            logs.log("etl", level=logging.ERROR, **summary.as_dict())
+            return summary
         dbt_args = [*BUILD, *(["--full-refresh"] if request.full_refresh else [])]
-        built = run_dbt(dbt_args, warehouse, target_path=clickstream_home(os.environ) / "dbt-target", quiet=True)
-        summary.transform = built.as_dict()
-    summary.seconds = round(time.perf_counter() - started, 2)
+        built = run_dbt(
+            dbt_args,
+            warehouse,
+            project=settings.dbt_project,
+            target_path=settings.dbt_target,
+            quiet=True,
+            json_logs=settings.in_lambda,
+        )
     problems = []
-    if loaded.status not in ("succeeded",):
+    if loaded.status != "succeeded":
         problems.append(f"load {loaded.status}: {loaded.message}")
     if not built.success:
         problems.append("dbt build failed: " + "; ".join(built.failures[:5] or [built.error or "see the dbt log"]))
-    summary.status = "failed" if problems else "succeeded"
-    summary.message = " | ".join(problems) or None
+    summary = EtlSummary(
+        status="failed" if problems else "succeeded",
+        seconds=round(time.perf_counter() - started, 2),
+        load=loaded.as_dict(),
+        transform=built.as_dict(),
+        message=" | ".join(problems) or None,
+    )
     logs.log("etl", level=logging.ERROR if problems else logging.INFO, **summary.as_dict())
     return summary

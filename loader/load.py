@@ -108,6 +108,27 @@ def try_run_lock(conn: Any) -> bool:
     return bool(conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0])
 
 
+def lock_holder(conn: Any) -> str:
+    """Who holds the run lock, and for how long: for the message of a skipped run."""
+    row = conn.execute(
+        """
+        select activity.pid, activity.application_name, activity.client_addr::text,
+               extract(epoch from now() - activity.backend_start)::int
+        from pg_locks as locks join pg_stat_activity as activity using (pid)
+        where locks.locktype = 'advisory' and locks.granted
+          and (locks.classid::bigint << 32) | locks.objid::bigint = %s
+        """,
+        (LOCK_KEY,),
+    ).fetchone()
+    if row is None:
+        return "another run holds the lock"
+    pid, application, address, seconds = row
+    return (
+        f"another run holds the lock (PostgreSQL pid {pid}, {application or 'unknown application'}"
+        f"{' from ' + address if address else ''}, connected {seconds // 60} min {seconds % 60} s ago)"
+    )
+
+
 def partition_hour(key: str) -> datetime | None:
     match = _PARTITION.search(key)
     if not match:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pprint
 import shutil
 import time
 from collections import Counter
@@ -18,14 +19,9 @@ from typing import Any
 
 from loader.config import WarehouseSettings
 
-
-def project_dir() -> Path:
-    """The dbt project: ``CLICKSTREAM_DBT_PROJECT_DIR``, else next to the ``loader`` package (repo or zip)."""
-    configured = os.environ.get("CLICKSTREAM_DBT_PROJECT_DIR")
-    path = Path(configured) if configured else Path(__file__).resolve().parents[1]
-    if not (path / "dbt_project.yml").exists():
-        raise FileNotFoundError(f"no dbt_project.yml in {path}; set CLICKSTREAM_DBT_PROJECT_DIR")
-    return path
+PROJECT = Path(__file__).resolve().parents[1]  # the dbt project next to ``loader/`` (repository or Lambda zip)
+# dbt's events that mean the saved parse was not reused (a full parse followed).
+_FULL_PARSE_EVENTS = frozenset({"UnableToPartialParse", "ParsedFileLoadFailed", "PartialParsingNotEnabled"})
 
 
 def dbt_environment(settings: WarehouseSettings) -> dict[str, str]:
@@ -63,6 +59,44 @@ def _seed_partial_parse(shipped: Path, target: Path) -> None:
         shutil.copyfile(source, destination)
 
 
+def _reuse_parse_across_warehouses() -> None:
+    """Let a saved parse serve any host, so the one shipped in the Lambda zip is used at a cold start.
+
+    dbt rejects a saved parse when any connection *value* (host, port, user, sslmode...) differs, because a
+    model could read ``target.host``. No model here reads connection values (a test checks), so the
+    profile is compared by its connection keys and only the values baked into the parsed nodes'
+    relation names: the database and the schema.
+    """
+    from dbt.artifacts.resources.base import FileHash
+    from dbt.parser.manifest import ManifestLoader
+
+    build: Any = ManifestLoader.build_manifest_state_check
+    if getattr(build, "_keys_only", False):
+        return
+
+    def build_manifest_state_check(self: Any) -> Any:
+        state = build(self)
+        credentials = self.root_project.credentials
+        keys = sorted(key for key, _ in credentials.connection_info())
+        state.profile_hash = FileHash.from_contents(pprint.pformat((keys, credentials.database, credentials.schema)))
+        return state
+
+    build_manifest_state_check._keys_only = True  # type: ignore[attr-defined]
+    ManifestLoader.build_manifest_state_check = build_manifest_state_check  # type: ignore[method-assign]
+
+
+def prepare_dbt() -> Any:
+    """Patch dbt for this platform (no ``/dev/shm``; a saved parse reusable across warehouses) and import it;
+    returns ``dbtRunner``."""
+    from loader.lambda_compat import make_dbt_lambda_safe
+
+    make_dbt_lambda_safe()
+    _reuse_parse_across_warehouses()
+    from dbt.cli.main import dbtRunner
+
+    return dbtRunner
+
+
 @dataclass
 class DbtSummary:
     """What a dbt invocation did, by node type and status."""
@@ -70,6 +104,7 @@ class DbtSummary:
     command: str
     success: bool
     seconds: float
+    parse: str = "partial"  # "full" when dbt could not reuse the saved parse
     models_ok: int = 0
     models_failed: int = 0
     tests_passed: int = 0
@@ -98,18 +133,23 @@ BUILD = ("build", "--exclude-resource-type", "unit_test")
 
 
 def run_dbt(
-    args: Sequence[str], settings: WarehouseSettings, *, target_path: Path | None = None, quiet: bool = False
+    args: Sequence[str],
+    settings: WarehouseSettings,
+    *,
+    project: Path = PROJECT,
+    target_path: Path | None = None,
+    quiet: bool = False,
+    json_logs: bool = False,
 ) -> DbtSummary:
-    """Invoke dbt with ``args`` (e.g. ``["build"]``) in this process; never raises for dbt failures."""
-    from loader.lambda_compat import make_dbt_lambda_safe
+    """Invoke dbt with ``args`` (e.g. ``["build"]``) in this process; never raises for dbt failures
+    (an interrupt or exit is re-raised)."""
+    dbt_runner = prepare_dbt()
 
-    make_dbt_lambda_safe()
-    from dbt.cli.main import dbtRunner
-
-    project = project_dir()
     full_args = [*args]
     if quiet and "--quiet" not in full_args:
         full_args.append("--quiet")  # errors only on the console; the full log is in the target's logs/dbt.log
+    if json_logs and "--log-format" not in full_args:
+        full_args += ["--log-format", "json"]  # one JSON object per line, like the platform's own logs
     if "--project-dir" not in full_args:
         full_args += ["--project-dir", str(project)]
     if "--profiles-dir" not in full_args:
@@ -119,11 +159,22 @@ def run_dbt(
         env["DBT_TARGET_PATH"] = str(target_path)
         env["DBT_LOG_PATH"] = str(target_path / "logs")
         _seed_partial_parse(project / "target", target_path)
+    full_parse_events: list[str] = []
+
+    def on_event(event: Any) -> None:
+        if event.info.name in _FULL_PARSE_EVENTS:
+            full_parse_events.append(event.info.name)
+
     started = time.perf_counter()
     with _environment(env):
-        result = dbtRunner().invoke(full_args)
+        result = dbt_runner(callbacks=[on_event]).invoke(full_args)
+    if isinstance(result.exception, (KeyboardInterrupt, SystemExit)):
+        raise result.exception  # dbt hands interrupts back as results; the caller must stop
     summary = DbtSummary(
-        command=" ".join(args[:1]), success=bool(result.success), seconds=round(time.perf_counter() - started, 2)
+        command=" ".join(args[:1]),
+        success=bool(result.success),
+        seconds=round(time.perf_counter() - started, 2),
+        parse="full" if full_parse_events else "partial",
     )
     if result.exception is not None:
         summary.error = f"{type(result.exception).__name__}: {result.exception}"

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from loader.config import ConfigError, WarehouseSettings, clickstream_home
+from loader.config import ConfigError, WarehouseSettings, clickstream_home, in_lambda
 
 EMBEDDED_DATABASE = "clickstream"
 EMBEDDED_PREFERRED_PORT = 54329
@@ -216,6 +216,10 @@ def resolve(env: Mapping[str, str] | None = None) -> WarehouseSettings:
     environ = os.environ if env is None else env
     settings = WarehouseSettings.from_env(environ)
     if settings is None:
+        if in_lambda(environ):
+            raise ConfigError(
+                "no warehouse configured: set DW_URL or DW_PG_HOST (and DW_PG_PASSWORD_PARAM or DW_PG_SECRET_ARN)"
+            )
         return EmbeddedWarehouse(clickstream_home(environ)).start()
     if settings.password is None and (settings.secret_arn or settings.password_param):
         secret = _secret_password(settings.secret_arn, settings.password_param)

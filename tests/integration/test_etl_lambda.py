@@ -7,12 +7,16 @@ writable, and a guard that refuses any Python network connection but to the ware
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -26,7 +30,7 @@ import psycopg
 import pytest
 
 from loader.config import RawStoreSettings, WarehouseSettings
-from loader.etl import EtlFailed
+from loader.etl import EtlFailed, EtlRequestError
 from loader.generate import TrafficGenerator, replay
 from loader.load import LOCK_KEY
 from loader.rawstore import open_store
@@ -39,7 +43,7 @@ SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.ev
 def _find_python_312() -> str | None:
     """The Lambda runtime's Python: a real 3.12 interpreter (pyenv's shims do not count)."""
     candidates = [
-        *sorted(Path("/root/.pyenv/versions").glob("3.12*/bin/python3.12")),
+        *sorted((Path.home() / ".pyenv" / "versions").glob("3.12*/bin/python3.12")),
         *filter(None, [shutil.which("python3.12")]),
     ]
     for candidate in candidates:
@@ -121,38 +125,78 @@ def test_a_failing_dbt_test_fails_the_invocation_after_the_load_committed(etl: A
     assert query(dw, "select count(*) from raw.events") > loaded_before, "the load committed before dbt failed"
 
 
-def test_a_second_concurrent_etl_is_skipped_not_failed(etl: Any, dw: WarehouseSettings) -> None:
-    with psycopg.connect(**dw.conninfo(), autocommit=True) as holder:  # type: ignore[arg-type]
+def test_a_second_concurrent_etl_is_skipped_but_a_blocked_backfill_fails(etl: Any, dw: WarehouseSettings) -> None:
+    with psycopg.connect(**{**dw.conninfo(), "application_name": "analyst-notebook"}, autocommit=True) as holder:  # type: ignore[arg-type]
         holder.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
         result = etl(SCHEDULED, None)
-    assert result["status"] == "skipped" and "another run holds the lock" in result["message"]
+        with pytest.raises(EtlFailed, match="this backfill did not run"):
+            etl({"hoursBack": 6}, None)
+    assert result["status"] == "skipped"
+    assert re.match(r"another run holds the lock \(PostgreSQL pid \d+, analyst-notebook", result["message"])
+
+
+def test_a_bad_override_fails_the_invocation_naming_it(etl: Any) -> None:
+    with pytest.raises(EtlRequestError, match="unknown field"):
+        etl({"targetUTCHour": "2026-11-20T07"}, None)
+    with pytest.raises(EtlRequestError, match="overridePrefix must start with RAW_PREFIX"):
+        etl({"overridePrefix": "2026/11/20/"}, None)
+
+
+def test_etl_every_keeps_its_schedule_when_a_run_fails(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DW_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loader.cli", "etl", "--every", "1s"], stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    failures = [process.stderr.readline() for _ in range(2)]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert all("etl failed: cannot connect to the warehouse at 127.0.0.1:1" in line for line in failures), failures
 
 
 # -- Lambda's conditions --------------------------------------------------------------------------------
 _NETWORK_GUARD = '''
-"""Refuse Python network connections except to the allowed loopback ports (the warehouse and S3)."""
+"""Refuse Python network use except the allowed loopback ports (the warehouse and S3); say so on stderr
+even if the caller swallows the error, and exit: a test must not pass on a refused connection."""
 import os, socket
 _allowed = {int(p) for p in os.environ["ALLOWED_PORTS"].split(",")}
-_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+_connect, _connect_ex, _getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+def _refuse(what):
+    os.write(2, f"NETWORK GUARD: {what} refused in the Lambda test\\n".encode())
+    os._exit(97)
 def _check(sock, address):
     if sock.family in (socket.AF_INET, socket.AF_INET6) and not (address[0] in ("127.0.0.1", "::1") and address[1] in _allowed):
-        raise PermissionError(f"NETWORK GUARD: connection to {address} refused in the Lambda test")
+        _refuse(f"connection to {address}")
+def _resolve(host, *args, **kwargs):
+    if host not in (None, "localhost", "127.0.0.1", "::1"):
+        _refuse(f"name lookup of {host}")
+    return _getaddrinfo(host, *args, **kwargs)
 socket.socket.connect = lambda self, address: (_check(self, address), _connect(self, address))[1]
 socket.socket.connect_ex = lambda self, address: (_check(self, address), _connect_ex(self, address))[1]
+socket.getaddrinfo = _resolve
 '''
 
 
 def run_like_lambda(
     python: str, task_root: Path, event: dict[str, Any], env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``app.handler(event)`` from ``task_root`` with only a fresh /tmp writable and no /dev/shm."""
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("reproducing Lambda's filesystem needs root and unshare (util-linux)")
+    """Run ``app.handler(event)`` from ``task_root`` with only a fresh /tmp writable and no /dev/shm.
+
+    The script checks the conditions before it runs the handler: the task root and HOME refuse writes and a
+    multiprocessing lock cannot be made.
+    """
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("reproducing Lambda's filesystem needs unshare (util-linux)")
+    namespace = [unshare, "-m"] if os.geteuid() == 0 else [unshare, "--map-root-user", "-m"]
     guard = task_root.parent / f"{task_root.name}-guard"
     guard.mkdir(exist_ok=True)
     (guard / "sitecustomize.py").write_text(_NETWORK_GUARD)
-    call = (
-        "import json, sys, app; print('RESULT ' + json.dumps(app.handler(json.loads(sys.argv[1]), None), default=str))"
+    call = (  # where the code came from, then the handler's answer
+        "import importlib.util as u, json, sys, app;"
+        " print('PATHS ' + json.dumps([u.find_spec(n).origin for n in ('dbt.cli.main', 'psycopg', 'boto3')"
+        " if u.find_spec(n.split('.')[0])]));"
+        " print('RESULT ' + json.dumps(app.handler(json.loads(sys.argv[1]), None), default=str))"
     )
     # A checkout under /tmp (a CI clone) would vanish under the fresh /tmp: it is bound back, read-only, through a
     # descriptor opened on the old /tmp before the mount.
@@ -166,6 +210,8 @@ def run_like_lambda(
     script = textwrap.dedent(f"""
         set -e
         mount --make-rprivate /
+        mount --bind {task_root} {task_root}
+        mount -o remount,bind,ro {task_root}
         mount -o remount,bind,ro /
         exec 3< /tmp
         mount -t tmpfs -o size=512m tmpfs /tmp
@@ -173,9 +219,16 @@ def run_like_lambda(
         exec 3<&-
         mount -t tmpfs -o ro,size=1m tmpfs /dev/shm
         cd {task_root}
-        exec {python} -c "{call}" '{json.dumps(event)}'
+        if touch {task_root}/.writable 2>/dev/null || touch "$HOME/.writable" 2>/dev/null; then
+            echo "CONDITION: the task root or HOME is writable" >&2; exit 96
+        fi
+        if {python} -s -c "import multiprocessing; multiprocessing.Lock()" 2>/dev/null; then
+            echo "CONDITION: a multiprocessing lock works without /dev/shm" >&2; exit 96
+        fi
+        touch /tmp/.writable
+        exec {python} -s -c "{call}" '{json.dumps(event)}'
     """)
-    return subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([*namespace, "sh", "-c", script], env=env, capture_output=True, text=True, timeout=600)
 
 
 def lambda_environment(dw: WarehouseSettings, s3_env: dict[str, str], task_root: Path, guard: Path) -> dict[str, str]:
@@ -206,13 +259,20 @@ def task_root() -> Iterator[Path]:
     shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def _assert_lambda_run(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+def _assert_lambda_run(result: subprocess.CompletedProcess[str], task_root: Path | None = None) -> dict[str, Any]:
+    """The run succeeded (and, given ``task_root``, imported dbt and psycopg from it alone)."""
     assert "NETWORK GUARD" not in result.stderr + result.stdout, result.stderr[-3000:]
+    assert "CONDITION" not in result.stderr, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, (result.stdout[-2000:], result.stderr[-3000:])
     summary: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
     assert summary["status"] == "succeeded", summary
     assert summary["load"]["events"] > 0 and summary["transform"]["models_ok"] >= 14
+    if task_root is not None:
+        [paths] = [
+            json.loads(line.removeprefix("PATHS ")) for line in result.stdout.splitlines() if line.startswith("PATHS ")
+        ]
+        assert all(Path(path).is_relative_to(task_root) for path in paths), paths
     return summary
 
 
@@ -235,7 +295,8 @@ def packages() -> dict[str, Path]:
     """dist/*.zip as `make package` builds them (rebuilt here when missing or older than the sources)."""
     dist = ROOT / "dist"
     sources = [p for d in ("loader", "lambda", "dbt_project") for p in (ROOT / d).rglob("*") if p.is_file()]
-    newest_source = max(p.stat().st_mtime for p in [*sources, ROOT / "requirements.lock", ROOT / "dbt_project.yml"])
+    project_files = [ROOT / name for name in ("requirements.lock", "dbt_project.yml", "profiles.yml", "pyproject.toml")]
+    newest_source = max(p.stat().st_mtime for p in [*sources, *project_files])
     zips = [dist / "etl.zip", dist / "ingest.zip"]
     if not all(z.exists() and z.stat().st_mtime > newest_source for z in zips):
         subprocess.run([sys.executable, str(ROOT / "lambda" / "package.py")], check=True, timeout=1200)
@@ -250,25 +311,39 @@ def unzip(archive: Path, destination: Path) -> int:
         return sum(info.file_size for info in zipped.infolist())
 
 
+def test_both_packages_fit_lambda_and_only_the_etl_one_carries_dbt_and_a_saved_parse(
+    packages: dict[str, Path], tmp_path: Path
+) -> None:
+    etl, ingest = tmp_path / "etl", tmp_path / "ingest"
+    unzipped = unzip(packages["etl"], etl)
+    assert unzipped < 250 * 1024 * 1024, f"{unzipped / 2**20:.0f} MB unzipped, over Lambda's 250 MB"
+    assert (etl / "target" / "partial_parse.msgpack").exists() and (etl / "dbt").is_dir()
+    assert list(etl.glob("psycopg_binary*")) and list(etl.glob("*.dist-info")), "manylinux wheels, installed"
+    unzip(packages["ingest"], ingest)
+    assert not (ingest / "dbt").exists() and not (ingest / "dbt_project").exists() and (ingest / "app.py").exists()
+
+
 @pytest.mark.skipif(PYTHON_312 is None, reason="python3.12 (the Lambda runtime) is not installed here")
-def test_the_etl_package_fits_lambda_and_runs_from_the_unpacked_zip_alone(
+def test_the_etl_package_runs_from_the_unpacked_zip_alone_using_its_saved_parse(
     packages: dict[str, Path], s3_env: dict[str, str], dw: WarehouseSettings, task_root: Path
 ) -> None:
-    unzipped = unzip(packages["etl"], task_root)
-    assert unzipped < 250 * 1024 * 1024, f"{unzipped / 2**20:.0f} MB unzipped, over Lambda's 250 MB"
-    assert (task_root / "target" / "partial_parse.msgpack").exists(), "a pre-parsed manifest ships with the project"
+    unzip(packages["etl"], task_root)
     add_traffic(600, seed=7)
-    env = lambda_environment(dw, s3_env, task_root, task_root.parent / f"{task_root.name}-guard")
+    deployed = dataclasses.replace(dw, database="clickstream")  # the template's WarehouseDatabaseName
+    with psycopg.connect(**{**dw.conninfo(), "dbname": "postgres"}, autocommit=True) as admin:  # type: ignore[arg-type]
+        admin.execute("drop database if exists clickstream with (force)")
+        admin.execute("create database clickstream")
+    env = lambda_environment(deployed, s3_env, task_root, task_root.parent / f"{task_root.name}-guard")
     assert PYTHON_312
-    _assert_lambda_run(run_like_lambda(PYTHON_312, task_root, SCHEDULED, env))
+    summary = _assert_lambda_run(run_like_lambda(PYTHON_312, task_root, SCHEDULED, env), task_root)
+    assert summary["transform"]["parse"] == "partial", "the shipped parse serves the deployed warehouse"
 
 
 @pytest.mark.skipif(PYTHON_312 is None, reason="python3.12 (the Lambda runtime) is not installed here")
-def test_the_ingest_package_has_no_dbt_and_its_handler_stores_a_request(
+def test_the_ingest_package_handler_stores_a_request(
     packages: dict[str, Path], s3_env: dict[str, str], dw: WarehouseSettings, task_root: Path
 ) -> None:
     unzip(packages["ingest"], task_root)
-    assert not (task_root / "dbt").exists() and not (task_root / "dbt_project").exists()
     env = lambda_environment(dw, s3_env, task_root, task_root.parent / f"{task_root.name}-guard")
     request = {"version": "2.0", "body": json.dumps({"eventName": "click", "clientId": "c1"}),
                "requestContext": {"http": {"method": "POST", "path": "/clickstream", "sourceIp": "1.2.3.4"}}}  # fmt: skip
@@ -283,9 +358,6 @@ def test_the_ingest_package_has_no_dbt_and_its_handler_stores_a_request(
 
 
 def test_etl_every_repeats_until_interrupted(home: Path, dw: WarehouseSettings) -> None:
-    import signal
-    import time
-
     replay(TrafficGenerator(events=300, days=0.1, seed=8, now=NOW).requests(), open_store(RawStoreSettings.from_env()))
     process = subprocess.Popen(
         [sys.executable, "-m", "loader.cli", "etl", "--every", "1s"],
@@ -303,8 +375,6 @@ def test_etl_every_repeats_until_interrupted(home: Path, dw: WarehouseSettings) 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 130
     assert len(lines) == 2, lines
-    import re
-
     objects = [int(re.search(r"([\d,]+) objects", line).group(1).replace(",", "")) for line in lines]  # type: ignore[union-attr]
     assert all("etl succeeded" in line for line in lines), lines
     assert objects[0] > 0 and objects[1] == 0, "the first run loads the traffic, the next finds nothing new"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import psycopg
 import pytest
 
-from loader.warehouse import EmbeddedWarehouse, WarehouseError, connect, resolve
+from loader.config import ConfigError
+from loader.warehouse import EmbeddedWarehouse, WarehouseError, _secret_password, connect, resolve
 
 
 def clickstream(*args: str) -> subprocess.CompletedProcess[str]:
@@ -47,3 +52,55 @@ def test_an_unreachable_configured_warehouse_is_a_clear_error(home: Path, monkey
     assert result.returncode == 0 and "127.0.0.1:1" in result.stdout, "db url only prints a configured URL"
     with pytest.raises(WarehouseError, match=r"cannot connect to the warehouse at 127\.0\.0\.1:1"):
         connect(resolve())
+
+
+@pytest.fixture
+def aws(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Secrets Manager and SSM Parameter Store on moto's server; the password cache emptied around each test."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("DW_PG_HOST", "warehouse.internal")
+    monkeypatch.delenv("DW_URL", raising=False)
+    monkeypatch.delenv("DW_PG_PASSWORD", raising=False)
+    _secret_password.cache_clear()
+    yield s3_endpoint
+    _secret_password.cache_clear()
+
+
+def test_the_password_comes_from_a_json_secret_once_per_process(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = boto3.client("secretsmanager", endpoint_url=aws)
+    name = f"dw-{uuid.uuid4().hex[:8]}"
+    arn = secrets.create_secret(Name=name, SecretString=json.dumps({"username": "etl", "password": "s3cr3t"}))["ARN"]
+    monkeypatch.setenv("DW_PG_SECRET_ARN", arn)
+    settings = resolve()
+    assert (settings.user, settings.password, settings.host) == ("etl", "s3cr3t", "warehouse.internal")
+    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    assert resolve().password == "s3cr3t", "read once per process (a Lambda cold start), not per run"
+
+
+def test_a_plain_string_secret_is_the_password(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    arn = boto3.client("secretsmanager", endpoint_url=aws).create_secret(
+        Name=f"dw-{uuid.uuid4().hex[:8]}", SecretString="plain-password"
+    )["ARN"]
+    monkeypatch.setenv("DW_PG_SECRET_ARN", arn)
+    monkeypatch.setenv("DW_PG_USER", "clickstream_etl")
+    assert (resolve().user, resolve().password) == ("clickstream_etl", "plain-password")
+
+
+def test_the_password_comes_from_an_ssm_secure_string(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"/clickstream/{uuid.uuid4().hex[:8]}/dw-password"
+    boto3.client("ssm", endpoint_url=aws).put_parameter(Name=name, Value="from-ssm", Type="SecureString")
+    monkeypatch.setenv("DW_PG_PASSWORD_PARAM", name)
+    assert resolve().password == "from-ssm"
+
+
+def test_a_missing_secret_or_parameter_is_a_clear_error(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DW_PG_PASSWORD_PARAM", "/clickstream/nowhere")
+    with pytest.raises(WarehouseError, match="cannot read the warehouse password from parameter /clickstream/nowhere"):
+        resolve()
+
+
+def test_lambda_without_a_configured_warehouse_says_what_to_set(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "clickstream-etl")
+    with pytest.raises(ConfigError, match="set DW_URL or DW_PG_HOST"):
+        resolve()

@@ -1,8 +1,20 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from loader.config import ConfigError, IngestSettings, LoaderSettings, RawStoreSettings, WarehouseSettings
+from loader.config import (
+    ConfigError,
+    EtlSettings,
+    IngestSettings,
+    LoaderSettings,
+    RawStoreSettings,
+    WarehouseSettings,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_nothing_configured_means_local_lake_and_embedded_warehouse() -> None:
@@ -76,3 +88,24 @@ def test_invalid_settings_name_the_variable(env: dict[str, str], message: str) -
 
 def test_raw_prefix_gets_a_trailing_slash() -> None:
     assert RawStoreSettings.from_env({"RAW_PREFIX": "clickstream/raw"}).prefix == "clickstream/raw/"
+
+
+def test_no_model_or_macro_reads_connection_values() -> None:
+    """The shipped pre-parsed manifest is reused for any host and user (loader.transform): only safe while
+    no SQL renders them."""
+    connection = re.compile(
+        r"\btarget\.(host|port|user|password|pass|sslmode|threads|keepalives_idle|connect_timeout)\b"
+    )
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "dbt_project").rglob("*")
+        if path.suffix in (".sql", ".yml", ".md") and connection.search(path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_etl_settings_find_the_project_and_keep_dbt_state_under_the_home(tmp_path: Path) -> None:
+    settings = EtlSettings.from_env({"CLICKSTREAM_HOME": str(tmp_path), "AWS_LAMBDA_FUNCTION_NAME": "etl"})
+    assert settings.dbt_project == ROOT and settings.dbt_target == tmp_path / "dbt-target" and settings.in_lambda
+    with pytest.raises(ConfigError, match=r"CLICKSTREAM_DBT_PROJECT_DIR: no dbt_project\.yml in"):
+        EtlSettings.from_env({"CLICKSTREAM_DBT_PROJECT_DIR": str(tmp_path)})

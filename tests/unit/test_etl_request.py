@@ -40,9 +40,15 @@ def test_prefix_and_full_refresh() -> None:
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        ({"scope": "week"}, "scope must be 'hour' or 'day'"),
-        ({"targetUtcHour": "yesterday"}, "targetUtcHour must look like Y-m-dTH"),
-        ({"targetUtcDate": 20261120}, "targetUtcDate must look like Y-m-d"),
+        ({"targetUtcHour": "2026-11-20T07", "scope": "week"}, "scope must be 'hour' or 'day'"),
+        ({"scope": "day"}, "scope only goes with targetUtcHour"),
+        ({"targetUtcDate": "2026-11-20", "scope": "hour"}, "scope only goes with targetUtcHour"),
+        ({"targetUtcHour": "yesterday"}, r"targetUtcHour must look like YYYY-MM-DDTHH \(e.g. 2026-11-20T07\)"),
+        ({"targetUtcDate": 20261120}, "targetUtcDate must look like YYYY-MM-DD"),
+        ({"targetUtcDate": "2026-11-20", "targetUtcHour": "2026-11-20T07"}, "give one of overridePrefix"),
+        ({"overridePrefix": "events/", "hoursBack": 3}, "give one of overridePrefix"),
+        ({"targetUTCHour": "2026-11-20T07"}, "unknown field.* targetUTCHour"),
+        ({"key1": "value1"}, "unknown field"),
         ({"hoursBack": "6"}, "hoursBack must be a whole number"),
         ({"hoursBack": 0}, "hoursBack must be a whole number"),
         ({"fullRefresh": "yes"}, "fullRefresh must be true or false"),
@@ -52,3 +58,14 @@ def test_prefix_and_full_refresh() -> None:
 def test_bad_overrides_name_the_field(event: dict[str, object], message: str) -> None:
     with pytest.raises(EtlRequestError, match=message):
         EtlRequest.from_event(event, NOW)
+
+
+def test_a_non_object_event_is_refused() -> None:
+    with pytest.raises(EtlRequestError, match="must be a JSON object, got list"):
+        EtlRequest.from_event([1, 2], NOW)
+
+
+def test_only_asked_for_runs_count_as_backfills() -> None:
+    assert not EtlRequest.from_event(None, NOW).is_backfill
+    assert EtlRequest.from_event({"hoursBack": 2}, NOW).is_backfill
+    assert EtlRequest.from_event({"fullRefresh": True}, NOW).is_backfill

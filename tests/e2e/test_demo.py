@@ -1,0 +1,53 @@
+"""`make demo`'s job, `clickstream demo`, twice on a fresh home: embedded warehouse, traffic, the ETL Lambda
+handler, the summary; the second run adds a slice and runs incrementally."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+
+def clickstream(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "CLICKSTREAM_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    return subprocess.run(
+        [sys.executable, "-m", "loader.cli", *args], env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def test_the_demo_runs_end_to_end_and_again_incrementally(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    try:
+        first = clickstream(home, "demo", "--events", "6000", "--days", "3")
+        assert first.returncode == 0, first.stderr[-3000:]
+        out = first.stdout
+        assert "== 1/3 traffic: 6,000 events over the last 3 days (first run)" in out
+        for section in (
+            "Conversion funnel",
+            "Top products by views",
+            "Categories",
+            "Channels",
+            "Warehouse: postgresql://",
+        ):
+            assert section in out, section
+        assert "Dashboard: .venv/bin/clickstream dashboard" in out
+        loaded = int(re.search(r"loaded [\d,]+ objects, ([\d,]+) events", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+        assert 5500 < loaded <= 6000
+        url = re.search(r"Warehouse: (postgresql://\S+)", out).group(1)  # type: ignore[union-attr]
+        with psycopg.connect(url) as conn:
+            events = conn.execute("select count(*) from marts.fct_events").fetchone()[0]
+            top = conn.execute("select sum(sessions) from marts.funnel_daily where step_order = 0").fetchone()[0]
+        assert f"{events:,} events in" in out and re.search(rf"session_start\s+{top:,}\s", out)
+
+        second = clickstream(home, "demo", "--events", "6000", "--days", "3")
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert "run 2: a fresh slice since the last run" in second.stdout
+        added = int(re.search(r"loaded [\d,]+ objects, ([\d,]+) events", second.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
+        assert 0 < added < loaded / 2, "only the new slice is loaded"
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select count(*) from raw.events").fetchone()[0] == loaded + added
+    finally:
+        clickstream(home, "db", "stop")
