@@ -29,8 +29,11 @@ MARTS = (
     "fct_sessions",
     "fct_events",
     "traffic_hourly",
+    "traffic_hourly_by_segment",
     "funnel_daily",
+    "funnel_daily_by_segment",
     "product_engagement_daily",
+    "product_engagement_daily_by_segment",
     "journey_transitions",
     "retention_weekly",
     "pipeline_status",
@@ -120,6 +123,13 @@ def _where(
         clauses.append(sql.SQL("{} = %(device_class)s").format(sql.Identifier(device_column)))
         params["device_class"] = filters.device_class
     return sql.SQL("where ") + sql.SQL(" and ").join(clauses), params
+
+
+def _segmented(mart: str, filters: Filters) -> sql.Identifier:
+    """``marts.<mart>`` for all segments, ``marts.<mart>_by_segment`` when a login state or device is chosen (the
+    additive measures of the two agree: a dbt test checks)."""
+    segmented = filters.login_state is not None or filters.device_class is not None
+    return sql.Identifier("marts", f"{mart}_by_segment" if segmented else mart)
 
 
 def _date_where(filters: Filters, *, date_column: str = "date_day") -> tuple[sql.Composed, dict[str, Any]]:
@@ -260,10 +270,10 @@ def kpis(pool: ConnectionPool, filters: Filters) -> dict[str, dict[str, Any]]:
         select
             coalesce(sum(events) filter (where hour_at >= %(period_start)s), 0)::bigint as current_events,
             coalesce(sum(events) filter (where hour_at < %(period_start)s), 0)::bigint as previous_events
-        from marts.traffic_hourly
+        from {traffic}
         {where}
         """
-    ).format(where=events_where)
+    ).format(traffic=_segmented("traffic_hourly", filters), where=events_where)
     periods: dict[str, dict[str, Any]] = {}
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         totals = cur.execute(totals_query, sessions_params).fetchone()
@@ -310,8 +320,8 @@ def timeseries(pool: ConnectionPool, filters: Filters) -> pd.DataFrame:
     ).format(unit=unit, where=sessions_where)
     events_query = sql.SQL(
         "select date_trunc({unit}, hour_at at time zone 'UTC') as bucket, sum(events)::bigint as events"
-        " from marts.traffic_hourly {where} group by 1"
-    ).format(unit=unit, where=events_where)
+        " from {traffic} {where} group by 1"
+    ).format(unit=unit, traffic=_segmented("traffic_hourly", filters), where=events_where)
     with pool.connection() as conn, conn.cursor() as cur:
         sessions: dict[datetime, int] = dict(cur.execute(sessions_query, sessions_params).fetchall())
         events: dict[datetime, int] = dict(cur.execute(events_query, events_params).fetchall())
@@ -339,7 +349,7 @@ def funnel(pool: ConnectionPool, filters: Filters) -> pd.DataFrame:
         """
         with steps as (
             select step_order, step_name, sum(sessions)::bigint as sessions
-            from marts.funnel_daily
+            from {funnel}
             {where}
             group by step_order, step_name
         )
@@ -352,7 +362,7 @@ def funnel(pool: ConnectionPool, filters: Filters) -> pd.DataFrame:
         from steps
         order by step_order
         """
-    ).format(where=where)
+    ).format(funnel=_segmented("funnel_daily", filters), where=where)
     return _frame(
         _rows(pool, query, params),
         ["step_order", "step_name", "sessions", "conversion_from_previous", "conversion_from_start"],
@@ -388,7 +398,8 @@ def product_ranking(
     """Products, categories or brands by views or add-to-carts (product_engagement_daily over the range).
 
     Products carry their latest name, category and brand. ``view_to_cart_rate`` = add_to_carts / views;
-    ``unique_viewer_days`` sums the mart's per-day viewers (a client viewing on two days counts twice).
+    ``unique_viewer_days`` sums the mart's per-day viewers (a client viewing on two days counts twice; with a
+    segment chosen, once per day and segment).
     """
     if by not in _BREAKDOWN_KEYS:
         raise ValueError(f"by must be one of {', '.join(_BREAKDOWN_KEYS)}, got {by!r}")
@@ -422,7 +433,7 @@ def product_ranking(
             sum(shares)::bigint as shares,
             sum(checkout_starts)::bigint as checkout_starts,
             sum(purchases)::bigint as purchases
-        from marts.product_engagement_daily
+        from {products}
         {where}
         group by {key}
         order by {rank} desc, {second} desc, {key} nulls last
@@ -431,6 +442,7 @@ def product_ranking(
     ).format(
         key=key,
         labels=labels,
+        products=_segmented("product_engagement_daily", filters),
         where=where,
         rank=sql.Identifier(rank_by),
         second=sql.Identifier(second),

@@ -1,7 +1,10 @@
 {#-
     Incremental state. Every model below staging stamps the rows it (re)computes with `dbt_processed_at`
-    (the run's start) and remembers, per model, up to which run it has consumed its inputs. A model
-    then reads only input rows processed after its own watermark.
+    (the run's stamp) and remembers, per model, up to which run it has consumed its inputs. A model then
+    reads only input rows processed after its own watermark.
+
+    The run's stamp comes from the warehouse's clock, not the machine running dbt, and always moves
+    forward: a laptop whose clock is ahead of the ETL Lambda's cannot make later runs skip rows.
 -#}
 
 {% macro create_watermarks_table() %}
@@ -15,7 +18,47 @@
     );
     alter table intermediate.dbt_watermarks add column if not exists txid_done bigint not null default 0;
     alter table intermediate.dbt_watermarks add column if not exists txid_pending bigint not null default 0;
+    create table if not exists intermediate.dbt_runs (
+        invocation_id text primary key,
+        stamp timestamptz not null,
+        started_at timestamptz not null default now()
+    );
+    insert into intermediate.dbt_runs (invocation_id, stamp)
+    select
+        '{{ invocation_id }}',
+        greatest(
+            clock_timestamp(),
+            (select max(processed_through) from intermediate.dbt_watermarks where processed_through < 'infinity')
+            + interval '1 millisecond'
+        )
+    on conflict (invocation_id) do nothing;
+    delete from intermediate.dbt_runs where started_at < now() - interval '7 days';
+    {#- Kept sessions that incremental runs replaced in fct_sessions, and first-seen instants that moved: their days and hours must be recomputed. -#}
+    create table if not exists intermediate.dbt_changed_sessions (
+        changed_at timestamptz not null,
+        started_at timestamptz not null,
+        ended_at timestamptz not null
+    );
+    create index if not exists dbt_changed_sessions_changed_at on intermediate.dbt_changed_sessions (changed_at);
+    delete from intermediate.dbt_changed_sessions
+    where changed_at <= (
+        select min(processed_through) from intermediate.dbt_watermarks where updated_at > now() - interval '30 days'
+    );
 {% endmacro %}
+
+{#- The run's stamp, as a literal (see the header); dbt's own start time where the hook has not run (compile). -#}
+{% macro run_started() -%}
+    {%- set stamp = run_started_at.isoformat() -%}
+    {%- if execute and run_query("select to_regclass('intermediate.dbt_runs') is not null").columns[0].values()[0] -%}
+        {%- set found = run_query(
+            "select stamp::text from intermediate.dbt_runs where invocation_id = '" ~ invocation_id ~ "'"
+        ) -%}
+        {%- if found.rows | length > 0 -%}
+            {%- set stamp = found.columns[0].values()[0] -%}
+        {%- endif -%}
+    {%- endif -%}
+    '{{ stamp }}'::timestamptz
+{%- endmacro %}
 
 {#-
     Staging reads raw.events by the id of the transaction that wrote each row (raw.events.load_txid). The
@@ -47,10 +90,6 @@
     where model_name = '{{ this.identifier }}'
 {%- endmacro %}
 
-{% macro run_started() -%}
-    '{{ run_started_at.isoformat() }}'::timestamptz
-{%- endmacro %}
-
 {#-
     The run up to which this model has consumed its inputs ('-infinity' before its first run), as a literal:
     with a subquery the planner cannot see the value, guesses a third of the rows changed, and scans whole
@@ -77,16 +116,80 @@
 {%- endmacro %}
 
 {#-
-    Pre-hook of a model whose rows are recomputed per client from some point on: delete them, so rows that
-    no longer exist after the recomputation (a session merged into another one) disappear. `scope_sql`
-    selects (client_id, recompute_from) and is evaluated before the model's own SQL.
+    The windows of sessionized events recomputed since this model's watermark: per client, from
+    recomputed_from to recomputed_until. Each window starts and ends at session boundaries, before and
+    after the recomputation, so a session is either wholly inside a window or wholly outside.
 -#}
-{% macro delete_client_tails(time_column, scope_sql) -%}
+{% macro changed_windows() -%}
+    select distinct
+        client_id,
+        recomputed_from,
+        recomputed_until
+    from {{ ref('int_events_sessionized') }}
+    where dbt_processed_at > {{ watermark() }}
+{%- endmacro %}
+
+{#- The windows whose mart rows are rebuilt: recomputed windows, plus all of a client whose stitched user changed. -#}
+{% macro mart_client_scope() -%}
+    select
+        client_id,
+        recomputed_from,
+        recomputed_until
+    from ({{ changed_windows() }}) as windows
+    union all
+    select
+        client_id,
+        '-infinity'::timestamptz,
+        'infinity'::timestamptz
+    from {{ ref('int_clients_stitched') }}
+    where identity_changed_at > {{ watermark() }}
+{%- endmacro %}
+
+{#-
+    Pre-hook of a model whose rows are recomputed per client window: delete them, so rows that no longer
+    exist after the recomputation (a session merged into another one) disappear. `scope_sql` selects
+    (client_id, recomputed_from, recomputed_until) and is evaluated before the model's own SQL.
+-#}
+{% macro delete_client_windows(time_column, scope_sql) -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as target
         using ({{ scope_sql }}) as scope
-        where target.client_id = scope.client_id
-          and target.{{ time_column }} >= scope.recompute_from
+        where
+            target.client_id = scope.client_id
+            and target.{{ time_column }} between scope.recomputed_from and scope.recomputed_until
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of fct_sessions: remember the kept sessions it is about to replace (their periods change). -#}
+{% macro log_replaced_sessions() -%}
+    {%- if is_incremental() -%}
+        insert into intermediate.dbt_changed_sessions (changed_at, started_at, ended_at)
+        select
+            {{ run_started() }},
+            target.started_at,
+            target.ended_at
+        from {{ this }} as target
+        inner join ({{ changed_windows() }}) as windows
+            on
+                target.client_id = windows.client_id
+                and target.started_at between windows.recomputed_from and windows.recomputed_until
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Pre- and post-hook of dim_clients: a client's first-seen instant (new clients per hour, retention
+    cohorts) can move only when one of its windows starts at or before it; log it, before and after.
+-#}
+{% macro log_first_seen() -%}
+    {%- if is_incremental() -%}
+        insert into intermediate.dbt_changed_sessions (changed_at, started_at, ended_at)
+        select distinct
+            {{ run_started() }},
+            clients.first_seen_at,
+            clients.first_seen_at
+        from {{ this }} as clients
+        inner join ({{ changed_windows() }}) as windows
+            on clients.client_id = windows.client_id and windows.recomputed_from <= clients.first_seen_at
     {%- endif -%}
 {%- endmacro %}
 
@@ -99,41 +202,32 @@
 {%- endmacro %}
 
 {#-
-    Clients whose sessionized events were recomputed since this model's watermark, from where, and up to
-    their latest event. Every session of the client that starts at or after recompute_from was rebuilt.
+    UTC days, hours or weeks (`period`) whose mart rows can have changed: those spanned by the kept
+    sessions replaced in fct_sessions and by the kept sessions rebuilt there, and clients' first-seen
+    instants before and after a change (logged by dim_clients), since this model's watermark.
+    Quarantined sessions (bots, zombies) are in no mart, so however long they grow they cost nothing here.
 -#}
-{% macro changed_client_tails() -%}
-    select
-        client_id,
-        min(session_started_at) as recompute_from,
-        max(event_at) as changed_until
-    from {{ ref('int_events_sessionized') }}
-    where dbt_processed_at > {{ watermark() }}
-    group by client_id
-{%- endmacro %}
-
-{#- Clients whose marts rows must be rebuilt: recomputed tails, plus every row of a client whose stitched user changed. -#}
-{% macro mart_client_scope() -%}
-    select
-        client_id,
-        min(recompute_from) as recompute_from
-    from (
-        select client_id, recompute_from from ({{ changed_client_tails() }}) as tails
-        union all
-        select client_id, '-infinity'::timestamptz
-        from {{ ref('int_clients_stitched') }}
-        where identity_changed_at > {{ watermark() }}
-    ) as changes
-    group by client_id
-{%- endmacro %}
-
-{#- UTC days or hours (`period`) that recomputed sessions touched, before or after the recomputation. -#}
 {% macro changed_periods(period) -%}
     select distinct periods.period_start
-    from ({{ changed_client_tails() }}) as tails
+    from (
+        select
+            replaced.started_at,
+            replaced.ended_at
+        from intermediate.dbt_changed_sessions as replaced
+        where replaced.changed_at > {{ watermark() }}
+        union all
+        select
+            sessions.started_at,
+            sessions.ended_at
+        from {{ ref('fct_sessions') }} as sessions
+        inner join ({{ changed_windows() }}) as windows
+            on
+                sessions.client_id = windows.client_id
+                and sessions.started_at between windows.recomputed_from and windows.recomputed_until
+    ) as spans
     cross join lateral generate_series(
-        date_trunc('{{ period }}', tails.recompute_from at time zone 'UTC'),
-        date_trunc('{{ period }}', tails.changed_until at time zone 'UTC'),
+        date_trunc('{{ period }}', spans.started_at at time zone 'UTC'),
+        date_trunc('{{ period }}', spans.ended_at at time zone 'UTC'),
         interval '1 {{ period }}'
     ) as periods (period_start)
 {%- endmacro %}
@@ -152,18 +246,21 @@
     from ({{ changed_periods('hour') }}) as periods
 {%- endmacro %}
 
-{#- UTC weeks (Mondays) that recomputed sessions touched. -#}
+{#- UTC weeks (Mondays) whose retention cells can have changed. -#}
 {% macro changed_weeks() -%}
     select distinct periods.period_start::date as activity_week
     from ({{ changed_periods('week') }}) as periods
 {%- endmacro %}
 
-{#- Pre-hook of int_clients_weekly_active: each changed client's weeks from the week its tail starts. -#}
+{#- Pre-hook of int_clients_weekly_active: each changed client's weeks that its windows touch. -#}
 {% macro delete_client_weeks() -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as target
-        using ({{ changed_client_tails() }}) as scope
-        where target.client_id = scope.client_id
-          and target.activity_week >= date_trunc('week', scope.recompute_from at time zone 'UTC')::date
+        using ({{ changed_windows() }}) as scope
+        where
+            target.client_id = scope.client_id
+            and target.activity_week
+            between date_trunc('week', scope.recomputed_from at time zone 'UTC')::date
+            and date_trunc('week', scope.recomputed_until at time zone 'UTC')::date
     {%- endif -%}
 {%- endmacro %}

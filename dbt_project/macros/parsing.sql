@@ -4,8 +4,12 @@
     lower(substring({{ url }} from '^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?([^/?#:]+)'))
 {%- endmacro %}
 
+{#- Path of an absolute URL ('/' when it has none); null when the URL is missing or not absolute. -#}
 {% macro url_path(url) -%}
-    coalesce(nullif(substring({{ url }} from '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)'), ''), '/')
+    case
+        when {{ url }} ~ '^[a-zA-Z][a-zA-Z0-9+.-]*://'
+            then coalesce(nullif(substring({{ url }} from '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)'), ''), '/')
+    end
 {%- endmacro %}
 
 {% macro url_parameter(url, name) -%}

@@ -17,7 +17,7 @@ with
 
 {% if is_incremental() %}
     scope as (
-        {{ changed_client_tails() }}
+        {{ changed_windows() }}
     ),
 {% endif %}
 
@@ -30,7 +30,9 @@ sessions as (
         inner join scope
             on
                 sessions.client_id = scope.client_id
-                and sessions.started_at >= date_trunc('week', scope.recompute_from at time zone 'UTC') at time zone 'UTC'
+                and sessions.started_at >= date_trunc('week', scope.recomputed_from at time zone 'UTC') at time zone 'UTC'
+                and sessions.started_at
+                < (date_trunc('week', scope.recomputed_until at time zone 'UTC') + interval '1 week') at time zone 'UTC'
     {% endif %}
     where not sessions.is_quarantined
 ),

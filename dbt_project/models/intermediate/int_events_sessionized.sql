@@ -2,9 +2,12 @@
     Server-side sessions: a run of one client's events in which no gap exceeds session_timeout_minutes.
     Browser tabs (the tracker's per-tab session ids) of one client merge; a login does not split.
 
-    Incremental: for each client with new events, recompute from the start of the earliest existing session
-    that a new event could touch (its last event is within the timeout of the new event) — that point is a
-    session start whatever arrived, so the result equals a full rebuild, for late events of any age.
+    Incremental: for each client with changed events (new ones, and the old place of an event replaced by
+    an earlier-received copy), recompute a window: from the start of the earliest existing session within
+    the timeout of the first change, to the end of the latest existing session within the timeout of the
+    last change. Both ends are session boundaries whatever arrived, so the result equals a full rebuild,
+    for late events of any age, and sessions outside the window are left alone. Each recomputed row keeps
+    its window (recomputed_from, recomputed_until), which is what the models downstream rebuild.
 -#}
 {{
     config(
@@ -52,7 +55,8 @@ changed_points as (
 changed_clients as (
     select
         client_id,
-        min(event_at) as first_changed_at
+        min(event_at) as first_changed_at,
+        max(event_at) as last_changed_at
     from changed_points
     group by client_id
 ),
@@ -69,7 +73,19 @@ recompute_scope as (
                     built.client_id = changed_client.client_id
                     and built.event_at >= changed_client.first_changed_at - {{ timeout }}
             )
-        ) as recompute_from
+        ) as recompute_from,
+        greatest(
+            changed_client.last_changed_at,
+            (
+                select max(built.session_ended_at)
+                from {{ this }} as built
+                where
+                    built.client_id = changed_client.client_id
+                    and built.event_at
+                    between changed_client.last_changed_at - {{ timeout }}
+                    and changed_client.last_changed_at + {{ timeout }}
+            )
+        ) as recompute_until
     from changed_clients as changed_client
 ),
 
@@ -77,19 +93,23 @@ events as (
     select
         staged.event_id,
         staged.client_id,
-        staged.event_at
+        staged.event_at,
+        scope.recompute_from,
+        scope.recompute_until
     from {{ ref('stg_clickstream__events') }} as staged
     inner join recompute_scope as scope
         on
             staged.client_id = scope.client_id
-            and staged.event_at >= scope.recompute_from
+            and staged.event_at between scope.recompute_from and scope.recompute_until
 ),
 {% else %}
 events as (
     select
         event_id,
         client_id,
-        event_at
+        event_at,
+        '-infinity'::timestamptz as recompute_from,
+        'infinity'::timestamptz as recompute_until
     from {{ ref('stg_clickstream__events') }}
 ),
 {% endif %}
@@ -99,6 +119,8 @@ gaps as (
         event_id,
         client_id,
         event_at,
+        recompute_from,
+        recompute_until,
         lag(event_at) over (partition by client_id order by event_at, event_id) as previous_event_at
     from events
 ),
@@ -108,6 +130,8 @@ session_starts as (
         event_id,
         client_id,
         event_at,
+        recompute_from,
+        recompute_until,
         case when previous_event_at is null or event_at - previous_event_at > {{ timeout }} then 1 else 0 end
             as is_session_start
     from gaps
@@ -118,6 +142,8 @@ numbered as (
         event_id,
         client_id,
         event_at,
+        recompute_from,
+        recompute_until,
         sum(is_session_start) over (
             partition by client_id order by event_at, event_id rows between unbounded preceding and current row
         ) as session_number
@@ -129,8 +155,11 @@ sessionized as (
         event_id,
         client_id,
         event_at,
+        recompute_from,
+        recompute_until,
         first_value(event_id) over session_events as session_first_event_id,
-        first_value(event_at) over session_events as session_started_at
+        first_value(event_at) over session_events as session_started_at,
+        max(event_at) over (partition by client_id, session_number) as session_ended_at
     from numbered
     window session_events as (partition by client_id, session_number order by event_at, event_id)
 ),
@@ -142,6 +171,9 @@ final as (
         event_at,
         md5(client_id || '/' || session_first_event_id::text) as session_key,
         session_started_at,
+        session_ended_at,
+        recompute_from as recomputed_from,
+        recompute_until as recomputed_until,
         {{ run_started() }} as dbt_processed_at
     from sessionized
 )

@@ -6,7 +6,7 @@
 {{
     config(
         incremental_strategy='append',
-        pre_hook=["{{ delete_client_tails('started_at', changed_client_tails()) }}"],
+        pre_hook=["{{ delete_client_windows('started_at', changed_windows()) }}"],
         post_hook=["{{ save_watermark() }}"],
         indexes=[
             {'columns': ['session_key'], 'unique': true},

@@ -1,8 +1,11 @@
 {{
     config(
         incremental_strategy='append',
-        pre_hook=["{% if is_incremental() %}delete from {{ this }} where client_id in (select client_id from ({{ mart_client_scope() }}) as scope){% endif %}"],
-        post_hook=["{{ save_watermark() }}"],
+        pre_hook=[
+            "{{ log_first_seen() }}",
+            "{% if is_incremental() %}delete from {{ this }} where client_id in (select client_id from ({{ mart_client_scope() }}) as scope){% endif %}",
+        ],
+        post_hook=["{{ log_first_seen() }}", "{{ save_watermark() }}"],
         indexes=[
             {'columns': ['first_seen_at']},
             {'columns': ['first_seen_week']},

@@ -1,7 +1,7 @@
 {{
     config(
         incremental_strategy='append',
-        pre_hook=["{{ delete_client_tails('event_at', mart_client_scope()) }}"],
+        pre_hook=["{{ delete_client_windows('event_at', mart_client_scope()) }}"],
         post_hook=["{{ save_watermark() }}"],
 
         indexes=[
@@ -28,8 +28,13 @@ sessionized as (
     select sessionized.*
     from {{ ref('int_events_sessionized') }} as sessionized
     {% if is_incremental() %}
-    inner join scope
-        on sessionized.client_id = scope.client_id and sessionized.event_at >= scope.recompute_from
+    where exists (
+        select 1
+        from scope
+        where
+            sessionized.client_id = scope.client_id
+            and sessionized.event_at between scope.recomputed_from and scope.recomputed_until
+    )
     {% endif %}
 ),
 

@@ -1,7 +1,10 @@
 {{
     config(
         incremental_strategy='append',
-        pre_hook=["{{ delete_client_tails('started_at', mart_client_scope()) }}"],
+        pre_hook=[
+            "{{ log_replaced_sessions() }}",
+            "{{ delete_client_windows('started_at', mart_client_scope()) }}",
+        ],
         post_hook=["{{ save_watermark() }}"],
         indexes=[
             {'columns': ['client_id', 'started_at']},
@@ -24,11 +27,15 @@ scope as (
 sessions as (
     select sessions.*
     from {{ ref('int_sessions_aggregated') }} as sessions
-    {% if is_incremental() %}
-    inner join scope
-        on sessions.client_id = scope.client_id and sessions.started_at >= scope.recompute_from
-    {% endif %}
-    where not sessions.is_quarantined
+    where
+        not sessions.is_quarantined{% if is_incremental() %}
+        and exists (
+            select 1
+            from scope
+            where
+                sessions.client_id = scope.client_id
+                and sessions.started_at between scope.recomputed_from and scope.recomputed_until
+        ){% endif %}
 ),
 
 identities as (

@@ -1,14 +1,17 @@
-{#- Sessions reaching each funnel step, per UTC day of session start, device class and login state. -#}
+{#-
+    Sessions reaching each funnel step per UTC day of session start: session_start, then product_view,
+    add_to_cart_click, checkout_start and checkout_complete, each in that order in time.
+-#}
 {{
     config(
         incremental_strategy='append',
         pre_hook=["{{ delete_periods('date_day', 'select period_start::date from (' ~ changed_periods('day') ~ ') as days') }}"],
         post_hook=["{{ save_watermark() }}"],
-        indexes=[{'columns': ['date_day']}],
+        indexes=[{'columns': ['date_day', 'step_order'], 'unique': true}],
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('fct_sessions') }}
 
 with
 
@@ -18,63 +21,38 @@ changed_days as (
 ),
 {% endif %}
 
-sessions as (
+segments as (
     select
-        started_date as date_day,
-        device_class,
-        login_state,
-        funnel_step
-    from {{ ref('fct_sessions') }}
+        date_day,
+        step_order,
+        step_name,
+        sessions
+    from {{ ref('funnel_daily_by_segment') }}
     {% if is_incremental() %}
-    where started_date in (select changed_days.date_day from changed_days)
+    where date_day in (select changed_days.date_day from changed_days)
     {% endif %}
-),
-
-steps as (
-    select *
-    from (
-        values
-        (0, 'session_start'),
-        (1, 'product_view'),
-        (2, 'add_to_cart_click'),
-        (3, 'checkout_start'),
-        (4, 'checkout_complete')
-    ) as steps (step_order, step_name)
 ),
 
 counted as (
     select
-        sessions.date_day,
-        sessions.device_class,
-        sessions.login_state,
-        steps.step_order,
-        steps.step_name,
-        count(*) filter (where sessions.funnel_step >= steps.step_order) as sessions
-    from sessions
-    cross join steps
-    group by sessions.date_day, sessions.device_class, sessions.login_state, steps.step_order, steps.step_name
+        date_day,
+        step_order,
+        step_name,
+        sum(sessions) as sessions
+    from segments
+    group by date_day, step_order, step_name
 ),
 
 final as (
     select
         date_day,
-        device_class,
-        login_state,
         step_order,
         step_name,
         sessions::integer as sessions,
-        round(
-            sessions::numeric
-            / nullif(lag(sessions) over (partition by date_day, device_class, login_state order by step_order), 0),
-            4
-        ) as conversion_from_previous,
-        round(
-            sessions::numeric
-            / nullif(
-                first_value(sessions) over (partition by date_day, device_class, login_state order by step_order), 0
-            ),
-            4
-        ) as conversion_from_start,
+        round(sessions::numeric / nullif(lag(sessions) over (partition by date_day order by step_order), 0), 4)
+            as conversion_from_previous,
+        round(sessions::numeric / nullif(first_value(sessions) over (partition by date_day order by step_order), 0), 4)
+            as conversion_from_start,
         {{ run_started() }} as dbt_processed_at
     from counted
 )

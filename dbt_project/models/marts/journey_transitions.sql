@@ -13,7 +13,7 @@
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}, {{ ref('fct_sessions') }}
 
 {%- set max_steps = var('journey_max_steps') %}
 

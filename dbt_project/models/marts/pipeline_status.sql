@@ -7,7 +7,7 @@ last_load as (
     select
         finished_at,
         status
-    from {{ source('raw', 'load_runs') }}
+    from {{ ref('stg_clickstream__load_runs') }}
     where finished_at is not null
     order by load_id desc
     limit 1
@@ -15,7 +15,7 @@ last_load as (
 
 marts_refresh as (
     select max(updated_at) as refreshed_at
-    from {{ source('dbt_state', 'dbt_watermarks') }}
+    from {{ ref('stg_dbt__watermarks') }}
     where model_name = 'fct_events'
 ),
 

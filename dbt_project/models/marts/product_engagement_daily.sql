@@ -1,14 +1,14 @@
-{#- Product interactions per UTC day, product, device class and login state (bots and zombies excluded). -#}
+{#- Product interactions per UTC day and product (bots and zombies excluded). -#}
 {{
     config(
         incremental_strategy='append',
         pre_hook=["{{ delete_periods('date_day', 'select period_start::date from (' ~ changed_periods('day') ~ ') as days') }}"],
         post_hook=["{{ save_watermark() }}"],
-        indexes=[{'columns': ['date_day']}],
+        indexes=[{'columns': ['date_day', 'product_id'], 'unique': true}],
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('fct_sessions') }}
 
 with
 
@@ -25,8 +25,6 @@ events as (
         product_name,
         product_category,
         product_brand,
-        device_class,
-        user_login_state as login_state,
         client_id,
         event_name,
         event_at,
@@ -42,8 +40,6 @@ per_product as (
     select
         date_day,
         product_id,
-        device_class,
-        login_state,
         (array_agg(product_name order by event_at desc, event_id desc))[1] as product_name,
         (array_agg(product_category order by event_at desc, event_id desc))[1] as product_category,
         (array_agg(product_brand order by event_at desc, event_id desc))[1] as product_brand,
@@ -56,7 +52,7 @@ per_product as (
         count(*) filter (where event_name = 'checkout_start') as checkout_starts,
         count(*) filter (where event_name = 'checkout_complete') as purchases
     from events
-    group by date_day, product_id, device_class, login_state
+    group by date_day, product_id
 ),
 
 final as (
@@ -66,8 +62,6 @@ final as (
         product_name,
         product_category,
         product_brand,
-        device_class,
-        login_state,
         views::integer as views,
         unique_viewers::integer as unique_viewers,
         add_to_carts::integer as add_to_carts,

@@ -13,7 +13,7 @@
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('fct_sessions') }}
 
 with
 

@@ -1,14 +1,14 @@
-{#- Traffic per UTC hour, device class and login state of the event (bots and zombies excluded). -#}
+{#- Traffic per UTC hour (bots and zombies excluded). -#}
 {{
     config(
         incremental_strategy='append',
         pre_hook=["{{ delete_periods('hour_at', 'select period_start at time zone \\'UTC\\' from (' ~ changed_periods('hour') ~ ') as hours') }}"],
         post_hook=["{{ save_watermark() }}"],
-        indexes=[{'columns': ['hour_at']}],
+        indexes=[{'columns': ['hour_at'], 'unique': true}],
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('fct_sessions') }}
 
 with
 
@@ -21,8 +21,7 @@ changed_hours as (
 events as (
     select
         date_trunc('hour', events.event_at at time zone 'UTC') at time zone 'UTC' as hour_at,
-        events.device_class,
-        events.user_login_state as login_state,
+        events.user_login_state,
         events.session_key,
         events.client_id,
         events.event_at = events.session_started_at as is_session_start,
@@ -41,17 +40,15 @@ final as (
     select
         hour_at,
         (hour_at at time zone 'UTC')::date as date_day,
-        device_class,
-        login_state,
         count(*)::integer as events,
         count(distinct session_key)::integer as active_sessions,
         count(distinct session_key) filter (where is_session_start)::integer as sessions_started,
         count(distinct client_id)::integer as active_clients,
         count(distinct client_id) filter (where is_first_seen)::integer as new_clients,
-        round(count(*) filter (where login_state = 'logged_in')::numeric / count(*), 4) as logged_in_share,
+        round(count(*) filter (where user_login_state = 'logged_in')::numeric / count(*), 4) as logged_in_share,
         {{ run_started() }} as dbt_processed_at
     from events
-    group by hour_at, device_class, login_state
+    group by hour_at
 )
 
 select * from final

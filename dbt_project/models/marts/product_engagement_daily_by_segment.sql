@@ -1,0 +1,84 @@
+{#- Product interactions per UTC day, product, device class and login state of the event (the dashboard's filters). -#}
+{{
+    config(
+        incremental_strategy='append',
+        pre_hook=["{{ delete_periods('date_day', 'select period_start::date from (' ~ changed_periods('day') ~ ') as days') }}"],
+        post_hook=["{{ save_watermark() }}"],
+        indexes=[{'columns': ['date_day']}],
+    )
+}}
+
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}, {{ ref('fct_sessions') }}
+
+with
+
+{% if is_incremental() %}
+changed_days as (
+    {{ changed_days() }}
+),
+{% endif %}
+
+events as (
+    select
+        (event_at at time zone 'UTC')::date as date_day,
+        product_id,
+        product_name,
+        product_category,
+        product_brand,
+        device_class,
+        user_login_state as login_state,
+        client_id,
+        event_name,
+        event_at,
+        event_id
+    from {{ ref('fct_events') }}
+    where
+        product_id is not null{% if is_incremental() %}
+        and event_at >= (select min(changed_days.day_start) from changed_days)
+        and (event_at at time zone 'UTC')::date in (select changed_days.date_day from changed_days){% endif %}
+),
+
+per_product as (
+    select
+        date_day,
+        product_id,
+        device_class,
+        login_state,
+        (array_agg(product_name order by event_at desc, event_id desc))[1] as product_name,
+        (array_agg(product_category order by event_at desc, event_id desc))[1] as product_category,
+        (array_agg(product_brand order by event_at desc, event_id desc))[1] as product_brand,
+        count(*) filter (where event_name = 'product_view') as views,
+        count(distinct client_id) filter (where event_name = 'product_view') as unique_viewers,
+        count(*) filter (where event_name = 'add_to_cart_click') as add_to_carts,
+        count(*) filter (where event_name = 'remove_from_cart_click') as remove_from_carts,
+        count(*) filter (where event_name = 'wishlist_toggle') as wishlist_toggles,
+        count(*) filter (where event_name = 'share_click') as shares,
+        count(*) filter (where event_name = 'checkout_start') as checkout_starts,
+        count(*) filter (where event_name = 'checkout_complete') as purchases
+    from events
+    group by date_day, product_id, device_class, login_state
+),
+
+final as (
+    select
+        date_day,
+        product_id,
+        product_name,
+        product_category,
+        product_brand,
+        device_class,
+        login_state,
+        views::integer as views,
+        unique_viewers::integer as unique_viewers,
+        add_to_carts::integer as add_to_carts,
+        remove_from_carts::integer as remove_from_carts,
+        wishlist_toggles::integer as wishlist_toggles,
+        shares::integer as shares,
+        checkout_starts::integer as checkout_starts,
+        purchases::integer as purchases,
+        round(add_to_carts::numeric / nullif(views, 0), 4) as view_to_cart_rate,
+        {{ run_started() }} as dbt_processed_at
+    from per_product
+)
+
+select * from final

@@ -1,0 +1,18 @@
+{#- When each incremental model last consumed its inputs (the project's own bookkeeping). -#}
+{{ config(materialized='view') }}
+
+with
+
+source as (
+    select * from {{ source('dbt_state', 'dbt_watermarks') }}
+),
+
+final as (
+    select
+        model_name,
+        processed_through,
+        updated_at
+    from source
+)
+
+select * from final
