@@ -30,7 +30,7 @@ def _warehouse(work: Path, events_total: int) -> Any:
     """Settings of a database holding ``events_total`` generated events, loaded and built (cached)."""
     import psycopg
 
-    from bench.sections import _dataset, _fresh, _layout
+    from bench.sections import _dataset, _fresh, _layout, _project_fingerprint, _settle
     from loader.config import LoaderSettings
     from loader.load import Loader
     from loader.rawstore import LocalStore
@@ -49,6 +49,13 @@ def _warehouse(work: Path, events_total: int) -> Any:
         if conn.execute("select to_regclass('raw.load_manifest') is not null").fetchall()[0][0]:
             loaded = conn.execute("select count(*) from raw.load_manifest").fetchall()[0][0]
         built = conn.execute("select to_regclass('marts.retention_weekly') is not null").fetchall()[0][0]
+    fingerprint = work / "fingerprint"
+    if built and (not fingerprint.exists() or fingerprint.read_text() != _project_fingerprint()):
+        print("   the dbt project changed: rebuilding the marts", flush=True)
+        result = run_dbt([*BUILD, "--quiet", "--full-refresh"], settings, target_path=work / "target")
+        assert result.success, result.failures or result.error
+        _settle(settings)
+        fingerprint.write_text(_project_fingerprint())
     objects = -(-events_total // 50)
     if loaded != objects:
         print(f"   building the {events_total:,}-event warehouse (cached afterwards; several minutes)", flush=True)
@@ -67,6 +74,8 @@ def _warehouse(work: Path, events_total: int) -> Any:
         started = time.perf_counter()
         result = run_dbt([*BUILD, "--quiet"], settings, target_path=work / "target")
         assert result.success, result.failures or result.error
+        _settle(settings)
+        fingerprint.write_text(_project_fingerprint())
         print(f"   dbt build in {time.perf_counter() - started:.0f}s", flush=True)
     return settings
 
@@ -125,7 +134,7 @@ def dashboard(work: Path, events_total: int = 1_000_000, runs: int = 30) -> list
 
     work.mkdir(parents=True, exist_ok=True)
     settings = _warehouse(work, events_total)
-    pool = open_pool(settings, max_size=1)
+    pool = open_pool(settings)  # the dashboard's own pool (4 connections)
     try:
         with pool.connection() as conn:
             events, sessions = conn.execute(

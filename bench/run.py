@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ def main() -> int:
     for name, section in chosen.items():
         print(f"== {name}", flush=True)
         started = time.perf_counter()
-        rows = section(args.work / name)
+        rows = [{**row, "met": goal_met(row)} if row.get("goal") else row for row in section(args.work / name)]
         results["sections"][name] = {"rows": rows, "seconds": round(time.perf_counter() - started, 1)}
         _print_rows(rows)
     results["machine"] = {"python": platform.python_version(), "cpus": _cpus(), "platform": platform.platform()}
@@ -57,6 +58,21 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
+_GOAL = re.compile(r"^\s*(<=|>=|<|>)\s*([\d.]+)\s*(\S+)?\s*$")
+
+
+def goal_met(row: dict[str, Any]) -> bool | None:
+    """Whether the row meets its goal: "<= 0.1" compares the ratio, "<= 150 ms" (with a unit) the value."""
+    match = _GOAL.match(str(row.get("goal", "")))
+    if match is None:
+        return None
+    operator, limit, unit = match.group(1), float(match.group(2)), match.group(3)
+    measured = row.get("value") if unit else row.get("ratio")
+    if measured is None:
+        return None
+    return {"<=": measured <= limit, ">=": measured >= limit, "<": measured < limit, ">": measured > limit}[operator]
+
+
 def _print_rows(rows: list[dict[str, Any]]) -> None:
     headers = ["measurement", "value", "reference", "ratio", "goal"]
     table = [
@@ -69,7 +85,7 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
                 else ""
             ),
             f"{row['ratio']:.2f}" if row.get("ratio") is not None else "",
-            row.get("goal", ""),
+            f"{row['goal']} {'met' if row['met'] else 'MISSED'}" if row.get("met") is not None else row.get("goal", ""),
         ]
         for row in rows
     ]

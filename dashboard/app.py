@@ -59,7 +59,8 @@ def _dashboard_page(defaults: Filters, first: date | None, last: date | None, em
             "Dates (UTC)",
             start=defaults.start,
             end=defaults.end,
-            min=first,
+            # the default week may start before the first data (a young shop): the picker must allow it
+            min=min(first, defaults.start) if first else None,
             max=last,
             weekstart=1,
         ),
@@ -143,7 +144,11 @@ def _dashboard_page(defaults: Filters, first: date | None, last: date | None, em
         ui.nav_panel(
             "Events",
             ui.layout_columns(
-                ui.input_text("events_search", "Client id or event name", placeholder="e.g. checkout_complete"),
+                ui.input_text(
+                    "events_search",
+                    "Client id or event name (exact)",
+                    placeholder="e.g. checkout_complete, or a client id",
+                ),
                 ui.div(
                     ui.input_action_button("events_prev", "‹ Newer", class_="btn-outline-secondary btn-sm"),
                     ui.input_action_button("events_next", "Older ›", class_="btn-outline-secondary btn-sm"),
@@ -179,9 +184,9 @@ def create_app(pool: ConnectionPool) -> App:
             if state == "missing":
                 return components.not_built_page()
             bounds = queries.data_bounds(pool)
-            defaults = queries.default_filters(pool)
         except psycopg.Error as error:
             return components.unreachable_page(str(error).strip() or type(error).__name__)
+        defaults = queries.default_filters(bounds["last_date"])
         return _dashboard_page(defaults, bounds["first_date"], bounds["last_date"], empty=state == "empty")
 
     def server(input: Inputs, output: Outputs, session: Session) -> None:
@@ -217,7 +222,8 @@ def create_app(pool: ConnectionPool) -> App:
         @render.ui
         async def kpi_cards() -> Tag:
             f = filters()
-            return components.kpi_cards(await fetch(queries.kpis, f), f)
+            data, bounds = await fetch(queries.kpis, f), await fetch(queries.data_bounds)
+            return components.kpi_cards(data, f, first_date=bounds["first_date"])
 
         @render.ui
         async def timeseries_chart() -> TagList:

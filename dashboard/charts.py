@@ -140,6 +140,9 @@ def ranking(frame: pd.DataFrame, key: str, label_column: str, rank_by: str, top:
         return empty(key)
     head = frame.head(top).iloc[::-1]
     labels = head[label_column].fillna("(none)").astype(str)
+    if labels.duplicated(keep=False).any() and "product_id" in head:  # two products named alike stay two bars
+        repeated = labels.duplicated(keep=False)
+        labels = labels.where(~repeated, labels + " (" + head["product_id"].astype(str) + ")")
     figure = go.Figure()
     for column, name, color in (("views", "Views", EVENTS_COLOR), ("add_to_carts", "Add to cart", CART_COLOR)):
         figure.add_trace(

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
 from htmltools import HTMLDependency, Tag, tags
 from shiny import ui
 
+from dashboard.charts import STEP_LABELS
 from dashboard.queries import KPI_NAMES, RATE_KPIS, Filters
 
 KPI_LABELS = {
@@ -166,9 +167,11 @@ def freshness(status: Mapping[str, Any], now: datetime | None = None) -> Tag:
     )
 
 
-def kpi_cards(data: Mapping[str, Mapping[str, Any]], filters: Filters) -> Tag:
-    """One card per KPI: value, and the change against the previous period of equal length."""
+def kpi_cards(data: Mapping[str, Mapping[str, Any]], filters: Filters, first_date: date | None = None) -> Tag:
+    """One card per KPI: value, and the change against the previous period of equal length (noted when that
+    period starts before the first data, ``first_date``)."""
     previous = filters.previous()
+    partial = first_date is not None and previous.start < first_date <= previous.end
     cards = []
     for name in KPI_NAMES:
         value, before, change = data["current"][name], data["previous"][name], data["change"][name]
@@ -200,8 +203,11 @@ def kpi_cards(data: Mapping[str, Mapping[str, Any]], filters: Filters) -> Tag:
         tags.div(*cards, class_="kpi-grid"),
         tags.p(
             f"{filters.start} to {filters.end} (UTC, {filters.days} days), compared with {previous.start} to "
-            f"{previous.end}.",
+            f"{previous.end}"
+            + (f", which has data only from {first_date}: changes compare with a partial period." if partial else "."),
+            id="kpi_period",
             class_="panel-note mt-2 mb-0",
+            data_partial="true" if partial else "false",
         ),
         id="kpis",
         data_filters=filters.key(),
@@ -210,8 +216,6 @@ def kpi_cards(data: Mapping[str, Mapping[str, Any]], filters: Filters) -> Tag:
 
 def funnel_table(frame: pd.DataFrame, filters: Filters) -> Tag:
     """The funnel's numbers: sessions per step, step conversion, overall conversion."""
-    from dashboard.charts import STEP_LABELS
-
     rows = [
         tags.tr(
             tags.td(STEP_LABELS.get(row.step_name, row.step_name)),

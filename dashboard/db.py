@@ -15,6 +15,7 @@ SESSION_OPTIONS = {
     "default_transaction_read_only": "on",
     "search_path": "marts",
     "statement_timeout": "30s",
+    "timezone": "UTC",  # timestamps arrive in UTC whatever the server's zone (the page says UTC)
 }
 
 

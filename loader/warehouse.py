@@ -33,6 +33,8 @@ _SERVER_OPTIONS = {
     "checkpoint_timeout": "15min",
     "jit": "off",
     "max_connections": "60",
+    "timezone": "UTC",
+    "log_timezone": "UTC",
 }
 
 

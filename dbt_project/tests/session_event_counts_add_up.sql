@@ -1,4 +1,7 @@
--- Every session's event_count equals its events in fct_events, and no event is outside a session.
+-- Every session's event_count equals its events in fct_events, and no event is outside a session (the latest
+-- run's sessions and events: they are rebuilt together; every row with data_tests_scope 'all').
+{%- set latest_run = var('data_tests_scope') == 'latest_run' %}
+
 with
 
 counted as (
@@ -6,6 +9,9 @@ counted as (
         session_key,
         count(*) as events
     from {{ ref('fct_events') }}
+    {% if latest_run %}
+    where dbt_processed_at >= (select max(latest.dbt_processed_at) from {{ ref('fct_events') }} as latest)
+    {% endif %}
     group by session_key
 ),
 
@@ -14,6 +20,9 @@ sessions as (
         session_key,
         event_count
     from {{ ref('fct_sessions') }}
+    {% if latest_run %}
+    where dbt_processed_at >= (select max(latest.dbt_processed_at) from {{ ref('fct_sessions') }} as latest)
+    {% endif %}
 )
 
 select

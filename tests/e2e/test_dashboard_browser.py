@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from dashboard import components
 from dashboard.queries import Filters
 from loader.config import WarehouseSettings
 from tests.conftest import ROOT, free_port
@@ -235,19 +236,33 @@ def dashboard(browser: Any, traffic_dashboard: str) -> Iterator[Dashboard]:
 
 
 # -- checks -------------------------------------------------------------------------------------------
+def expected_change(name: str, current: float | None, previous: float | None) -> float | None:
+    if current is None or previous is None:
+        return None
+    if name in ("conversion_rate", "bounce_rate"):
+        return current - previous  # points
+    return None if previous == 0 else (current - previous) / previous
+
+
 def check_overview(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
     ui.rendered("kpis", f)
-    for period, filters, attribute in (("current", f, "data-value"), ("previous", f.previous(), "data-previous")):
-        expected = {**expected_session_kpis(dw, filters), "events": expected_events(dw, filters)}
+    expected = {
+        period: {**expected_session_kpis(dw, filters), "events": expected_events(dw, filters)}
+        for period, filters in (("current", f), ("previous", f.previous()))
+    }
+    for period, attribute in (("current", "data-value"), ("previous", "data-previous")):
         for name in KPIS:
             shown = number(ui.attribute(f"#kpi_{name}", attribute))
-            if expected[name] is None:
+            value = expected[period][name]
+            if value is None:
                 assert shown is None, f"{period} {name}: {shown}"
             else:
-                assert shown == pytest.approx(expected[name], rel=1e-9), f"{period} {name}: {shown} != {expected[name]}"
+                assert shown == pytest.approx(value, rel=1e-9), f"{period} {name}: {shown} != {value}"
+    for name in KPIS:  # what a person reads: the formatted value and its change
+        assert ui.page.inner_text(f"#kpi_{name}") == components.kpi_text(name, expected["current"][name]), name
+        change = expected_change(name, expected["current"][name], expected["previous"][name])
+        assert ui.page.inner_text(f"#kpi_{name}_change") == components.change_text(name, change), name
     events = expected_events(dw, f)
-    assert ui.page.inner_text("#kpi_events") == f"{events:,}"
-    assert ui.page.inner_text("#kpi_sessions") == f"{expected_session_kpis(dw, f)['sessions']:,}"
     figure = ui.plot("timeseries_plot", f)
     events_trace, sessions_trace = figure["data"]
     assert len(events_trace["y"]) == f.days * (24 if f.days <= 3 else 1)
@@ -271,6 +286,10 @@ def check_products(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
     top_views = sorted((views for views, _ in products.values()), reverse=True)[:10]
     views_trace = ui.plot("products_plot", f)["data"][0]
     assert sorted(views_trace["x"], reverse=True) == top_views
+    names = dict(warehouse.query(dw, "select distinct on (product_id) product_id, product_name from marts.fct_events"
+                                 " where product_id is not null order by product_id, event_at desc, event_id desc"))  # fmt: skip
+    shown = dict(zip(views_trace["y"], views_trace["x"], strict=True))
+    assert all(products[pid][0] == shown[names[pid]] for pid, name in names.items() if name in shown), "bars by name"
     categories = expected_products(dw, f, "product_category")
     trace = ui.plot("categories_plot", f)["data"][0]
     assert dict(zip(trace["y"], trace["x"], strict=True)) == {
@@ -444,6 +463,36 @@ def test_an_empty_warehouse_shows_a_friendly_empty_state(
             ui.tab("funnel")
             ui.page.locator("#funnel_plot").get_by_text("No data for these filters").wait_for()
             ui.screenshot("empty-warehouse")
+            ui.assert_offline_and_clean()
+            ui.close()
+    finally:
+        warehouse.drop_database(pg_server, settings)
+
+
+def test_a_shop_with_three_days_of_data_opens_on_them(
+    browser: Any, pg_server: WarehouseSettings, tmp_path: Path
+) -> None:
+    """The default week starts before the first data: the date picker must keep it, and every number follows."""
+    settings = warehouse.create_database(pg_server)
+    try:
+        warehouse.build(settings, tmp_path, traffic=((1200, 3, 23),))
+        [(first, last)] = warehouse.query(
+            settings, "select min(started_date), max(started_date) from marts.fct_sessions"
+        )
+        assert 2 <= (last - first).days <= 3
+        with dashboard_server(settings) as url:
+            ui = Dashboard(browser, url)
+            ui.open()
+            default = Filters(last - timedelta(days=6), last)
+            check_overview(ui, settings, default)
+            assert ui.page.locator("#date_range input").nth(0).input_value() == default.start.isoformat()
+            assert ui.attribute("#kpi_period", "data-partial") == "false", "the previous week has no data at all"
+            two_days = Filters(first + timedelta(days=1), first + timedelta(days=2))  # compared with first-1..first
+            ui.set_dates(two_days.start, two_days.end)
+            check_overview(ui, settings, two_days)
+            assert ui.attribute("#kpi_period", "data-partial") == "true"
+            assert f"data only from {first}" in ui.page.inner_text("#kpi_period")
+            ui.screenshot("three-days-of-data")
             ui.assert_offline_and_clean()
             ui.close()
     finally:

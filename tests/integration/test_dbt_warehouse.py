@@ -335,6 +335,25 @@ def test_a_failing_data_test_fails_the_build(warehouse: Warehouse) -> None:
     assert not summary.success and summary.tests_failed == 1
 
 
+def test_data_tests_check_the_latest_run_unless_asked_to_check_every_row(warehouse: Warehouse) -> None:
+    warehouse.add_traffic(600, 2, seed=11, now=T)
+    warehouse.build()
+    warehouse.add_traffic(200, 0.1, seed=12, now=T + timedelta(hours=3))
+    warehouse.build()
+    with psycopg.connect(**warehouse.dw.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(  # a row of the first run goes bad behind the pipeline's back
+            "update staging.stg_clickstream__events set device_class = 'spaceship' where event_id = "
+            "(select event_id from staging.stg_clickstream__events order by dbt_processed_at, event_id limit 1)"
+        )
+    select = ["--select", "stg_clickstream__events,test_type:data"]
+    latest = run_dbt(["test", "--quiet", *select], warehouse.dw, target_path=warehouse.target)
+    assert latest.success and latest.tests_passed > 0, latest.failures
+    every_row = run_dbt(
+        ["test", "--quiet", *select, "--vars", "{data_tests_scope: all}"], warehouse.dw, target_path=warehouse.target
+    )
+    assert not every_row.success and any("accepted_values" in failure for failure in every_row.failures)
+
+
 def test_source_freshness_passes_after_a_load_and_fails_on_a_stale_warehouse(warehouse: Warehouse) -> None:
     warehouse.add_traffic(200, 1, seed=9, now=datetime.now(UTC))
     fresh = run_dbt(["source", "freshness", "--quiet"], warehouse.dw, target_path=warehouse.target)

@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['activity_week']},
             {'columns': ['client_id', 'activity_week'], 'unique': true},
+            {'columns': ['dbt_processed_at']},
         ],
     )
 }}

@@ -53,6 +53,44 @@ events as (
     inner join {{ ref('stg_clickstream__events') }} as staged on sessionized.event_id = staged.event_id
 ),
 
+ordered as (
+    select
+        events.*,
+        row_number() over (partition by session_key order by event_at asc, event_id asc) as position,
+        row_number() over (partition by session_key order by event_at desc, event_id desc) as position_from_end,
+        min(event_at) filter (where event_name = 'product_view') over (partition by session_key) as product_view_at
+    from events
+),
+
+-- Funnel steps in order, without joins (their estimates go wrong on small deltas over big tables): each step
+-- is the earliest event of its kind at or after the previous step, one window pass per step.
+to_cart as (
+    select
+        *,
+        min(event_at) filter (
+            where event_name = 'add_to_cart_click' and event_at >= product_view_at
+        ) over (partition by session_key) as add_to_cart_at
+    from ordered
+),
+
+to_checkout as (
+    select
+        *,
+        min(event_at) filter (
+            where event_name = 'checkout_start' and event_at >= add_to_cart_at
+        ) over (partition by session_key) as checkout_start_at
+    from to_cart
+),
+
+to_purchase as (
+    select
+        *,
+        min(event_at) filter (
+            where event_name = 'checkout_complete' and event_at >= checkout_start_at
+        ) over (partition by session_key) as checkout_complete_at
+    from to_checkout
+),
+
 totals as (
     select
         session_key,
@@ -70,99 +108,50 @@ totals as (
         bool_or(user_login_state = 'logged_in') as has_logged_in_event,
         bool_or(user_login_state = 'guest') as has_guest_event,
         bool_or(event_name = 'login_success') as has_login,
-        count(*) filter (where event_name = 'checkout_complete') as purchase_count
-    from events
+        count(*) filter (where event_name = 'checkout_complete') as purchase_count,
+        max(tracker_session_id) filter (where position = 1) as tracker_session_id,
+        max(page_url) filter (where position = 1) as landing_page_url,
+        max(page_path) filter (where position = 1) as landing_page_path,
+        max(page_host) filter (where position = 1) as page_host,
+        max(referrer_host) filter (where position = 1) as referrer_host,
+        max(utm_source) filter (where position = 1) as utm_source,
+        max(utm_medium) filter (where position = 1) as utm_medium,
+        max(utm_campaign) filter (where position = 1) as utm_campaign,
+        max(device_class) filter (where position = 1) as device_class,
+        max(browser) filter (where position = 1) as browser,
+        max(operating_system) filter (where position = 1) as operating_system,
+        max(page_path) filter (where position_from_end = 1) as exit_page_path,
+        min(product_view_at) as product_view_at,
+        min(add_to_cart_at) as add_to_cart_at,
+        min(checkout_start_at) as checkout_start_at,
+        min(checkout_complete_at) as checkout_complete_at
+    from to_purchase
     group by session_key
-),
-
-landing as (
-    select distinct on (session_key)
-        session_key,
-        tracker_session_id,
-        page_url as landing_page_url,
-        page_path as landing_page_path,
-        page_host,
-        referrer_host,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        device_class,
-        browser,
-        operating_system
-    from events
-    order by session_key asc, event_at asc, event_id asc
-),
-
-exits as (
-    select distinct on (session_key)
-        session_key,
-        page_path as exit_page_path
-    from events
-    order by session_key asc, event_at desc, event_id desc
-),
-
-step_product_view as (
-    select
-        session_key,
-        min(event_at) as reached_at
-    from events
-    where event_name = 'product_view'
-    group by session_key
-),
-
-step_add_to_cart as (
-    select
-        events.session_key,
-        min(events.event_at) as reached_at
-    from events
-    inner join step_product_view as previous_step on events.session_key = previous_step.session_key
-    where events.event_name = 'add_to_cart_click' and events.event_at >= previous_step.reached_at
-    group by events.session_key
-),
-
-step_checkout_start as (
-    select
-        events.session_key,
-        min(events.event_at) as reached_at
-    from events
-    inner join step_add_to_cart as previous_step on events.session_key = previous_step.session_key
-    where events.event_name = 'checkout_start' and events.event_at >= previous_step.reached_at
-    group by events.session_key
-),
-
-step_checkout_complete as (
-    select
-        events.session_key,
-        min(events.event_at) as reached_at
-    from events
-    inner join step_checkout_start as previous_step on events.session_key = previous_step.session_key
-    where events.event_name = 'checkout_complete' and events.event_at >= previous_step.reached_at
-    group by events.session_key
 ),
 
 final as (
     select
         totals.session_key,
         totals.client_id,
-        landing.tracker_session_id,
+        totals.tracker_session_id,
         totals.tracker_session_count,
         totals.started_at,
         totals.ended_at,
         round(extract(epoch from totals.ended_at - totals.started_at), 3) as duration_seconds,
         totals.event_count,
         totals.page_view_count,
-        landing.landing_page_url,
-        landing.landing_page_path,
-        exits.exit_page_path,
-        landing.referrer_host,
-        landing.utm_source,
-        landing.utm_medium,
-        landing.utm_campaign,
-        {{ traffic_channel('landing.referrer_host', 'landing.page_host', 'landing.utm_source', 'landing.utm_medium') }}
+        totals.landing_page_url,
+        totals.landing_page_path,
+        totals.exit_page_path,
+        totals.referrer_host,
+        totals.utm_source,
+        totals.utm_medium,
+        totals.utm_campaign,
+        {{ traffic_channel('totals.referrer_host', 'totals.page_host', 'totals.utm_source', 'totals.utm_medium') }}
             as channel,
-        landing.device_class,
-        landing.browser,
-        landing.operating_system,
+        totals.device_class,
+        totals.browser,
+        totals.operating_system,
         totals.session_user_id,
         case
             when totals.has_logged_in_event then 'logged_in'
@@ -171,16 +160,16 @@ final as (
         end as login_state,
         totals.has_login,
         case
-            when step_checkout_complete.reached_at is not null then 4
-            when step_checkout_start.reached_at is not null then 3
-            when step_add_to_cart.reached_at is not null then 2
-            when step_product_view.reached_at is not null then 1
+            when totals.checkout_complete_at is not null then 4
+            when totals.checkout_start_at is not null then 3
+            when totals.add_to_cart_at is not null then 2
+            when totals.product_view_at is not null then 1
             else 0
         end as funnel_step,
-        step_product_view.reached_at as product_view_at,
-        step_add_to_cart.reached_at as add_to_cart_at,
-        step_checkout_start.reached_at as checkout_start_at,
-        step_checkout_complete.reached_at as checkout_complete_at,
+        totals.product_view_at as product_view_at,
+        totals.add_to_cart_at as add_to_cart_at,
+        totals.checkout_start_at as checkout_start_at,
+        totals.checkout_complete_at as checkout_complete_at,
         totals.has_only_views and totals.distinct_page_count <= 1 as is_bounce,
         totals.purchase_count > 0 as is_converted,
         totals.purchase_count,
@@ -193,12 +182,6 @@ final as (
         end as quarantine_reason,
         {{ run_started() }} as dbt_processed_at
     from totals
-    inner join landing on totals.session_key = landing.session_key
-    inner join exits on totals.session_key = exits.session_key
-    left join step_product_view on totals.session_key = step_product_view.session_key
-    left join step_add_to_cart on totals.session_key = step_add_to_cart.session_key
-    left join step_checkout_start on totals.session_key = step_checkout_start.session_key
-    left join step_checkout_complete on totals.session_key = step_checkout_complete.session_key
 )
 
 select * from final

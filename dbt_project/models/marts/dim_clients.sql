@@ -3,12 +3,13 @@
         incremental_strategy='append',
         pre_hook=[
             "{{ log_first_seen() }}",
-            "{% if is_incremental() %}delete from {{ this }} where client_id in (select client_id from ({{ mart_client_scope() }}) as scope){% endif %}",
+            "{% if is_incremental() %}delete from {{ this }} where client_id = any(array(select client_id from ({{ mart_client_scope() }}) as scope)){% endif %}",
         ],
         post_hook=["{{ log_first_seen() }}", "{{ save_watermark() }}"],
         indexes=[
             {'columns': ['first_seen_at']},
             {'columns': ['first_seen_week']},
+            {'columns': ['dbt_processed_at']},
         ],
     )
 }}
@@ -27,7 +28,7 @@ sessions as (
     select sessions.*
     from {{ ref('fct_sessions') }} as sessions
     {% if is_incremental() %}
-    where sessions.client_id in (select scope.client_id from scope)
+    where sessions.client_id = any(array(select scope.client_id from scope))
     {% endif %}
 ),
 

@@ -6,10 +6,10 @@
 
         indexes=[
             {'columns': ['client_id', 'event_at']},
-            {'columns': ['event_at']},
-            {'columns': ['session_key']},
-            {'columns': ['event_name', 'event_at']},
-            {'columns': ['user_login_state', 'device_class', 'event_at']},
+            {'columns': ['event_at', 'event_id']},
+            {'columns': ['event_name', 'event_at', 'event_id']},
+            {'columns': ['user_login_state', 'device_class', 'event_at', 'event_id']},
+            {'columns': ['dbt_processed_at']},
         ],
     )
 }}
@@ -25,16 +25,16 @@ scope as (
 {% endif %}
 
 sessionized as (
-    select sessionized.*
-    from {{ ref('int_events_sessionized') }} as sessionized
     {% if is_incremental() %}
-    where exists (
-        select 1
-        from scope
-        where
-            sessionized.client_id = scope.client_id
+    -- driven by the scope (small) through the (client_id, event_at) index; a client in two windows once
+    select distinct on (sessionized.event_id) sessionized.*
+    from scope
+    inner join {{ ref('int_events_sessionized') }} as sessionized
+        on
+            scope.client_id = sessionized.client_id
             and sessionized.event_at between scope.recomputed_from and scope.recomputed_until
-    )
+    {% else %}
+    select * from {{ ref('int_events_sessionized') }}
     {% endif %}
 ),
 

@@ -1,3 +1,4 @@
+{#- The wide index on started_at covers the dashboard's KPI scans (index-only). -#}
 {{
     config(
         incremental_strategy='append',
@@ -8,8 +9,9 @@
         post_hook=["{{ save_watermark() }}"],
         indexes=[
             {'columns': ['client_id', 'started_at']},
-            {'columns': ['started_at']},
+            {'columns': ['started_at', 'login_state', 'device_class', 'client_id', 'user_id', 'is_converted', 'is_bounce', 'duration_seconds']},
             {'columns': ['started_date']},
+            {'columns': ['dbt_processed_at']},
         ],
     )
 }}
@@ -25,17 +27,19 @@ scope as (
 {% endif %}
 
 sessions as (
-    select sessions.*
-    from {{ ref('int_sessions_aggregated') }} as sessions
-    where
-        not sessions.is_quarantined{% if is_incremental() %}
-        and exists (
-            select 1
-            from scope
-            where
-                sessions.client_id = scope.client_id
-                and sessions.started_at between scope.recomputed_from and scope.recomputed_until
-        ){% endif %}
+    {% if is_incremental() %}
+    -- driven by the scope (small) through the (client_id, started_at) index; a client in two windows once
+    select distinct on (sessions.session_key) sessions.*
+    from scope
+    inner join {{ ref('int_sessions_aggregated') }} as sessions
+        on
+            scope.client_id = sessions.client_id
+            and sessions.started_at between scope.recomputed_from and scope.recomputed_until
+    where not sessions.is_quarantined
+    {% else %}
+    select * from {{ ref('int_sessions_aggregated') }}
+    where not is_quarantined
+    {% endif %}
 ),
 
 identities as (

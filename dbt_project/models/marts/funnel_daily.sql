@@ -29,7 +29,7 @@ segments as (
         sessions
     from {{ ref('funnel_daily_by_segment') }}
     {% if is_incremental() %}
-    where date_day in (select changed_days.date_day from changed_days)
+    where date_day = any(array(select changed_days.date_day from changed_days))
     {% endif %}
 ),
 

@@ -26,7 +26,7 @@ sessions as (
         funnel_step
     from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
-    where started_date in (select changed_days.date_day from changed_days)
+    where started_date = any(array(select changed_days.date_day from changed_days))
     {% endif %}
 ),
 

@@ -33,7 +33,7 @@ sessions as (
         login_state
     from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
-    where started_date in (select changed_days.date_day from changed_days)
+    where started_date = any(array(select changed_days.date_day from changed_days))
     {% endif %}
 ),
 

@@ -32,7 +32,7 @@ active_clients as (
     from {{ ref('int_clients_weekly_active') }} as weeks
     inner join {{ ref('dim_clients') }} as clients on weeks.client_id = clients.client_id
     {% if is_incremental() %}
-    where weeks.activity_week in (select changed_weeks.activity_week from changed_weeks)
+    where weeks.activity_week = any(array(select changed_weeks.activity_week from changed_weeks))
 
     union
 
@@ -42,7 +42,7 @@ active_clients as (
         weeks.client_id
     from {{ ref('dim_clients') }} as clients
     inner join {{ ref('int_clients_weekly_active') }} as weeks on clients.client_id = weeks.client_id
-    where clients.first_seen_week in (select changed_weeks.activity_week from changed_weeks)
+    where clients.first_seen_week = any(array(select changed_weeks.activity_week from changed_weeks))
     {% endif %}
 ),
 
@@ -60,7 +60,7 @@ cohort_sizes as (
         first_seen_week as cohort_week,
         count(*) as cohort_size
     from {{ ref('dim_clients') }}
-    where first_seen_week in (select active.cohort_week from active)
+    where first_seen_week = any(array(select active.cohort_week from active))
     group by first_seen_week
 ),
 
