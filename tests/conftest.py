@@ -15,6 +15,7 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["tests.support.dashboard_fixtures"]  # the dashboard's warehouses (query and browser tests)
 _counter = itertools.count()
 
 

@@ -24,8 +24,8 @@ from dashboard import components
 from dashboard.queries import Filters
 from loader.config import WarehouseSettings
 from tests.conftest import ROOT, free_port
-from tests.dashboard import warehouse
-from tests.dashboard.expected import (
+from tests.support import dashboard_warehouse as warehouse
+from tests.support.dashboard_expected import (
     expected_cohorts,
     expected_event_ids,
     expected_events,

@@ -8,7 +8,7 @@ from typing import Any
 
 from dashboard.queries import Filters
 from loader.config import WarehouseSettings
-from tests.dashboard.warehouse import query
+from tests.support.dashboard_warehouse import query
 
 
 def segment_sql(f: Filters, login_column: str, params: dict[str, Any]) -> str:

@@ -1,4 +1,6 @@
-"""Fixtures for the dashboard: warehouses with traffic, empty marts, no marts; a dashboard pool on each."""
+"""Fixtures for the dashboard tests: warehouses with traffic, empty marts, no marts; a dashboard pool on each.
+
+Used as a pytest plugin by the dashboard query tests and the browser tests."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from dashboard.db import open_pool
 from loader.config import WarehouseSettings
-from tests.dashboard import warehouse
+from tests.support import dashboard_warehouse as warehouse
 
 
 @pytest.fixture(scope="session")

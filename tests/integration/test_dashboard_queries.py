@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from dashboard import queries
 from dashboard.queries import Filters
 from loader.config import WarehouseSettings
-from tests.dashboard.expected import (
+from tests.support.dashboard_expected import (
     expected_event_ids,
     expected_events,
     expected_funnel,
@@ -22,7 +22,7 @@ from tests.dashboard.expected import (
     expected_session_kpis,
     segment_sql,
 )
-from tests.dashboard.warehouse import query
+from tests.support.dashboard_warehouse import query
 
 LAST_DAY = date(2026, 11, 24)  # the generated traffic ends 2026-11-24 12:00 UTC
 SEGMENTS = [(None, None), ("logged_in", None), ("anonymous", "mobile"), ("guest", None), (None, "tablet")]
