@@ -259,6 +259,8 @@ def loader(work: Path, events_total: int = 200_000) -> list[Row]:
                 row["peak_rss_mb"] = round(result["max_rss_mb"], 1)
                 row["objects"] = result["objects"]
                 rows.append(row)
+                rows.append({"name": f"loader peak RSS, {backend}, {layout}", "value": row["peak_rss_mb"], "unit": "MB",
+                             "goal": "< 500 MB"})  # fmt: skip
                 print(
                     f"   {row['name']}: {row['value']:,} events/s, ceiling {row['reference']:,}, peak RSS {row['peak_rss_mb']} MB",
                     flush=True,

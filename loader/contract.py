@@ -95,12 +95,18 @@ def _boolean(field: str, value: Any) -> bool:
     raise ContractError(f"{field}: expected true or false, got {_kind(value)}")
 
 
+_GROUPED_DIGITS = re.compile(r"\d{1,3}([.,])\d{3}(?:\1\d{3})*")  # "1.990.000" (VND) or "1,990,000"
+
+
 def _amount(field: str, value: Any) -> int | float:
-    """Prices: a non-negative number, or a string holding one (some pages send "1990000")."""
+    """Prices: a non-negative number, or a string holding one ("1990000", "1.990.000", "1,990,000", "19.9")."""
     number: Any = value
     if isinstance(value, str):
+        text = value.strip()
+        if _GROUPED_DIGITS.fullmatch(text):
+            text = text.replace(".", "").replace(",", "")
         try:
-            number = float(value.strip().replace(",", ""))
+            number = float(text.replace(",", ""))
         except ValueError:
             raise ContractError(f"{field}: expected a number, got {value[:40]!r}") from None
     if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):

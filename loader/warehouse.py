@@ -241,7 +241,10 @@ def connect(settings: WarehouseSettings, **kwargs: Any) -> Any:
         return psycopg.connect(**settings.conninfo(), **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as error:
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise WarehouseError(f"cannot connect to the warehouse at {settings.host}:{settings.port}: {detail}") from error
+        raise WarehouseError(
+            f"cannot connect to the warehouse at {settings.host}:{settings.port}: {detail}"
+            " (check DW_URL or DW_PG_HOST/DW_PG_PORT, and that the server is running and reachable)"
+        ) from error
 
 
 __all__ = ["ConfigError", "EmbeddedWarehouse", "WarehouseError", "connect", "resolve"]

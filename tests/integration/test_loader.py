@@ -296,6 +296,29 @@ def test_a_second_concurrent_run_exits_cleanly_saying_another_run_holds_the_lock
     assert "another run holds the lock" in result.stdout
 
 
+def test_two_loaders_started_together_load_once_and_the_second_says_why_it_stopped(
+    home: Path, dw: WarehouseSettings
+) -> None:
+    store = open_store(RawStoreSettings.from_env())
+    report = replay(TrafficGenerator(events=4000, days=1, seed=13, now=NOW).requests(), store)
+    env = {**os.environ, "CLICKSTREAM_LOAD_BATCH_OBJECTS": "10", "CLICKSTREAM_LOAD_THREADS": "1"}
+    first = subprocess.Popen([sys.executable, "-m", "loader.cli", "load"], env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the first run is loading
+        with contextlib.suppress(psycopg.Error):
+            if query(dw, "select count(*) from raw.load_runs where status = 'running'")[0][0]:
+                break
+        time.sleep(0.02)
+    second = subprocess.run([sys.executable, "-m", "loader.cli", "load"], capture_output=True, text=True, timeout=120)
+    assert first.wait(timeout=300) == 0
+    assert second.returncode == 0 and "another run holds the lock" in second.stdout, second.stdout + second.stderr
+    assert query(dw, "select count(*), count(distinct source_key) from raw.load_manifest")[0] == (
+        report.statuses[200],
+        report.statuses[200],
+    )
+    assert [s for (s,) in query(dw, "select status from raw.load_runs")] == ["succeeded"]
+
+
 def test_an_unreachable_warehouse_is_a_clear_error_and_a_non_zero_exit(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -147,6 +147,14 @@ def test_an_event_over_32_kb_is_rejected_with_its_size() -> None:
         normalize_event(big)
 
 
+@pytest.mark.parametrize(
+    ("sent", "price"),
+    [("1990000", 1990000), ("1.990.000", 1990000), ("1,990,000", 1990000), (" 19.9 ", 19.9), ("0", 0)],
+)
+def test_prices_sent_as_text_are_read_as_shop_pages_write_them(sent: str, price: float) -> None:
+    assert normalize_event({**BROWSER_EVENT, "product": {"id": "p", "price": sent}})["product"]["price"] == price
+
+
 def test_prices_as_numeric_strings_and_login_state_case_are_normalised() -> None:
     event = normalize_event({**BROWSER_EVENT, "userLoginState": "Guest", "product": {"id": "p", "price": "1,990,000"}})
     assert event["product"]["price"] == 1990000
