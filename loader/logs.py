@@ -30,28 +30,26 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stdout`` is at the time (so captured output works too)."""
+class _CurrentStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.<name>`` is at the time (so captured output works too)."""
+
+    stream_name = "stdout"
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
-        return sys.stdout
+        return getattr(sys, self.stream_name)
 
     @stream.setter
     def stream(self, value: Any) -> None:
         pass
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time."""
+class _StdoutHandler(_CurrentStreamHandler):
+    stream_name = "stdout"
 
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stderr
 
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
+class _StderrHandler(_CurrentStreamHandler):
+    stream_name = "stderr"
 
 
 def configure(level: str = "INFO") -> None:
