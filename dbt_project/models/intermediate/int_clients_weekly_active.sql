@@ -17,9 +17,9 @@
 with
 
 {% if is_incremental() %}
-    scope as (
-        {{ changed_windows() }}
-    ),
+scope as (
+    {{ changed_windows() }}
+),
 {% endif %}
 
 sessions as (
@@ -28,12 +28,13 @@ sessions as (
         date_trunc('week', sessions.started_at at time zone 'UTC')::date as activity_week
     from {{ ref('int_sessions_aggregated') }} as sessions
     {% if is_incremental() %}
-        inner join scope
-            on
-                sessions.client_id = scope.client_id
-                and sessions.started_at >= date_trunc('week', scope.recomputed_from at time zone 'UTC') at time zone 'UTC'
-                and sessions.started_at
-                < (date_trunc('week', scope.recomputed_until at time zone 'UTC') + interval '1 week') at time zone 'UTC'
+    inner join scope
+        on
+            sessions.client_id = scope.client_id
+            and sessions.started_at
+            >= date_trunc('week', scope.recomputed_from at time zone 'UTC') at time zone 'UTC'
+            and sessions.started_at
+            < (date_trunc('week', scope.recomputed_until at time zone 'UTC') + interval '1 week') at time zone 'UTC'
     {% endif %}
     where not sessions.is_quarantined
 ),

@@ -56,9 +56,15 @@ events as (
 ordered as (
     select
         events.*,
-        row_number() over (partition by session_key order by event_at asc, event_id asc) as position,
-        row_number() over (partition by session_key order by event_at desc, event_id desc) as position_from_end,
-        min(event_at) filter (where event_name = 'product_view') over (partition by session_key) as product_view_at
+        row_number() over (
+            partition by events.session_key order by events.event_at asc, events.event_id asc
+        ) as event_position,
+        row_number() over (
+            partition by events.session_key order by events.event_at desc, events.event_id desc
+        ) as event_position_from_end,
+        min(events.event_at) filter (
+            where events.event_name = 'product_view'
+        ) over (partition by events.session_key) as product_view_at
     from events
 ),
 
@@ -109,18 +115,18 @@ totals as (
         bool_or(user_login_state = 'guest') as has_guest_event,
         bool_or(event_name = 'login_success') as has_login,
         count(*) filter (where event_name = 'checkout_complete') as purchase_count,
-        max(tracker_session_id) filter (where position = 1) as tracker_session_id,
-        max(page_url) filter (where position = 1) as landing_page_url,
-        max(page_path) filter (where position = 1) as landing_page_path,
-        max(page_host) filter (where position = 1) as page_host,
-        max(referrer_host) filter (where position = 1) as referrer_host,
-        max(utm_source) filter (where position = 1) as utm_source,
-        max(utm_medium) filter (where position = 1) as utm_medium,
-        max(utm_campaign) filter (where position = 1) as utm_campaign,
-        max(device_class) filter (where position = 1) as device_class,
-        max(browser) filter (where position = 1) as browser,
-        max(operating_system) filter (where position = 1) as operating_system,
-        max(page_path) filter (where position_from_end = 1) as exit_page_path,
+        max(tracker_session_id) filter (where event_position = 1) as tracker_session_id,
+        max(page_url) filter (where event_position = 1) as landing_page_url,
+        max(page_path) filter (where event_position = 1) as landing_page_path,
+        max(page_host) filter (where event_position = 1) as page_host,
+        max(referrer_host) filter (where event_position = 1) as referrer_host,
+        max(utm_source) filter (where event_position = 1) as utm_source,
+        max(utm_medium) filter (where event_position = 1) as utm_medium,
+        max(utm_campaign) filter (where event_position = 1) as utm_campaign,
+        max(device_class) filter (where event_position = 1) as device_class,
+        max(browser) filter (where event_position = 1) as browser,
+        max(operating_system) filter (where event_position = 1) as operating_system,
+        max(page_path) filter (where event_position_from_end = 1) as exit_page_path,
         min(product_view_at) as product_view_at,
         min(add_to_cart_at) as add_to_cart_at,
         min(checkout_start_at) as checkout_start_at,
@@ -166,10 +172,10 @@ final as (
             when totals.product_view_at is not null then 1
             else 0
         end as funnel_step,
-        totals.product_view_at as product_view_at,
-        totals.add_to_cart_at as add_to_cart_at,
-        totals.checkout_start_at as checkout_start_at,
-        totals.checkout_complete_at as checkout_complete_at,
+        totals.product_view_at,
+        totals.add_to_cart_at,
+        totals.checkout_start_at,
+        totals.checkout_complete_at,
         totals.has_only_views and totals.distinct_page_count <= 1 as is_bounce,
         totals.purchase_count > 0 as is_converted,
         totals.purchase_count,
