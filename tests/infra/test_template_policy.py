@@ -34,6 +34,22 @@ WORLD = ("0.0.0.0/0", "::/0")
 
 INGEST_FUNCTION = "IngestFunction"
 ETL_FUNCTION = "EtlFunction"
+DASHBOARD_PORT = 8050
+ROOT_DEVICE = "/dev/xvda"
+SSM_SERVICES = ("ssm", "ssmmessages", "ec2messages")
+ARTIFACTS_PREFIX = "dashboard/"
+DASHBOARD_ROLE = "clickstream_dashboard"
+# The roles script's statements (whitespace-normalised, lowercase): the dashboard reads schema marts only.
+DASHBOARD_GRANTS = (
+    f"grant usage on schema marts to {DASHBOARD_ROLE}",
+    f"grant select on all tables in schema marts to {DASHBOARD_ROLE}",
+    f'alter default privileges for role :"etl_user" in schema marts grant select on tables to {DASHBOARD_ROLE}',
+)
+DASHBOARD_SETUP = (
+    f"alter role {DASHBOARD_ROLE} set default_transaction_read_only = on",
+    '\\connect :"db"',
+    'create schema if not exists marts authorization :"etl_user"',
+)
 
 SSM_CORE_POLICY = "AmazonSSMManagedInstanceCore"
 ENI_ACTIONS = {
@@ -280,6 +296,173 @@ def statement_violations(t: Template, role: str, statement: dict[str, Any]) -> l
     return found
 
 
+def parameter_default(t: Template, name: str) -> Any:
+    return t.get("Parameters", {}).get(name, {}).get("Default")
+
+
+def parameter_value(t: Template, value: Any, values: dict[str, str]) -> str:
+    if isinstance(value, dict) and "Ref" in value:
+        return str(values.get(value["Ref"], parameter_default(t, value["Ref"])))
+    return str(value)
+
+
+def condition_holds(t: Template, expression: Any, values: dict[str, str]) -> bool:
+    """A Conditions expression (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition) for these parameter values."""
+    if isinstance(expression, dict) and len(expression) == 1:
+        ((function, argument),) = expression.items()
+        if function == "Condition":
+            return condition_holds(t, t["Conditions"][argument], values)
+        if function == "Fn::Equals":
+            left, right = (parameter_value(t, a, values) for a in argument)
+            return left == right
+        if function == "Fn::Not":
+            return not condition_holds(t, argument[0], values)
+        if function in ("Fn::And", "Fn::Or"):
+            results = [condition_holds(t, a, values) for a in argument]
+            return all(results) if function == "Fn::And" else any(results)
+    raise ValueError(f"cannot evaluate the condition {expression}")
+
+
+def deployed(t: Template, **values: str) -> Template:
+    """What a deploy with these parameter values (the others at their defaults) creates: the resources and outputs
+    whose Condition is false are left out."""
+    holds = {name: condition_holds(t, e, values) for name, e in t.get("Conditions", {}).items()}
+    result = copy.deepcopy(t)
+    for section in ("Resources", "Outputs"):
+        result[section] = {k: v for k, v in t.get(section, {}).items() if holds.get(v.get("Condition"), True)}
+    return result
+
+
+# The default deploy and the one with every optional resource (infra/scan.sh scans the same two).
+VARIANTS: tuple[dict[str, str], ...] = ({}, {"DeployOltpInstance": "true"})
+
+
+def variant_name(values: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items()) or "defaults"
+
+
+def egress_rules(t: Template) -> dict[str, list[dict[str, Any]]]:
+    """Outbound rules per security group; a group without SecurityGroupEgress keeps AWS's allow-all rule."""
+    rules = {
+        lid: list(props(sg).get("SecurityGroupEgress", [{"IpProtocol": "-1", "CidrIp": "0.0.0.0/0"}]))
+        for lid, sg in resources(t, "AWS::EC2::SecurityGroup").items()
+    }
+    for lid, res in resources(t, "AWS::EC2::SecurityGroupEgress").items():
+        rules.setdefault(target(props(res).get("GroupId")) or lid, []).append(props(res))
+    return rules
+
+
+def within(inner: Any, outer: Any) -> bool:
+    """Whether the literal network ``inner`` lies inside the literal network ``outer``."""
+    try:
+        inner_net, outer_net = ipaddress.ip_network(str(inner)), ipaddress.ip_network(str(outer), strict=False)
+        return inner_net.version == outer_net.version and inner_net.subnet_of(outer_net)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def subnet_cidr(t: Template, subnet_id: str | None) -> str | None:
+    found = resources(t, "AWS::EC2::Subnet").get(str(subnet_id))
+    return None if found is None else props(found).get("CidrBlock")
+
+
+def workloads(t: Template) -> list[tuple[str, set[str | None], str | None]]:
+    """(logical id, its security groups, its subnet's CIDR) for every EC2 instance and every function in the VPC."""
+    found = []
+    for lid, instance in resources(t, "AWS::EC2::Instance").items():
+        p = props(instance)
+        primary = [n for n in p.get("NetworkInterfaces", []) if str(n.get("DeviceIndex")) == "0"]
+        groups = primary[0].get("GroupSet", []) if primary else p.get("SecurityGroupIds", [])
+        found.append((lid, {target(g) for g in groups}, subnet_cidr(t, instance_subnet(instance))))
+    for lid, function in resources(t, "AWS::Serverless::Function").items():
+        vpc = props(function).get("VpcConfig") or {}
+        groups = {target(g) for g in vpc.get("SecurityGroupIds", [])}
+        found += [(lid, groups, subnet_cidr(t, target(s))) for s in vpc.get("SubnetIds", [])]
+    return found
+
+
+def interface_endpoints(t: Template) -> dict[str, dict[str, Any]]:
+    return {
+        lid: e
+        for lid, e in resources(t, "AWS::EC2::VPCEndpoint").items()
+        if props(e).get("VpcEndpointType") == "Interface"
+    }
+
+
+def user_data(t: Template, instance: str) -> str:
+    data = props(t["Resources"][instance]).get("UserData", "")
+    data = data.get("Fn::Base64", data) if isinstance(data, dict) else data
+    return sub_text(data) or (data if isinstance(data, str) else "")
+
+
+def warehouse_role(t: Template) -> str | None:
+    profile = target(props(t["Resources"][warehouse_instance(t)]).get("IamInstanceProfile"))
+    roles = props(t["Resources"].get(str(profile), {})).get("Roles", [])
+    return target(roles[0]) if len(roles) == 1 else None
+
+
+def artifacts_bucket(t: Template) -> str:
+    """The bucket the warehouse host's user data downloads the dashboard from."""
+    named = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", user_data(t, warehouse_instance(t))))
+    found = sorted(str(n) for n in named & set(resources(t, "AWS::S3::Bucket")))
+    assert len(found) == 1, f"expected the warehouse user data to name one bucket of this template, names {found}"
+    return found[0]
+
+
+def bucket_policy_statements(t: Template, bucket: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for policy in resources(t, "AWS::S3::BucketPolicy").values()
+        if target(props(policy).get("Bucket")) == bucket
+        for s in as_list(props(policy)["PolicyDocument"]["Statement"])
+    ]
+
+
+def is_tls_deny(statement: dict[str, Any], bucket: str) -> bool:
+    condition = statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
+    covered = as_list(statement.get("Resource"))
+    return bool(
+        statement.get("Effect") == "Deny"
+        and statement.get("Principal") in ("*", {"AWS": "*"})
+        and actions(statement) & {"s3:*", "*"}
+        and str(condition).lower() == "false"
+        and any(r == {"Fn::GetAtt": [bucket, "Arn"]} or sub_text(r) == f"${{{bucket}.Arn}}" for r in covered)
+        and any(sub_text(r) == f"${{{bucket}.Arn}}/*" for r in covered)
+    )
+
+
+def bucket_tls(t: Template, bucket: str) -> list[str]:
+    if any(is_tls_deny(s, bucket) for s in bucket_policy_statements(t, bucket)):
+        return []
+    return [f"{bucket} has no policy denying requests without TLS (aws:SecureTransport false) on it and its objects"]
+
+
+def bucket_basics(t: Template, bucket: str) -> list[str]:
+    """Public access blocked, versioned, encrypted by default, ACLs disabled (BucketOwnerEnforced)."""
+    p = props(t["Resources"][bucket])
+    block = p.get("PublicAccessBlockConfiguration", {})
+    found = [
+        f"{bucket} PublicAccessBlockConfiguration.{k} is not true"
+        for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        if not is_true(block.get(k))
+    ]
+    if p.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+        found.append(f"{bucket} is not versioned")
+    rules = p.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+    algorithms = [r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules]
+    if not algorithms or not all(a in ("AES256", "aws:kms", "aws:kms:dsse") for a in algorithms):
+        found.append(f"{bucket} has no default encryption ({algorithms})")
+    ownership = [r.get("ObjectOwnership") for r in p.get("OwnershipControls", {}).get("Rules", [])]
+    if ownership != ["BucketOwnerEnforced"]:
+        found.append(f"{bucket} must disable ACLs (ObjectOwnership BucketOwnerEnforced), has {ownership}")
+    return found
+
+
+def sql_lines(text: str) -> list[str]:
+    """The user data's lines, whitespace-normalised and lowercased, without a trailing semicolon."""
+    return [" ".join(line.split()).lower().rstrip(";") for line in text.splitlines() if line.strip()]
+
+
 # ---------------------------------------------------------------- the checks
 
 
@@ -469,18 +652,7 @@ def etl_placement(t: Template) -> list[str]:
 def raw_bucket_settings(t: Template) -> list[str]:
     bucket = raw_bucket(t)
     p = props(t["Resources"][bucket])
-    block = p.get("PublicAccessBlockConfiguration", {})
-    found = [
-        f"{bucket} PublicAccessBlockConfiguration.{k} is not true"
-        for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
-        if not is_true(block.get(k))
-    ]
-    if p.get("VersioningConfiguration", {}).get("Status") != "Enabled":
-        found.append(f"{bucket} is not versioned")
-    rules = p.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
-    algorithms = [r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules]
-    if not algorithms or not all(a in ("AES256", "aws:kms", "aws:kms:dsse") for a in algorithms):
-        found.append(f"{bucket} has no default encryption ({algorithms})")
+    found = bucket_basics(t, bucket)
     lifecycle = [r for r in p.get("LifecycleConfiguration", {}).get("Rules", []) if r.get("Status") == "Enabled"]
     transitions = [tr for r in lifecycle for tr in r.get("Transitions", [])]
     if {"StorageClass": "STANDARD_IA", "TransitionInDays": 30} not in transitions:
@@ -491,23 +663,7 @@ def raw_bucket_settings(t: Template) -> list[str]:
 
 
 def raw_bucket_tls(t: Template) -> list[str]:
-    bucket = raw_bucket(t)
-    for policy in resources(t, "AWS::S3::BucketPolicy").values():
-        if target(props(policy).get("Bucket")) != bucket:
-            continue
-        for s in as_list(props(policy)["PolicyDocument"]["Statement"]):
-            condition = s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
-            covered = as_list(s.get("Resource"))
-            if (
-                s.get("Effect") == "Deny"
-                and s.get("Principal") in ("*", {"AWS": "*"})
-                and actions(s) & {"s3:*", "*"}
-                and str(condition).lower() == "false"
-                and any(is_raw_bucket_arn(t, r) for r in covered)
-                and any(sub_text(r) == f"${{{bucket}.Arn}}/*" for r in covered)
-            ):
-                return []
-    return [f"{bucket} has no policy denying requests without TLS (aws:SecureTransport false) on it and its objects"]
+    return bucket_tls(t, raw_bucket(t))
 
 
 def outputs_without_description(t: Template) -> list[str]:
@@ -518,6 +674,294 @@ def section_order(t: Template) -> list[str]:
     wanted = ["Parameters", "Globals", "Resources", "Outputs"]
     present = [k for k in t if k in wanted]
     return [] if present == wanted else [f"sections are {present}, expected {wanted}"]
+
+
+def endpoint_reachability(t: Template) -> list[str]:
+    """Every instance and VPC function reaches every interface endpoint on 443 (Session Manager, Parameter Store),
+    in the default deploy and with the optional resources on: its groups let 443 out to the endpoint's subnet (or
+    group), and the endpoint's groups admit 443 from one of its groups or from a network holding its subnet."""
+    found = []
+    for values in VARIANTS:
+        d = deployed(t, **values)
+        egress = egress_rules(d)
+        ingress = ingress_rules(d)
+        endpoints = interface_endpoints(d)
+        if not endpoints:
+            found.append(f"{variant_name(values)}: no interface endpoint")
+        for lid, endpoint in endpoints.items():
+            groups = {target(g) for g in props(endpoint).get("SecurityGroupIds", [])}
+            cidrs = [subnet_cidr(d, target(s)) for s in props(endpoint).get("SubnetIds", [])]
+            for workload, own_groups, cidr in workloads(d):
+                admitted = any(
+                    group in groups
+                    and covers_port(rule, 443)
+                    and (target(rule.get("SourceSecurityGroupId")) in own_groups or within(cidr, rule.get("CidrIp")))
+                    for group, rule in ingress
+                )
+                let_out = any(
+                    covers_port(rule, 443)
+                    and (
+                        target(rule.get("DestinationSecurityGroupId")) in groups
+                        or (cidrs and all(within(c, rule.get("CidrIp")) for c in cidrs))
+                    )
+                    for group in own_groups
+                    for rule in egress.get(str(group), [])
+                )
+                if not admitted:
+                    found.append(
+                        f"{variant_name(values)}: {lid}'s groups {sorted(map(str, groups))} do not admit 443 from {workload}"
+                    )
+                if not let_out:
+                    found.append(f"{variant_name(values)}: {workload}'s groups do not let 443 out to {lid} ({cidrs})")
+    return found
+
+
+def ssm_endpoints(t: Template) -> list[str]:
+    """ssm, ssmmessages and ec2messages interface endpoints, with private DNS, in private subnets, in SG-Endpoints."""
+    private = {subnet(t, cidr) for cidr in PRIVATE_CIDRS}
+    group = security_group(t, "SG-Endpoints")
+    found = []
+    for service in SSM_SERVICES:
+        name = f"com.amazonaws.${{AWS::Region}}.{service}"
+        matches = {
+            lid: props(e) for lid, e in interface_endpoints(t).items() if sub_text(props(e).get("ServiceName")) == name
+        }
+        if not matches:
+            found.append(f"no {service} interface endpoint")
+        for lid, p in matches.items():
+            subnets = {target(s) for s in p.get("SubnetIds", [])}
+            if not subnets or not subnets <= private:
+                found.append(f"{lid} must be in private subnets only, is in {sorted(map(str, subnets))}")
+            if not is_true(p.get("PrivateDnsEnabled")):
+                found.append(f"{lid} needs PrivateDnsEnabled (the agents call the service's public name)")
+            if {target(g) for g in p.get("SecurityGroupIds", [])} != {group}:
+                found.append(f"{lid} must use SG-Endpoints only, uses {p.get('SecurityGroupIds')}")
+    return found
+
+
+def s3_gateway_endpoint(t: Template) -> list[str]:
+    """One S3 gateway endpoint on both private route tables, letting GetObject reach this account's buckets (the raw
+    bucket for the ETL, the artifacts bucket for the host)."""
+    name = "com.amazonaws.${AWS::Region}.s3"
+    gateways = [
+        props(e)
+        for e in resources(t, "AWS::EC2::VPCEndpoint").values()
+        if props(e).get("VpcEndpointType") == "Gateway" and sub_text(props(e).get("ServiceName")) == name
+    ]
+    if len(gateways) != 1:
+        return [f"expected one S3 gateway endpoint, found {len(gateways)}"]
+    gateway = gateways[0]
+    tables = {target(r) for r in gateway.get("RouteTableIds", [])}
+    found = [
+        f"the S3 gateway endpoint is not on the route table of {cidr} ({route_table_of(t, subnet(t, cidr))})"
+        for cidr in PRIVATE_CIDRS
+        if route_table_of(t, subnet(t, cidr)) not in tables
+    ]
+    if "PolicyDocument" not in gateway:
+        return found  # no policy: the endpoint allows everything
+    this_account = {"StringEquals": {"aws:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+    reads_this_account = any(
+        s.get("Effect") == "Allow"
+        and s.get("Principal") in ("*", {"AWS": "*"})
+        and actions(s) & {"s3:getobject", "s3:*", "*"}
+        and "*" in as_list(s.get("Resource"))
+        and s.get("Condition", this_account) == this_account
+        for s in as_list(gateway["PolicyDocument"]["Statement"])
+    )
+    if not reads_this_account:
+        found.append("the S3 gateway endpoint's policy does not let s3:GetObject reach this account's buckets")
+    return found
+
+
+def etl_lambda_ingress(t: Template) -> list[str]:
+    group = security_group(t, "SG-ETL-Lambda")
+    return [f"SG-ETL-Lambda admits {rule}" for g, rule in ingress_rules(t) if g == group]
+
+
+def shiny_ingress(t: Template) -> list[str]:
+    """SG-Shiny admits port 8050 only, from AdminCidr only; by default AdminCidr reaches no other subnet."""
+    group = security_group(t, "SG-Shiny")
+    rules = [rule for g, rule in ingress_rules(t) if g == group]
+    found = [] if rules else ["SG-Shiny admits nothing: the dashboard needs 8050 from AdminCidr"]
+    for rule in rules:
+        exact = str(rule.get("IpProtocol")) == "tcp" and rule.get("FromPort") == rule.get("ToPort") == DASHBOARD_PORT
+        sources = {k for k in ("CidrIp", "CidrIpv6", "SourceSecurityGroupId", "SourcePrefixListId") if k in rule}
+        if not exact or sources != {"CidrIp"} or rule["CidrIp"] != {"Ref": "AdminCidr"}:
+            found.append(f"SG-Shiny admits {rule}, only tcp {DASHBOARD_PORT} from AdminCidr is expected")
+    default = ipaddress.ip_network(str(parameter_default(t, "AdminCidr")), strict=False)
+    found += [
+        f"AdminCidr's default {default} reaches the subnet {cidr}"
+        for cidr in (PUBLIC_CIDR, ETL_CIDR)
+        if default.overlaps(ipaddress.ip_network(cidr))
+    ]
+    return found
+
+
+def oltp_off_by_default(t: Template) -> list[str]:
+    """DeployOltpInstance defaults to "false": no host in the public subnet by default, one when it is "true"."""
+    public = subnet(t, PUBLIC_CIDR)
+    found = []
+    if t.get("Parameters", {}).get("DeployOltpInstance", {}).get("Default") != "false":
+        found.append('DeployOltpInstance must default to "false"')
+    for values, wanted in (({}, 0), ({"DeployOltpInstance": "true"}, 1)):
+        d = deployed(t, **values)
+        hosts = [lid for lid, i in resources(d, "AWS::EC2::Instance").items() if instance_subnet(i) == public]
+        if len(hosts) != wanted:
+            found.append(f"{variant_name(values)}: {len(hosts)} hosts in the public subnet, expected {wanted}")
+    return found
+
+
+def checkov_skips(t: Template) -> list[str]:
+    """Every checkov skip names a check and says why (Metadata: checkov: skip: - id, comment)."""
+    found = []
+    for lid, resource in t.get("Resources", {}).items():
+        for skip in ((resource.get("Metadata") or {}).get("checkov") or {}).get("skip", []):
+            if not re.fullmatch(r"CKV2?_AWS_\d+", str(skip.get("id", ""))):
+                found.append(f"{lid}: checkov skip without a check id: {skip}")
+            if len(" ".join(str(skip.get("comment") or "").split())) < 20:
+                found.append(f"{lid}: checkov skip {skip.get('id')} has no justification (comment)")
+    return found
+
+
+def dashboard_reads_marts_only(t: Template) -> list[str]:
+    """The dashboard's role: read-only, granted schema marts only (no pg_read_all_data or any predefined role)."""
+    lines = sql_lines(user_data(t, warehouse_instance(t)))
+    granted = [line for line in lines if re.search(rf"\bto {DASHBOARD_ROLE}\b", line)]
+    found = [
+        f"the user data grants `{line}`: the dashboard reads schema marts only"
+        for line in granted
+        if line not in DASHBOARD_GRANTS
+    ]
+    found += [
+        f"the user data must run `{wanted}`" for wanted in [*DASHBOARD_GRANTS, *DASHBOARD_SETUP] if wanted not in lines
+    ]
+    found += [f"the user data mentions {role}" for role in re.findall(r"\bpg_(?:read|write)_all_\w+", " ".join(lines))]
+    return found
+
+
+def unit_dependencies(t: Template) -> list[str]:
+    """A systemd unit ordered After= a unit also Wants= (or Requires=) it: ordering alone pulls nothing in."""
+    found = []
+    sections = re.findall(r"^\[Unit\]\n(.*?)(?=^\[|^EOF$)", user_data(t, warehouse_instance(t)), re.S | re.M)
+    if not any("After=" in s for s in sections):
+        return ["the warehouse user data writes no systemd unit with After="]
+    for section in sections:
+        keys: dict[str, set[str]] = {}
+        for line in section.splitlines():
+            key, _, value = line.partition("=")
+            keys.setdefault(key.strip(), set()).update(value.split())
+        pulled = set().union(*(keys.get(k, set()) for k in ("Wants", "Requires", "BindsTo", "Requisite")))
+        found += [f"a unit is ordered After={u} without Wants={u}" for u in sorted(keys.get("After", set()) - pulled)]
+    return found
+
+
+def artifacts_bucket_settings(t: Template) -> list[str]:
+    bucket = artifacts_bucket(t)
+    return bucket_basics(t, bucket) + bucket_tls(t, bucket)
+
+
+def artifacts_bucket_access(t: Template) -> list[str]:
+    """The artifacts bucket's policy: the TLS-only deny, and s3:GetObject on dashboard/* for the warehouse host's
+    role (by ARN), nothing else; the host's user data downloads from under that prefix."""
+    bucket = artifacts_bucket(t)
+    role = warehouse_role(t)
+    wanted = {
+        "Effect": "Allow",
+        "Principal": {"AWS": {"Fn::GetAtt": [role, "Arn"]}},
+        "actions": {"s3:getobject"},
+        "Resource": [{"Fn::Sub": f"${{{bucket}.Arn}}/{ARTIFACTS_PREFIX}*"}],
+    }
+    found, grants = [], 0
+    for s in bucket_policy_statements(t, bucket):
+        if is_tls_deny(s, bucket):
+            continue
+        shape = {
+            "Effect": s.get("Effect"),
+            "Principal": s.get("Principal"),
+            "actions": actions(s),
+            "Resource": as_list(s.get("Resource")),
+        }
+        if shape == wanted and set(s) <= {"Sid", "Effect", "Principal", "Action", "Resource"}:
+            grants += 1
+        else:
+            found.append(
+                f"{bucket} policy statement {s.get('Sid', '?')} is not the warehouse role's GetObject on {ARTIFACTS_PREFIX}*: {s}"
+            )
+    if grants != 1:
+        found.append(
+            f"{bucket} policy must grant {role} s3:GetObject on {ARTIFACTS_PREFIX}* once, grants it {grants} times"
+        )
+    if f"s3://${{{bucket}}}/{ARTIFACTS_PREFIX}" not in user_data(t, warehouse_instance(t)):
+        found.append(f"the warehouse user data does not download from s3://${{{bucket}}}/{ARTIFACTS_PREFIX}")
+    return found
+
+
+def warehouse_data_volume(t: Template) -> list[str]:
+    """PGDATA on a separate encrypted gp3 volume that outlives the host, formatted only if empty and mounted at
+    /var/lib/pgsql by UUID with nofail."""
+    lid = warehouse_instance(t)
+    mappings = [m for m in props(t["Resources"][lid]).get("BlockDeviceMappings", []) if "Ebs" in m]
+    data = [m for m in mappings if m.get("DeviceName") != ROOT_DEVICE]
+    if len(data) != 1:
+        return [f"{lid} must map one data volume besides its root volume, maps {[m.get('DeviceName') for m in data]}"]
+    device, ebs = data[0]["DeviceName"], data[0]["Ebs"]
+    found = []
+    if not is_true(ebs.get("Encrypted")):
+        found.append(f"{lid} data volume {device} is not encrypted")
+    if str(ebs.get("DeleteOnTermination")).lower() != "false":  # absent means true for a mapped volume
+        found.append(
+            f"{lid} data volume {device} must set DeleteOnTermination: false (the warehouse outlives the host)"
+        )
+    if ebs.get("VolumeType") != "gp3" or ebs.get("VolumeSize") != {"Ref": "WarehouseDataVolumeSize"}:
+        found.append(f"{lid} data volume {device} must be gp3 of WarehouseDataVolumeSize GiB, is {ebs}")
+    text = user_data(t, lid)
+    for needed in (
+        f"DATA_DEVICE={device}",
+        "blkid -p $DATA_DEVICE",
+        "UUID=$DATA_UUID /var/lib/pgsql xfs defaults,nofail 0 2",
+        "RequiresMountsFor=/var/lib/pgsql",
+    ):
+        if needed not in text:
+            found.append(f"the warehouse user data lacks `{needed}` (format only if empty, mount by UUID with nofail)")
+    return found
+
+
+def first_boot_parameters(t: Template) -> list[str]:
+    """Parameters baked into the user data say that they are applied at first boot only."""
+    named = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", user_data(t, warehouse_instance(t))))
+    parameters = t.get("Parameters", {})
+    return [
+        f"parameter {name} is used by the user data but its Description does not say 'first boot'"
+        for name in sorted(named & set(parameters))
+        if "first boot" not in " ".join(str(parameters[name].get("Description", "")).split()).lower()
+    ]
+
+
+def ip_hash_salt(t: Template) -> list[str]:
+    """IpHashSalt: empty or at least 16 characters (what loader/config.py accepts), never echoed."""
+    param = t.get("Parameters", {}).get("IpHashSalt", {})
+    pattern = param.get("AllowedPattern")
+    found = [] if is_true(param.get("NoEcho")) else ["IpHashSalt must be NoEcho"]
+    if pattern is None or not param.get("ConstraintDescription"):
+        return [*found, "IpHashSalt needs an AllowedPattern (empty or 16+ characters) and a ConstraintDescription"]
+    for value, allowed in (("", True), ("s" * 16, True), ("s" * 64, True), ("s" * 15, False), ("salt", False)):
+        if bool(re.fullmatch(pattern, value)) != allowed:
+            found.append(
+                f"IpHashSalt's pattern {pattern!r} {'refuses' if allowed else 'accepts'} {len(value)} characters"
+            )
+    return found
+
+
+def etl_over_tls(t: Template) -> list[str]:
+    """The ETL connects with sslmode require (or verifying), and the host admits its subnet over TLS only."""
+    mode = props(t["Resources"][ETL_FUNCTION])["Environment"]["Variables"].get("DW_PG_SSL")
+    found = (
+        [] if mode in ("require", "verify-ca", "verify-full") else [f"DW_PG_SSL is {mode!r}, the ETL must require TLS"]
+    )
+    hba = [line.split() for line in user_data(t, warehouse_instance(t)).splitlines() if ETL_CIDR in line]
+    if not hba or any(fields[0] != "hostssl" for fields in hba):
+        found.append(f"pg_hba.conf must admit {ETL_CIDR} with hostssl only, has {hba}")
+    return found
 
 
 # ---------------------------------------------------------------- the template keeps its promises
@@ -541,6 +985,21 @@ CHECKS: list[Check] = [
     raw_bucket_tls,
     outputs_without_description,
     section_order,
+    endpoint_reachability,
+    ssm_endpoints,
+    s3_gateway_endpoint,
+    etl_lambda_ingress,
+    shiny_ingress,
+    oltp_off_by_default,
+    checkov_skips,
+    dashboard_reads_marts_only,
+    unit_dependencies,
+    artifacts_bucket_settings,
+    artifacts_bucket_access,
+    warehouse_data_volume,
+    first_boot_parameters,
+    ip_hash_salt,
+    etl_over_tls,
 ]
 
 
@@ -616,6 +1075,73 @@ def test_sections_are_parameters_globals_resources_outputs(template: Template) -
     assert section_order(template) == []
 
 
+def test_every_host_and_the_etl_reach_the_interface_endpoints_with_or_without_the_oltp_host(
+    template: Template,
+) -> None:
+    assert endpoint_reachability(template) == []
+
+
+def test_ssm_ssmmessages_and_ec2messages_endpoints_are_in_a_private_subnet(template: Template) -> None:
+    assert ssm_endpoints(template) == []
+
+
+def test_s3_gateway_endpoint_serves_both_private_route_tables_and_this_accounts_buckets(template: Template) -> None:
+    assert s3_gateway_endpoint(template) == []
+
+
+def test_etl_lambda_security_group_has_no_inbound_rule(template: Template) -> None:
+    assert etl_lambda_ingress(template) == []
+
+
+def test_shiny_admits_only_the_dashboard_port_from_admin_cidr_which_defaults_to_no_other_subnet(
+    template: Template,
+) -> None:
+    assert shiny_ingress(template) == []
+
+
+def test_oltp_host_is_off_by_default(template: Template) -> None:
+    assert oltp_off_by_default(template) == []
+
+
+def test_every_checkov_skip_says_why(template: Template) -> None:
+    assert checkov_skips(template) == []
+
+
+def test_dashboard_role_reads_schema_marts_only(template: Template) -> None:
+    assert dashboard_reads_marts_only(template) == []
+
+
+def test_systemd_units_want_what_they_are_ordered_after(template: Template) -> None:
+    assert unit_dependencies(template) == []
+
+
+def test_artifacts_bucket_blocks_public_access_is_versioned_encrypted_and_tls_only(template: Template) -> None:
+    assert artifacts_bucket_settings(template) == []
+
+
+def test_artifacts_bucket_grants_only_the_warehouse_role_getobject_on_the_dashboard_prefix(
+    template: Template,
+) -> None:
+    assert artifacts_bucket_access(template) == []
+    assert instance_roles(template) == [], "the warehouse role keeps only the SSM core policy: the bucket grants"
+
+
+def test_warehouse_data_is_on_an_encrypted_volume_kept_when_the_host_goes(template: Template) -> None:
+    assert warehouse_data_volume(template) == []
+
+
+def test_parameters_baked_into_the_user_data_say_first_boot_only(template: Template) -> None:
+    assert first_boot_parameters(template) == []
+
+
+def test_ip_hash_salt_is_empty_or_at_least_16_characters(template: Template) -> None:
+    assert ip_hash_salt(template) == []
+
+
+def test_etl_reaches_the_warehouse_over_tls_only(template: Template) -> None:
+    assert etl_over_tls(template) == []
+
+
 # ---------------------------------------------------------------- the checks notice a broken template
 
 
@@ -681,6 +1207,29 @@ def _append_managed_policy(role: str, policy: str) -> Callable[[Template], None]
     return mutate
 
 
+def _append(path: str, value: Any) -> Callable[[Template], None]:
+    """Append to the list at a dotted path."""
+
+    def mutate(t: Template) -> None:
+        node: Any = t
+        for key in path.split("."):
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        node.append(value)
+
+    return mutate
+
+
+def _user_data(old: str, new: str) -> Callable[[Template], None]:
+    """Replace text in the warehouse host's user data (which must contain it, or the break would break nothing)."""
+
+    def mutate(t: Template) -> None:
+        data = t["Resources"][warehouse_instance(t)]["Properties"]["UserData"]["Fn::Base64"]
+        assert old in data["Fn::Sub"], f"the break expects {old!r} in the user data"
+        data["Fn::Sub"] = data["Fn::Sub"].replace(old, new)
+
+    return mutate
+
+
 def _move_outputs_before_resources(t: Template) -> None:
     outputs = t.pop("Outputs")
     resources_ = t.pop("Resources")
@@ -718,12 +1267,36 @@ EXTRA_HOST_POLICY = {
     "Type": "AWS::IAM::Policy",
     "Properties": {
         "PolicyName": "extra",
-        "Roles": [{"Ref": "HostRole"}],
+        "Roles": [{"Ref": "WarehouseHostRole"}],
         "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]},
     },
 }
+STANDALONE_ETL_INGRESS = {
+    "Type": "AWS::EC2::SecurityGroupIngress",
+    "Properties": {
+        "GroupId": {"Fn::GetAtt": ["EtlLambdaSecurityGroup", "GroupId"]},
+        "IpProtocol": "tcp",
+        "FromPort": 443,
+        "ToPort": 443,
+        "SourceSecurityGroupId": {"Fn::GetAtt": ["ShinySecurityGroup", "GroupId"]},
+    },
+}
+POSTGRES_FROM_ADMIN = {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIp": {"Ref": "AdminCidr"}}
+DASHBOARD_FROM_VPC = {"IpProtocol": "tcp", "FromPort": 8050, "ToPort": 8050, "CidrIp": "10.0.0.0/16"}
+LIST_ARTIFACTS = {
+    "Effect": "Allow",
+    "Principal": {"AWS": {"Fn::GetAtt": ["WarehouseHostRole", "Arn"]}},
+    "Action": "s3:ListBucket",
+    "Resource": {"Fn::GetAtt": ["ArtifactsBucket", "Arn"]},
+}
 WH = "Resources.WarehouseInstance.Properties"
 OLTP = "Resources.OltpInstance.Properties"
+DATA = f"{WH}.BlockDeviceMappings.1.Ebs"
+S3_ENDPOINT_READS = "Resources.S3GatewayEndpoint.Properties.PolicyDocument.Statement.0"
+ARTIFACTS_POLICY = "Resources.ArtifactsBucketPolicy.Properties.PolicyDocument.Statement"
+DEFAULT_PRIVILEGES = (
+    'alter default privileges for role :"etl_user" in schema marts grant select on tables to clickstream_dashboard;\n'
+)
 
 BREAKS: list[tuple[str, Check, Callable[[Template], None]]] = [
     ("postgres-open-to-world", world_ingress_to_ssh_or_postgres, _add_ingress("SG-Shiny", WORLD_POSTGRES)),
@@ -760,7 +1333,16 @@ BREAKS: list[tuple[str, Check, Callable[[Template], None]]] = [
     ("oltp-without-metadata-options", imdsv1, _set(f"{OLTP}.MetadataOptions", None)),
     ("warehouse-plain-volume", unencrypted_volumes, _set(f"{WH}.BlockDeviceMappings.0.Ebs.Encrypted", False)),
     ("oltp-unmapped-root-volume", unencrypted_volumes, _set(f"{OLTP}.BlockDeviceMappings", None)),
-    ("host-role-extra-managed-policy", instance_roles, _append_managed_policy("HostRole", "AmazonS3ReadOnlyAccess")),
+    (
+        "host-role-extra-managed-policy",
+        instance_roles,
+        _append_managed_policy("WarehouseHostRole", "AmazonS3ReadOnlyAccess"),
+    ),
+    (
+        "oltp-role-extra-managed-policy",
+        instance_roles,
+        _append_managed_policy("OltpHostRole", "AmazonS3ReadOnlyAccess"),
+    ),
     ("host-role-extra-policy", instance_roles, _add_resource("HostExtra", EXTRA_HOST_POLICY)),
     (
         "function-with-sam-policies",
@@ -805,6 +1387,157 @@ BREAKS: list[tuple[str, Check, Callable[[Template], None]]] = [
     ),
     ("output-without-description", outputs_without_description, _set("Outputs.RawBucketName.Description", None)),
     ("outputs-before-resources", section_order, _move_outputs_before_resources),
+    ("oltp-not-admitted-by-endpoints", endpoint_reachability, _set("Resources.EndpointIngressFromOltp", None)),
+    (
+        "analytics-not-admitted-by-endpoints",
+        endpoint_reachability,
+        _set("Resources.EndpointSecurityGroup.Properties.SecurityGroupIngress.0", None),
+    ),
+    (
+        "warehouse-without-https-out",
+        endpoint_reachability,
+        _set(
+            "Resources.WarehouseSecurityGroup.Properties.SecurityGroupEgress",
+            [{**POSTGRES_FROM_ADMIN, "CidrIp": ETL_CIDR}],
+        ),
+    ),
+    ("ec2messages-endpoint-missing", ssm_endpoints, _set("Resources.Ec2MessagesEndpoint", None)),
+    (
+        "ssm-endpoint-in-public-subnet",
+        ssm_endpoints,
+        _set("Resources.SsmEndpoint.Properties.SubnetIds", [{"Ref": "PublicSubnet"}]),
+    ),
+    (
+        "ssmmessages-endpoint-without-private-dns",
+        ssm_endpoints,
+        _set("Resources.SsmMessagesEndpoint.Properties.PrivateDnsEnabled", False),
+    ),
+    (
+        "s3-endpoint-not-on-etl-route-table",
+        s3_gateway_endpoint,
+        _set("Resources.S3GatewayEndpoint.Properties.RouteTableIds", [{"Ref": "AnalyticsRouteTable"}]),
+    ),
+    ("s3-endpoint-lists-only", s3_gateway_endpoint, _set(f"{S3_ENDPOINT_READS}.Action", "s3:ListBucket")),
+    (
+        "s3-endpoint-another-account",
+        s3_gateway_endpoint,
+        _set(f"{S3_ENDPOINT_READS}.Condition.StringEquals.aws:ResourceAccount", "111122223333"),
+    ),
+    ("etl-lambda-inbound-from-shiny", etl_lambda_ingress, _add_resource("EtlIn", STANDALONE_ETL_INGRESS)),
+    ("etl-lambda-inbound-inline", etl_lambda_ingress, _add_ingress("SG-ETL-Lambda", WIDE_RANGE)),
+    ("shiny-postgres-from-admin", shiny_ingress, _add_ingress("SG-Shiny", POSTGRES_FROM_ADMIN)),
+    ("shiny-dashboard-from-the-vpc", shiny_ingress, _add_ingress("SG-Shiny", DASHBOARD_FROM_VPC)),
+    ("admin-cidr-default-vpc", shiny_ingress, _set("Parameters.AdminCidr.Default", "10.0.0.0/16")),
+    ("shiny-without-rules", shiny_ingress, _set("Resources.ShinySecurityGroup.Properties.SecurityGroupIngress", [])),
+    ("oltp-on-by-default", oltp_off_by_default, _set("Parameters.DeployOltpInstance.Default", "true")),
+    ("oltp-unconditional", oltp_off_by_default, _set("Resources.OltpInstance.Condition", None)),
+    ("checkov-skip-blank-comment", checkov_skips, _set("Resources.EtlLogGroup.Metadata.checkov.skip.0.comment", " ")),
+    (
+        "checkov-skip-without-comment",
+        checkov_skips,
+        _set("Resources.IngestFunction.Metadata.checkov.skip.2.comment", None),
+    ),
+    (
+        "dashboard-reads-all-data",
+        dashboard_reads_marts_only,
+        _user_data(
+            "grant usage on schema marts to clickstream_dashboard;", "grant pg_read_all_data to clickstream_dashboard;"
+        ),
+    ),
+    (
+        "dashboard-reads-raw",
+        dashboard_reads_marts_only,
+        _user_data(
+            "grant usage on schema marts to clickstream_dashboard;",
+            "grant usage on schema marts to clickstream_dashboard;\ngrant usage on schema raw to clickstream_dashboard;",
+        ),
+    ),
+    ("dashboard-loses-rebuilt-tables", dashboard_reads_marts_only, _user_data(DEFAULT_PRIVILEGES, "")),
+    (
+        "dashboard-may-write",
+        dashboard_reads_marts_only,
+        _user_data("alter role clickstream_dashboard set default_transaction_read_only = on;\n", ""),
+    ),
+    (
+        "unit-after-network-without-wants",
+        unit_dependencies,
+        _user_data("Wants=network-online.target postgresql.service", "Wants=postgresql.service"),
+    ),
+    (
+        "artifacts-unversioned",
+        artifacts_bucket_settings,
+        _set("Resources.ArtifactsBucket.Properties.VersioningConfiguration.Status", "Suspended"),
+    ),
+    (
+        "artifacts-acls-enabled",
+        artifacts_bucket_settings,
+        _set("Resources.ArtifactsBucket.Properties.OwnershipControls", None),
+    ),
+    (
+        "artifacts-public-policy-allowed",
+        artifacts_bucket_settings,
+        _set("Resources.ArtifactsBucket.Properties.PublicAccessBlockConfiguration.BlockPublicPolicy", False),
+    ),
+    (
+        "artifacts-unencrypted",
+        artifacts_bucket_settings,
+        _set("Resources.ArtifactsBucket.Properties.BucketEncryption", None),
+    ),
+    ("artifacts-without-tls-deny", artifacts_bucket_settings, _set(f"{ARTIFACTS_POLICY}.0", None)),
+    (
+        "artifacts-role-may-write",
+        artifacts_bucket_access,
+        _set(f"{ARTIFACTS_POLICY}.1.Action", ["s3:GetObject", "s3:PutObject"]),
+    ),
+    (
+        "artifacts-whole-bucket",
+        artifacts_bucket_access,
+        _set(f"{ARTIFACTS_POLICY}.1.Resource", {"Fn::Sub": "${ArtifactsBucket.Arn}/*"}),
+    ),
+    ("artifacts-to-everyone", artifacts_bucket_access, _set(f"{ARTIFACTS_POLICY}.1.Principal", "*")),
+    (
+        "artifacts-to-the-oltp-role",
+        artifacts_bucket_access,
+        _set(f"{ARTIFACTS_POLICY}.1.Principal", {"AWS": {"Fn::GetAtt": ["OltpHostRole", "Arn"]}}),
+    ),
+    ("artifacts-also-listable", artifacts_bucket_access, _append(ARTIFACTS_POLICY, LIST_ARTIFACTS)),
+    ("artifacts-not-granted", artifacts_bucket_access, _set(f"{ARTIFACTS_POLICY}.1", None)),
+    (
+        "artifacts-downloaded-from-elsewhere",
+        artifacts_bucket_access,
+        _user_data("s3://${ArtifactsBucket}/dashboard/", "s3://${ArtifactsBucket}/"),
+    ),
+    ("data-volume-deleted-with-the-host", warehouse_data_volume, _set(f"{DATA}.DeleteOnTermination", True)),
+    ("data-volume-deleted-by-default", warehouse_data_volume, _set(f"{DATA}.DeleteOnTermination", None)),
+    ("data-volume-plain", warehouse_data_volume, _set(f"{DATA}.Encrypted", False)),
+    ("data-volume-missing", warehouse_data_volume, _set(f"{WH}.BlockDeviceMappings.1", None)),
+    (
+        "data-volume-mount-without-nofail",
+        warehouse_data_volume,
+        _user_data("xfs defaults,nofail 0 2", "xfs defaults 0 2"),
+    ),
+    ("data-volume-always-formatted", warehouse_data_volume, _user_data("blkid -p $DATA_DEVICE", "true")),
+    (
+        "etl-user-without-first-boot-note",
+        first_boot_parameters,
+        _set("Parameters.WarehouseEtlUser.Description", "Warehouse role the ETL logs in as (DW_PG_USER)."),
+    ),
+    ("salt-unconstrained", ip_hash_salt, _set("Parameters.IpHashSalt.AllowedPattern", None)),
+    ("salt-of-any-length", ip_hash_salt, _set("Parameters.IpHashSalt.AllowedPattern", "^.*$")),
+    ("salt-echoed", ip_hash_salt, _set("Parameters.IpHashSalt.NoEcho", None)),
+    (
+        "etl-ssl-prefer",
+        etl_over_tls,
+        _set(f"Resources.{ETL_FUNCTION}.Properties.Environment.Variables.DW_PG_SSL", "prefer"),
+    ),
+    (
+        "etl-hba-without-tls",
+        etl_over_tls,
+        _user_data(
+            "hostssl ${WarehouseDatabaseName} ${WarehouseEtlUser} 10.0.3.0/24",
+            "host ${WarehouseDatabaseName} ${WarehouseEtlUser} 10.0.3.0/24",
+        ),
+    ),
 ]
 
 
@@ -861,7 +1594,7 @@ def test_etl_function_is_configured_as_the_loader_expects(template: Template) ->
     assert variables["DW_PG_PASSWORD_PARAM"] == {"Ref": "WarehousePasswordParameterName"}
     assert {k: variables[k] for k in ("DW_PG_PORT", "DW_PG_SSL", "CLICKSTREAM_LOOKBACK_HOURS", "HOME")} == {
         "DW_PG_PORT": "5432",
-        "DW_PG_SSL": "prefer",
+        "DW_PG_SSL": "require",
         "CLICKSTREAM_LOOKBACK_HOURS": "72",
         "HOME": "/tmp",
     }
@@ -888,3 +1621,20 @@ def test_port_forward_outputs_are_ready_to_paste(template: Template) -> None:
         assert "--document-name AWS-StartPortForwardingSession" in command
         parameters = json.loads(command.split("--parameters ")[1].strip("'"))
         assert parameters["portNumber"] == [port]
+
+
+def test_dashboard_install_output_runs_the_install_script_on_the_host_from_the_artifacts_bucket(
+    template: Template,
+) -> None:
+    outputs = template["Outputs"]
+    bucket = artifacts_bucket(template)
+    archive = f"s3://${{{bucket}}}/{ARTIFACTS_PREFIX}wheelhouse.tar.gz"
+    command = str(sub_text(outputs["DashboardInstallCommand"]["Value"]))
+    assert command.startswith("aws ssm send-command")
+    assert f"--instance-ids ${{{warehouse_instance(template)}}}" in command
+    assert "--document-name AWS-RunShellScript" in command
+    parameters = json.loads(command.split("--parameters ")[1].split("'")[1])
+    assert parameters == {"commands": [f"/usr/local/sbin/clickstream-install-dashboard {archive}"]}
+    upload = str(sub_text(outputs["DashboardUploadCommand"]["Value"]))
+    assert upload == f"aws s3 cp dist/dashboard-wheelhouse.tar.gz {archive}"
+    assert f"CLICKSTREAM_DASHBOARD_ARCHIVE={archive}" in user_data(template, warehouse_instance(template))
