@@ -14,7 +14,7 @@ help:
 	@echo "make demo       - the whole pipeline on the embedded warehouse, with a summary"
 	@echo "make test       - lint, dbt and infra checks, unit, integration and browser tests (installs everything)"
 	@echo "make dashboard  - serve the dashboard on http://127.0.0.1:8050/"
-	@echo "make package    - dist/ingest.zip and dist/etl.zip for Lambda (python3.12, x86_64)"
+	@echo "make package    - dist/ingest.zip, dist/etl.zip (Lambda, python3.12 x86_64) and dist/dashboard-wheelhouse.tar.gz"
 	@echo "make bench      - performance figures into bench/results.json"
 
 $(STAMP): pyproject.toml requirements.lock
