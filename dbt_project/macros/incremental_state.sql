@@ -232,18 +232,46 @@
     ) as periods (period_start)
 {%- endmacro %}
 
-{#- Changed UTC days as date_day (a date) and day_start (its first instant, timestamptz). -#}
-{% macro changed_days() -%}
-    select
-        periods.period_start::date as date_day,
-        periods.period_start at time zone 'UTC' as day_start
-    from ({{ changed_periods('day') }}) as periods
+{#-
+    The changed periods as literal ranges [start, end) of timestamptz, adjacent periods merged, read when the
+    model runs (its inputs are built by then). With literal bounds the planner sees how little changed and
+    scans one index range per run of periods; with a subquery it guesses and scans the whole history.
+-#}
+{% macro changed_ranges(period) -%}
+    {%- if not execute -%}
+        {%- do return([]) -%}
+    {%- endif -%}
+    {%- set step = "interval '1 " ~ period ~ "'" -%}
+    {%- set found = run_query(
+        "select (min(period_start) at time zone 'UTC')::text, ((max(period_start) + " ~ step ~ ") at time zone 'UTC')::text"
+        ~ " from (select period_start, period_start - row_number() over (order by period_start) * " ~ step ~ " as island"
+        ~ " from (" ~ changed_periods(period) ~ ") as periods) as numbered group by island order by 1"
+    ) -%}
+    {%- do return(found.rows) -%}
 {%- endmacro %}
 
-{#- Changed UTC hours as hour_at (timestamptz). -#}
-{% macro changed_hours() -%}
-    select periods.period_start at time zone 'UTC' as hour_at
-    from ({{ changed_periods('hour') }}) as periods
+{#- A filter: `column` (timestamptz) falls in one of the changed periods (`true` when parsing). -#}
+{% macro in_changed_periods(column, period) -%}
+    {%- set ranges = changed_ranges(period) -%}
+    {%- if not execute -%}
+        true
+    {%- elif ranges | length == 0 -%}
+        false
+    {%- else -%}
+        ({% for row in ranges %}{% if not loop.first %} or {% endif %}({{ column }} >= '{{ row[0] }}'::timestamptz and {{ column }} < '{{ row[1] }}'::timestamptz){% endfor %})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The first instant of the earliest changed period, a timestamptz literal ('infinity' when none changed). -#}
+{% macro first_changed_instant(period) -%}
+    {%- set ranges = changed_ranges(period) -%}
+    '{{ ranges[0][0] if ranges | length > 0 else ('-infinity' if not execute else 'infinity') }}'::timestamptz
+{%- endmacro %}
+
+{#- Changed UTC days as date_day (a date). -#}
+{% macro changed_days() -%}
+    select periods.period_start::date as date_day
+    from ({{ changed_periods('day') }}) as periods
 {%- endmacro %}
 
 {#- UTC weeks (Mondays) whose retention cells can have changed. -#}

@@ -59,7 +59,7 @@ steps as (
             'checkout_complete', 'login_success'
         ){% if is_incremental() %}
         -- only events from the changed days on: keeps the scan off the whole history
-        and events.event_at >= (select min(changed_days.day_start) from changed_days){% endif %}
+        and events.event_at >= {{ first_changed_instant('day') }}{% endif %}
 ),
 
 collapsed as (

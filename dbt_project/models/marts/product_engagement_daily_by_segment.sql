@@ -12,12 +12,6 @@
 
 with
 
-{% if is_incremental() %}
-changed_days as (
-    {{ changed_days() }}
-),
-{% endif %}
-
 events as (
     select
         (event_at at time zone 'UTC')::date as date_day,
@@ -34,8 +28,7 @@ events as (
     from {{ ref('fct_events') }}
     where
         product_id is not null{% if is_incremental() %}
-        and event_at >= (select min(changed_days.day_start) from changed_days)
-        and (event_at at time zone 'UTC')::date in (select changed_days.date_day from changed_days){% endif %}
+        and {{ in_changed_periods('event_at', 'day') }}{% endif %}
 ),
 
 per_product as (

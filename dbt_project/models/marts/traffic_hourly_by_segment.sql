@@ -12,12 +12,6 @@
 
 with
 
-{% if is_incremental() %}
-changed_hours as (
-    {{ changed_hours() }}
-),
-{% endif %}
-
 events as (
     select
         date_trunc('hour', events.event_at at time zone 'UTC') at time zone 'UTC' as hour_at,
@@ -30,10 +24,7 @@ events as (
     from {{ ref('fct_events') }} as events
     inner join {{ ref('dim_clients') }} as clients on events.client_id = clients.client_id
     {% if is_incremental() %}
-    where
-        events.event_at >= (select min(changed_hours.hour_at) from changed_hours)
-        and date_trunc('hour', events.event_at at time zone 'UTC') at time zone 'UTC'
-        in (select changed_hours.hour_at from changed_hours)
+    where {{ in_changed_periods('events.event_at', 'hour') }}
     {% endif %}
 ),
 
