@@ -142,11 +142,15 @@ def test_a_bad_override_fails_the_invocation_naming_it(etl: Any) -> None:
         etl({"overridePrefix": "2026/11/20/"}, None)
 
 
+# `clickstream etl --every` as started from a terminal: Ctrl-C reaches it even when this test run was itself
+# started in the background (a shell's background job ignores SIGINT, and children inherit that).
+_ETL_EVERY = [sys.executable, "-c", "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler);"
+              " runpy.run_module('loader.cli', run_name='__main__')", "etl", "--every", "1s"]  # fmt: skip
+
+
 def test_etl_every_keeps_its_schedule_when_a_run_fails(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DW_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "loader.cli", "etl", "--every", "1s"], stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen(_ETL_EVERY, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     failures = [process.stderr.readline() for _ in range(2)]
     process.send_signal(signal.SIGINT)
@@ -360,7 +364,7 @@ def test_the_ingest_package_handler_stores_a_request(
 def test_etl_every_repeats_until_interrupted(home: Path, dw: WarehouseSettings) -> None:
     replay(TrafficGenerator(events=300, days=0.1, seed=8, now=NOW).requests(), open_store(RawStoreSettings.from_env()))
     process = subprocess.Popen(
-        [sys.executable, "-m", "loader.cli", "etl", "--every", "1s"],
+        _ETL_EVERY,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
