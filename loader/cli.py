@@ -189,15 +189,12 @@ _WRITING_DBT_COMMANDS = frozenset({"run", "build", "seed", "snapshot"})
 @contextmanager
 def _run_lock(settings: Any) -> Iterator[bool]:
     """Hold the run lock for the block; yields False (and holds nothing) if another run has it."""
-    from loader.load import lock_holder, try_run_lock
-    from loader.warehouse import connect
+    from loader.load import lock_holder, run_lock
 
-    with connect(settings, autocommit=True) as lock_conn:
-        if try_run_lock(lock_conn):
-            yield True
-        else:
+    with run_lock(settings) as (lock_conn, acquired):
+        if not acquired:
             print(f"{lock_holder(lock_conn)}; try again when it has finished", file=sys.stderr)
-            yield False
+        yield acquired
 
 
 def cmd_transform(args: argparse.Namespace) -> int:

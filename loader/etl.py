@@ -132,10 +132,10 @@ def run_etl(
     A failed step is reported in ``status`` (dbt does not run after a failed load); only an
     unreachable warehouse or invalid overrides raise.
     """
-    from loader.load import Loader, lock_holder, try_run_lock
+    from loader.load import Loader, lock_holder, run_lock
     from loader.rawstore import open_store
     from loader.transform import BUILD, run_dbt
-    from loader.warehouse import connect, resolve
+    from loader.warehouse import resolve
 
     if request.prefix is not None and not request.prefix.startswith(settings.store.prefix):
         raise EtlRequestError(
@@ -143,8 +143,8 @@ def run_etl(
         )
     started = time.perf_counter()
     warehouse = resolve()
-    with connect(warehouse, autocommit=True) as lock_conn:
-        if not try_run_lock(lock_conn):
+    with run_lock(warehouse) as (lock_conn, acquired):
+        if not acquired:
             holder = lock_holder(lock_conn)
             if request.is_backfill:  # asked for by someone: say it did not happen
                 summary = EtlSummary(status="failed", message=f"{holder}; this backfill did not run — invoke it again")

@@ -108,6 +108,26 @@ def try_run_lock(conn: Any) -> bool:
     return bool(conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0])
 
 
+def release_run_lock(conn: Any) -> None:
+    """Release the run lock before closing its connection: the server drops a session's locks only when its
+    process exits, a moment after the client hangs up, and a run starting in that moment would be skipped."""
+    if not conn.closed:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+@contextlib.contextmanager
+def run_lock(warehouse: WarehouseSettings) -> Iterator[tuple[Any, bool]]:
+    """An autocommit connection and whether it holds the run lock, for the block."""
+    with connect(warehouse, autocommit=True) as conn:
+        acquired = try_run_lock(conn)
+        try:
+            yield conn, acquired
+        finally:
+            if acquired:
+                release_run_lock(conn)
+
+
 def lock_holder(conn: Any) -> str:
     """Who holds the run lock, and for how long: for the message of a skipped run."""
     row = conn.execute(
@@ -597,9 +617,12 @@ class Loader:
             raise ValueError("give either a prefix or a time range (since/until), not both")
         started = time.perf_counter()
         lock_conn = locked_connection or connect(self.warehouse, autocommit=True)
+        acquired = False
         try:
-            if locked_connection is None and not try_run_lock(lock_conn):
-                return LoadSummary(status="skipped", message="another run holds the lock; nothing to do")
+            if locked_connection is None:
+                acquired = try_run_lock(lock_conn)
+                if not acquired:
+                    return LoadSummary(status="skipped", message="another run holds the lock; nothing to do")
             migrate(lock_conn)
             enrich.remember(
                 dict(
@@ -665,7 +688,9 @@ class Loader:
             return summary
         finally:
             if locked_connection is None:
-                lock_conn.close()  # also releases the advisory lock
+                if acquired:
+                    release_run_lock(lock_conn)
+                lock_conn.close()
 
     def _pipeline(
         self,

@@ -296,6 +296,25 @@ def test_a_second_concurrent_run_exits_cleanly_saying_another_run_holds_the_lock
     assert "another run holds the lock" in result.stdout
 
 
+def test_a_run_releases_the_lock_before_it_hangs_up(
+    store: RawStore, dw: WarehouseSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server drops a closed session's locks only once its process has exited: a run started right after
+    (`make demo`, a backfill, CI under load) must not find the lock still held. Here connections outlive
+    their close, as a slow-exiting server process would, and the lock must be free all the same."""
+    lingering: list[psycopg.Connection[Any]] = []
+    monkeypatch.setattr(psycopg.Connection, "close", lambda conn: lingering.append(conn))
+    store.put(key_for(NOW), json.dumps(node_event(NOW)).encode())
+    assert load(store, dw).status == "succeeded"
+    monkeypatch.undo()
+    try:
+        assert lingering, "the run closed its connections"
+        assert load(store, dw).status == "succeeded", "the next run found the lock held"
+    finally:
+        for conn in lingering:
+            conn.close()
+
+
 def test_two_loaders_started_together_load_once_and_the_second_says_why_it_stopped(
     home: Path, dw: WarehouseSettings
 ) -> None:
