@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,21 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def find_python_312() -> str | None:
+    """A real CPython 3.12 (the Lambda runtime and the dashboard host's Python); pyenv's shims do not count."""
+    candidates = [
+        *sorted((Path.home() / ".pyenv" / "versions").glob("3.12*/bin/python3.12")),
+        *filter(None, [shutil.which("python3.12")]),
+    ]
+    for candidate in candidates:
+        probe = subprocess.run(
+            [str(candidate), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
+            return str(candidate)
+    return None
 
 
 def load_module(path: Path) -> ModuleType:

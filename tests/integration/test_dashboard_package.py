@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from tests.conftest import find_python_312
+
 ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = ROOT / "dist" / "dashboard-wheelhouse.tar.gz"
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -32,22 +34,7 @@ BUCKET = "clickstream-artifacts-test"
 ARCHIVE_URI = f"s3://{BUCKET}/dashboard/wheelhouse.tar.gz"
 
 
-def _find_python_312() -> str | None:
-    """The host's Python: a real 3.12 interpreter (pyenv's shims do not count)."""
-    candidates = [
-        *sorted((Path.home() / ".pyenv" / "versions").glob("3.12*/bin/python3.12")),
-        *filter(None, [shutil.which("python3.12")]),
-    ]
-    for candidate in candidates:
-        probe = subprocess.run(
-            [str(candidate), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
-            return str(candidate)
-    return None
-
-
-PYTHON_312 = _find_python_312()
+PYTHON_312 = find_python_312()
 
 pytestmark = pytest.mark.skipif(
     PYTHON_312 is None, reason="needs a real CPython 3.12 (~/.pyenv/versions/3.12*/bin/python3.12 or on PATH)"

@@ -34,28 +34,13 @@ from loader.etl import EtlFailed, EtlRequestError
 from loader.generate import TrafficGenerator, replay
 from loader.load import LOCK_KEY
 from loader.rawstore import open_store
-from tests.conftest import ROOT, load_module
+from tests.conftest import ROOT, find_python_312, load_module
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 
 
-def _find_python_312() -> str | None:
-    """The Lambda runtime's Python: a real 3.12 interpreter (pyenv's shims do not count)."""
-    candidates = [
-        *sorted((Path.home() / ".pyenv" / "versions").glob("3.12*/bin/python3.12")),
-        *filter(None, [shutil.which("python3.12")]),
-    ]
-    for candidate in candidates:
-        probe = subprocess.run(
-            [str(candidate), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
-            return str(candidate)
-    return None
-
-
-PYTHON_312 = _find_python_312()
+PYTHON_312 = find_python_312()
 
 
 def add_traffic(events: int, seed: int, hours: float = 6) -> None:
