@@ -118,15 +118,18 @@ def _dataset(work: Path, events: int) -> list[bytes]:
 
 
 def _layout(events: list[bytes], per_object: int) -> Iterator[tuple[str, bytes]]:
-    """(key, body) pairs: ``per_object`` events per JSON array, or old single-event objects when 1."""
+    """(key, body) pairs: ``per_object`` events per object as the collector writes them, or old single-event
+    objects when 1."""
     import uuid
+
+    from loader.contract import encode_object
 
     for start in range(0, len(events), per_object):
         chunk = events[start : start + per_object]
         received = json.loads(chunk[0])["_ingest"]["receivedAt"]
         hour = received[:13].replace("-", "/").replace("T", "/")
         name = f"events-{uuid.uuid4()}.json" if per_object > 1 else f"event-{uuid.uuid4()}.json"
-        yield f"events/{hour}/{name}", (b"[" + b",".join(chunk) + b"]") if per_object > 1 else chunk[0]
+        yield f"events/{hour}/{name}", encode_object(chunk) if per_object > 1 else chunk[0]
 
 
 # Runs in a fresh process. The user-agent parser is warmed up first (device_detector compiles its regexes on
@@ -367,6 +370,7 @@ def _warehouse_with_history(work: Path, events: int) -> tuple[Any, Any, datetime
 
 def _batched_lake(generator: Any, lake: Any) -> None:
     """Requests through the collector (memory), then into the lake as 50-event objects (fast to load)."""
+    from loader.contract import encode_object
     from loader.generate import replay
 
     memory = _MemoryStore()
@@ -380,7 +384,7 @@ def _batched_lake(generator: Any, lake: Any) -> None:
             received = json.loads(chunk[0])["_ingest"]["receivedAt"]
             lake.put(
                 f"events/{received[:13].replace('-', '/').replace('T', '/')}/events-{uuid.uuid4()}.json",
-                b"[" + b",".join(chunk) + b"]",
+                encode_object(chunk),
             )
         buffered.clear()
 

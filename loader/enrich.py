@@ -11,6 +11,8 @@ import threading
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 _DEVICE_CLASSES = {
     "desktop": "desktop",
     "smartphone": "mobile",
@@ -22,6 +24,7 @@ _parse_lock = threading.Lock()
 _crawler_detect: Any = None
 _known: dict[str, dict[str, Any]] = {}  # preloaded from raw.user_agents
 _unsaved: dict[str, dict[str, Any]] = {}  # parsed in this process, not yet stored
+_members: dict[str | None, bytes] = {}  # enrichment_member() by user agent
 
 
 def _is_crawler(user_agent: str) -> bool:
@@ -42,6 +45,16 @@ def parse_user_agent(user_agent: str | None) -> dict[str, Any]:
         if user_agent:
             _known[user_agent] = _unsaved[user_agent] = parsed
         return parsed
+
+
+def enrichment_member(user_agent: str | None) -> bytes:
+    """``,"_enriched":{...}}``: the enrichment as the last member of an event's JSON text."""
+    member = _members.get(user_agent)
+    if member is None:
+        member = _members[user_agent] = (
+            b',"_enriched":' + orjson.dumps({"userAgent": parse_user_agent(user_agent)}) + b"}"
+        )
+    return member
 
 
 def remember(parsed: dict[str, dict[str, Any]]) -> None:

@@ -33,6 +33,7 @@ from loader.contract import (
     MAX_REQUEST_BYTES,
     ContractError,
     encode_event,
+    encode_object,
     iso_utc,
     loads,
     normalize_event,
@@ -253,7 +254,7 @@ class Collector:
             raise BadRequest(status, reason, rejected)
 
         key = partition_key(self.store.prefix, received_at, f"events-{self.new_object_id()}.json")
-        body = b"[" + b",".join(accepted) + b"]"
+        body = encode_object(accepted)
         try:
             self.store.put(key, body)
         except StoreError as error:

@@ -2,14 +2,16 @@
 
 One run: take the advisory lock (a second run exits saying so), migrate ``raw``, discover objects
 (the newest loaded partition minus a lookback, or an explicit range/prefix), skip those already in
-the manifest, GET the rest in parallel, parse and enrich them in worker threads, and write bounded
+the manifest, GET the rest in parallel threads, parse and enrich them, and write bounded
 batches with ``COPY`` — each batch's rows, quarantined events and manifest entries in one
 transaction, while the next batch is being read.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -21,9 +23,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar, cast
 
+import orjson
 import psycopg
 from psycopg import errors as psycopg_errors
 from psycopg.types.json import Jsonb
@@ -48,8 +51,7 @@ T = TypeVar("T")
 LOCK_KEY = 7_233_172_546_110_573  # pg advisory lock shared by every run that writes raw.* or the marts
 _PARTITION = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")  # iso_utc(), as the collector writes
-_EXTRA_CONTENT = re.compile("Extra data|unexpected content after document")  # stdlib / orjson: NDJSON
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z\Z")  # as iso_utc() writes
 # The same event in two batches in flight on both writers: the loser waits, then fails; once the winner has
 # committed, a retry sees its row and de-duplicates. Anything still conflicting after that fails the run.
 _CONFLICTS = (psycopg.IntegrityError, psycopg_errors.DeadlockDetected)
@@ -99,7 +101,7 @@ class ParsedObject:
     """One object, parsed: COPY-ready rows and quarantined pieces."""
 
     obj: RawObject
-    rows: list[tuple[str, str, str]] = field(default_factory=list)  # event_id, received_at, COPY line
+    rows: list[tuple[str, str, bytes]] = field(default_factory=list)  # event_id, received_at, COPY line
     rejects: list[tuple[int | None, str, str]] = field(default_factory=list)  # position, reason, raw text
 
 
@@ -169,6 +171,10 @@ def _printable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
+def _body_text(body: bytes) -> str:
+    return _printable(body.decode("utf-8-sig", "replace"))
+
+
 def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
     """Parse a JSON array, a single event, ``{"events": [...]}`` or NDJSON; apply the contract; enrich.
 
@@ -179,49 +185,93 @@ def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
     except Exception as error:  # an input nothing below foresaw: quarantine the object whole
         parsed = ParsedObject(obj)
         reason = f"the loader could not process this object ({type(error).__name__}: {str(error)[:200]})"
-        parsed.rejects.append((None, reason, _printable(body.decode("utf-8", "replace"))))
+        parsed.rejects.append((None, reason, _body_text(body)))
         return parsed
 
 
 def _parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
     parsed = ParsedObject(obj)
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        parsed.rejects.append((None, "object is not UTF-8 text", _printable(body.decode("utf-8", "replace"))))
+    suffix = f"\t{_copy_text(obj.key)}\t{load_id}\n".encode()
+    if body.startswith(b"[\n") and (rows := _collector_rows(body, suffix)) is not None:
+        parsed.rows = rows
         return parsed
-    stripped = text.strip()
-    if not stripped:
-        parsed.rejects.append((None, "object is empty", text))
-        return parsed
-    items: list[tuple[int, Any]]
-    try:
-        document = loads(stripped)
-    except (ValueError, RecursionError) as error:
-        items = _ndjson_items(stripped, parsed) if "\n" in stripped else []
-        if not items:  # not NDJSON either: the object is quarantined whole
-            parsed.rejects.clear()
-            parsed.rejects.append((None, f"object is not valid JSON: {str(error)[:200]}", _printable(text)))
-            return parsed
-    else:
-        items = _document_items(document)
-        if not items:
-            parsed.rejects.append((None, "object holds no events", text))
+    items = _object_items(body, parsed)
     fallback = partition_hour(obj.key)
-    suffix = f"\t{_copy_text(obj.key)}\t{load_id}\n"
     derived_ids: Counter[str] = Counter()
     for position, value in items:
         try:
             event_id, received, event_at, payload = _event_row(value, derived_ids, fallback)
         except ContractError as error:
-            parsed.rejects.append((position, str(error), _raw_text(value, text)))
+            parsed.rejects.append((position, str(error), _raw_text(value, body)))
             continue
         except Exception as error:  # as above, for one event
             reason = f"the loader could not process this event ({type(error).__name__}: {str(error)[:200]})"
-            parsed.rejects.append((position, reason, _raw_text(value, text)))
+            parsed.rejects.append((position, reason, _raw_text(value, body)))
             continue
-        parsed.rows.append((event_id, received, f"{event_id}\t{received}\t{event_at}\t{payload}{suffix}"))
+        parsed.rows.append((event_id, received, f"{event_id}\t{received}\t{event_at}\t".encode() + payload + suffix))
     return parsed
+
+
+def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] | None:
+    """The rows of an object as the collector writes it (``encode_object``) when every line is an event it
+    stamped, or None. Each event's text is stored as it is, with the enrichment appended as its last member
+    (jsonb keeps the last of repeated keys): nothing is encoded again."""
+    lines = body.split(b"\n")
+    if lines[-1] != b"]" or len(lines) < 3 or lines[0] != b"[":
+        return None
+    last = len(lines) - 2
+    rows = []
+    for number, line in enumerate(lines[1:-1], 1):
+        if number < last:
+            if not line.endswith(b","):
+                return None
+            line = line[:-1]
+        if not line.endswith(b"}") or b"\t" in line or b"\r" in line or b"\\u0000" in line:
+            return None  # not one compact object, COPY's separators, or text jsonb refuses: the careful way
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if (stamped := _stamped_fields(value)) is None:
+            return None
+        event_id, received, event_at = stamped
+        agent = value["_ingest"].get("userAgent")
+        payload = (line[:-1] + enrich.enrichment_member(agent if type(agent) is str else None)).replace(b"\\", b"\\\\")
+        rows.append((event_id, received, f"{event_id}\t{received}\t{event_at}\t".encode() + payload + suffix))
+    return rows
+
+
+def _object_items(body: bytes, parsed: ParsedObject) -> list[tuple[int, Any]]:
+    """The object's events with their positions; an object that holds none is quarantined whole."""
+    try:  # the common case: one JSON document, parsed straight from the bytes
+        items = _document_items(loads(body.removeprefix(codecs.BOM_UTF8)))
+    except (ValueError, RecursionError):
+        items = _text_items(body, parsed)
+    else:
+        if not items:
+            parsed.rejects.append((None, "object holds no events", _body_text(body)))
+    return items
+
+
+def _text_items(body: bytes, parsed: ParsedObject) -> list[tuple[int, Any]]:
+    """Not one JSON document: NDJSON, or an object quarantined with the reason."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        parsed.rejects.append((None, "object is not UTF-8 text", _body_text(body)))
+        return []
+    stripped = text.strip()
+    if not stripped:
+        parsed.rejects.append((None, "object is empty", text))
+        return []
+    try:
+        return _document_items(loads(stripped))  # JSON once Unicode whitespace around it is stripped
+    except (ValueError, RecursionError) as error:
+        items = _ndjson_items(stripped, parsed) if "\n" in stripped else []
+        if not items:  # not NDJSON either: the object is quarantined whole
+            parsed.rejects.clear()
+            parsed.rejects.append((None, f"object is not valid JSON: {str(error)[:200]}", _printable(text)))
+        return items
 
 
 def _document_items(document: Any) -> list[tuple[int, Any]]:
@@ -248,27 +298,22 @@ def _ndjson_items(text: str, parsed: ParsedObject) -> list[tuple[int, Any]]:
     return items
 
 
-def _raw_text(value: Any, object_text: str) -> str:
+def _raw_text(value: Any, body: bytes) -> str:
     try:
         return json.dumps(value, ensure_ascii=True)
     except (ValueError, TypeError, RecursionError):  # e.g. nested too deeply to encode: keep the object's text
-        return _printable(object_text)
+        return _body_text(body)
 
 
-def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None) -> tuple[str, str, str, str]:
+def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None) -> tuple[str, str, str, bytes]:
     """(event_id, received_at, event_at, COPY-escaped payload) of one event."""
-    ingest = value.get("_ingest") if isinstance(value, dict) else None
-    if (
-        isinstance(ingest, dict)
-        and type(ingest.get("contract")) is int
-        and ingest["contract"] == CONTRACT_VERSION
-        and _is_match(_UUID, value.get("eventId"))
-        and _is_instant(received := ingest.get("receivedAt"))
-        and _is_instant(event_at := ingest.get("eventAt"))
-    ):
-        event = value  # stored by our collector under this contract: already canonical and checked
+    stamped = _stamped_fields(value)
+    if stamped is not None:
+        event, ingest = value, value["_ingest"]
+        event_id, received, event_at = stamped
     else:
         event = normalize_event(value, derived_ids=derived_ids)
+        event_id = event["eventId"]
         ingest = event.get("_ingest")
         if not isinstance(ingest, dict):  # keep whatever was there, unchanged, inside the block
             ingest = event["_ingest"] = {} if ingest is None else {"original": ingest}
@@ -287,21 +332,40 @@ def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None)
             event_time = received_time
         received, event_at = iso_utc(received_time), iso_utc(event_time)
     agent = ingest.get("userAgent")
-    event["_enriched"] = {"userAgent": parse_user_agent(agent if isinstance(agent, str) else None)}
-    payload = encode_event(event).decode("utf-8").replace("\\", "\\\\")  # COPY text; JSON has no raw tabs/newlines
-    return str(event["eventId"]), str(received), str(event_at), payload
+    event["_enriched"] = {"userAgent": parse_user_agent(agent if type(agent) is str else None)}
+    payload = encode_event(event).replace(b"\\", b"\\\\")  # COPY text format
+    return str(event_id), str(received), str(event_at), payload
 
 
-def _is_match(pattern: re.Pattern[str], value: Any) -> bool:
-    return isinstance(value, str) and pattern.match(value) is not None
+def _stamped_fields(value: Any) -> tuple[str, str, str] | None:
+    """(event_id, received_at, event_at) of an event our collector stored under this contract (so already
+    canonical and checked), or None."""
+    ingest = value.get("_ingest") if type(value) is dict else None
+    if (
+        type(ingest) is dict
+        and type(ingest.get("contract")) is int
+        and ingest["contract"] == CONTRACT_VERSION
+        and _is_uuid(event_id := value.get("eventId"))
+        and _is_instant(received := ingest.get("receivedAt"))
+        and _is_instant(event_at := ingest.get("eventAt"))
+    ):
+        return cast("tuple[str, str, str]", (event_id, received, event_at))  # strings: the checks passed
+    return None
+
+
+def _is_uuid(value: Any) -> bool:
+    return type(value) is str and _UUID.match(value) is not None
 
 
 def _is_instant(value: Any) -> bool:
     """An instant as ``iso_utc`` writes it, and a real one (not 2026-02-30)."""
-    if not _is_match(_INSTANT, value):
-        return False
+    return type(value) is str and _INSTANT.match(value) is not None and _is_real_date(value[:10])
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_real_date(day: str) -> bool:
     try:
-        datetime.fromisoformat(value)
+        date.fromisoformat(day)
     except ValueError:
         return False
     return True
@@ -323,6 +387,7 @@ class _Writers:
         self.on_written = on_written
         self.error: BaseException | None = None
         self._lock = threading.Lock()
+        self._nothing_stored_last = True  # the last look-up found no stored copies: try the next batch without
         self._queue: queue.Queue[list[ParsedObject] | None] = queue.Queue(maxsize=count)
         self._connections = [connect(settings) for _ in range(count)]
         self._threads = [
@@ -372,7 +437,7 @@ class _Writers:
                     (
                         None,
                         f"the warehouse refused this object: {str(error).strip()[:300]}",
-                        "\n".join(line.split("\t")[3].replace("\\\\", "\\") for _, _, line in parsed.rows),
+                        "\n".join(line.split(b"\t")[3].replace(b"\\\\", b"\\").decode() for _, _, line in parsed.rows),
                     )
                 ]
                 written = self._write_retrying(conn, [ParsedObject(parsed.obj, [], refused + parsed.rejects)])
@@ -381,44 +446,48 @@ class _Writers:
         return totals
 
     def _write_retrying(self, conn: Any, batch: list[ParsedObject]) -> dict[str, int]:
-        for attempt in range(_CONFLICT_RETRIES):
+        # Optimistic: after a batch that found nothing stored already, a batch is COPYed without looking its
+        # ids up first; if some turn out to be stored (a unique violation), it is written again with the
+        # look-up, and so are the next batches until one finds nothing stored.
+        optimistic = self._nothing_stored_last
+        conflicts = 0
+        while True:
             try:
-                return self._write(conn, batch)
-            except _CONFLICTS:
-                if attempt == _CONFLICT_RETRIES - 1:
+                return self._write(conn, batch, look_up=not optimistic)
+            except _CONFLICTS as error:
+                if optimistic and isinstance(error, psycopg_errors.UniqueViolation):
+                    optimistic = self._nothing_stored_last = False
+                    continue
+                conflicts += 1
+                if conflicts == _CONFLICT_RETRIES:
                     raise
-                time.sleep(0.05 * 2**attempt)  # the other writer's transaction commits meanwhile
-        raise AssertionError("unreachable")
+                time.sleep(0.05 * 2 ** (conflicts - 1))  # the other writer's transaction commits meanwhile
 
-    def _write(self, conn: Any, batch: list[ParsedObject]) -> dict[str, int]:
-        # The earliest-received copy of an event id wins, within the batch and against the warehouse.
-        best: dict[str, tuple[str, int]] = {}  # event_id -> (received_at, object index)
+    def _write(self, conn: Any, batch: list[ParsedObject], *, look_up: bool) -> dict[str, int]:
+        """One transaction. Copies of an event within the batch are de-duplicated here; ``look_up``: against
+        the warehouse too (without it, an event stored already fails the COPY with a unique violation)."""
         duplicates = [0] * len(batch)
-        for index, parsed in enumerate(batch):
-            for event_id, received, _ in parsed.rows:
-                current = best.get(event_id)
-                if current is None or received < current[0]:
-                    if current is not None:
-                        duplicates[current[1]] += 1
-                    best[event_id] = (received, index)
-                else:
-                    duplicates[index] += 1
+        replaced: list[tuple[str, str]] = []  # (event_id, key of the object whose stored copy loses)
+        # The earliest-received copy of an event id wins, within the batch and against the warehouse. Contested:
+        # every id when looking up, otherwise the ids with more than one copy in the batch (few or none).
+        contested = None if look_up else _repeated_ids(batch)
+        best = _earliest_copies(batch, duplicates, contested)
         with conn.transaction(), conn.cursor() as cur:
             # A commit lost in a crash loses its manifest rows too: the next run loads those objects again.
             cur.execute("set local synchronous_commit = off")
-            if best:
-                cur.execute(
+            if look_up and best:
+                stored = cur.execute(
                     "select event_id::text, received_at, source_key from raw.events where event_id = any(%s::uuid[])",
                     ("{" + ",".join(best) + "}",),
-                )
-            replaced: list[tuple[str, str]] = []  # (event_id, key of the object whose stored copy loses)
-            for event_id, existing_received, existing_key in cur.fetchall() if best else ():
-                received, index = best[event_id]
-                if parse_instant("receivedAt", received) < existing_received:
-                    replaced.append((event_id, existing_key))  # this copy arrived earlier than the stored one: it wins
-                else:
-                    del best[event_id]
-                    duplicates[index] += 1
+                ).fetchall()
+                self._nothing_stored_last = not stored
+                for event_id, stored_received, stored_key in stored:
+                    received, index = best[event_id]
+                    if parse_instant("receivedAt", received) < stored_received:
+                        replaced.append((event_id, stored_key))  # this copy arrived earlier than the stored one
+                    else:
+                        del best[event_id]
+                        duplicates[index] += 1
             if replaced:
                 ids = "{" + ",".join(event_id for event_id, _ in replaced) + "}"
                 cur.execute("delete from raw.events where event_id = any(%s::uuid[])", (ids,))
@@ -426,16 +495,23 @@ class _Writers:
                     "update raw.load_manifest set events = events - 1, duplicates = duplicates + 1 where source_key = %s",
                     [(key,) for _, key in replaced],
                 )
-            events = [0] * len(batch)
-            lines = []
-            for index, parsed in enumerate(batch):
-                for event_id, received, line in parsed.rows:
-                    if best.get(event_id) == (received, index):
+            if contested == set():  # every row goes in
+                events = [len(parsed.rows) for parsed in batch]
+                lines = [line for parsed in batch for _, _, line in parsed.rows]
+            else:
+                events, lines = [0] * len(batch), []
+                for index, parsed in enumerate(batch):
+                    for event_id, received, line in parsed.rows:
+                        if contested is not None and event_id not in contested:
+                            pass  # the only copy
+                        elif best.get(event_id) == (received, index):
+                            del best[event_id]  # the winning copy, once
+                        else:
+                            continue
                         lines.append(line)
                         events[index] += 1
-                        del best[event_id]
             with cur.copy(_COPY_EVENTS) as copy:
-                copy.write("".join(lines))
+                copy.write(b"".join(lines))
             new_agents = enrich.take_unsaved()
             if new_agents:
                 cur.executemany(
@@ -487,6 +563,35 @@ class _Writers:
             "duplicates": sum(duplicates) + len(replaced),
             "rejected": len(rejects),
         }
+
+
+def _repeated_ids(batch: list[ParsedObject]) -> set[str]:
+    ids = [event_id for parsed in batch for event_id, _, _ in parsed.rows]
+    if len(set(ids)) == len(ids):
+        return set()
+    return {event_id for event_id, count in Counter(ids).items() if count > 1}
+
+
+def _earliest_copies(
+    batch: list[ParsedObject], duplicates: list[int], only: set[str] | None
+) -> dict[str, tuple[str, int]]:
+    """event_id -> (received_at, object index) of its earliest-received copy in the batch, for the ids in
+    ``only`` (all if None); the other copies count as duplicates of their objects."""
+    best: dict[str, tuple[str, int]] = {}
+    if only == set():
+        return best
+    for index, parsed in enumerate(batch):
+        for event_id, received, _ in parsed.rows:
+            if only is not None and event_id not in only:
+                continue
+            current = best.get(event_id)
+            if current is None or received < current[0]:
+                if current is not None:
+                    duplicates[current[1]] += 1
+                best[event_id] = (received, index)
+            else:
+                duplicates[index] += 1
+    return best
 
 
 def _bounded_map(
