@@ -230,10 +230,6 @@ def loader(work: Path, events_total: int = 200_000) -> list[Row]:
                 subset = events if (backend, per_object) != ("S3 API (moto)", 1) else events[:20_000]
                 objects = list(_layout(subset, per_object))
                 database = f"bench_{backend.split()[0].lower()}_{per_object}"
-                admin = {**server_settings.conninfo(), "dbname": "postgres"}
-                with psycopg.connect(**admin, autocommit=True) as conn:
-                    conn.execute(f"drop database if exists {database} with (force)")
-                    conn.execute(f"create database {database}")
                 settings = dataclasses.replace(server_settings, database=database)
                 env = {"DW_URL": settings.url(), "CLICKSTREAM_HOME": str(work / "home")}
                 if backend == "local lake":
@@ -248,12 +244,22 @@ def loader(work: Path, events_total: int = 200_000) -> list[Row]:
                     with ThreadPoolExecutor(32) as pool:
                         list(pool.map(lambda kb, b=bucket: s3.put_object(Bucket=b, Key=kb[0], Body=kb[1]), objects))
                     env.update(RAW_BUCKET_NAME=bucket, AWS_ENDPOINT_URL=endpoint)
-                result = _run_loader(env)
-                assert result["status"] == "succeeded" and result["events"] + result["duplicates"] == len(subset), (
-                    result
-                )
-                with psycopg.connect(**settings.conninfo()) as conn:
-                    count, seconds = _ceiling(conn)
+                # The goal's case runs three rounds (a fresh database, the loader, then the ceiling) and reports the
+                # round with the median ratio: on a shared 2-core machine one round can be off by a third.
+                trials = []
+                for _ in range(3 if (backend, per_object) == ("local lake", 50) else 1):
+                    with psycopg.connect(
+                        **{**server_settings.conninfo(), "dbname": "postgres"}, autocommit=True
+                    ) as conn:
+                        conn.execute(f"drop database if exists {database} with (force)")
+                        conn.execute(f"create database {database}")
+                    result = _run_loader(env)
+                    assert result["status"] == "succeeded", result
+                    assert result["events"] + result["duplicates"] == len(subset), result
+                    with psycopg.connect(**settings.conninfo()) as conn:
+                        count, seconds = _ceiling(conn)
+                    trials.append((result["events"] / result["seconds"] / (count / seconds), result, count, seconds))
+                _, result, count, seconds = sorted(trials, key=lambda trial: trial[0])[len(trials) // 2]
                 size = f"{len(subset) // 1000}k events"
                 row = _rate_row(
                     f"loader, {backend}, {layout}, {size}",
@@ -264,13 +270,16 @@ def loader(work: Path, events_total: int = 200_000) -> list[Row]:
                     seconds,
                     goal=">= 0.6" if (backend, per_object) == ("local lake", 50) else "",
                 )
-                row["peak_rss_mb"] = round(result["max_rss_mb"], 1)
+                row["peak_rss_mb"] = round(max(trial[1]["max_rss_mb"] for trial in trials), 1)
+                if len(trials) > 1:
+                    row["round_ratios"] = [round(trial[0], 3) for trial in trials]
                 row["objects"] = result["objects"]
                 rows.append(row)
                 rows.append({"name": f"loader peak RSS, {backend}, {layout}", "value": row["peak_rss_mb"], "unit": "MB",
                              "goal": "< 500 MB"})  # fmt: skip
                 print(
-                    f"   {row['name']}: {row['value']:,} events/s, ceiling {row['reference']:,}, peak RSS {row['peak_rss_mb']} MB",
+                    f"   {row['name']}: {row['value']:,} events/s, ceiling {row['reference']:,}, peak RSS {row['peak_rss_mb']} MB"
+                    + (f", ratios of the rounds {row['round_ratios']}" if "round_ratios" in row else ""),
                     flush=True,
                 )
         rows.append(
