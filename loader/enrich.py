@@ -47,13 +47,17 @@ def parse_user_agent(user_agent: str | None) -> dict[str, Any]:
         return parsed
 
 
-def enrichment_member(user_agent: str | None) -> bytes:
-    """``,"_enriched":{...}}``: the enrichment as the last member of an event's JSON text."""
-    member = _members.get(user_agent)
+def enrichment(user_agent: Any) -> dict[str, Any]:
+    """An event's ``_enriched`` block, from its ``_ingest.userAgent`` (anything but a string counts as none)."""
+    return {"userAgent": parse_user_agent(user_agent if type(user_agent) is str else None)}
+
+
+def enrichment_member(user_agent: Any) -> bytes:
+    """``,"_enriched":{...}}``: :func:`enrichment` as the last member of an event's JSON text."""
+    key = user_agent if type(user_agent) is str else None
+    member = _members.get(key)
     if member is None:
-        member = _members[user_agent] = (
-            b',"_enriched":' + orjson.dumps({"userAgent": parse_user_agent(user_agent)}) + b"}"
-        )
+        member = _members[key] = b',"_enriched":' + orjson.dumps(enrichment(key)) + b"}"
     return member
 
 

@@ -42,7 +42,6 @@ from loader.contract import (
     normalize_event,
     parse_instant,
 )
-from loader.enrich import parse_user_agent
 from loader.rawstore import RawObject, RawStore, StoreError
 from loader.schema import migrate
 from loader.warehouse import connect
@@ -208,8 +207,13 @@ def _parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
             reason = f"the loader could not process this event ({type(error).__name__}: {str(error)[:200]})"
             parsed.rejects.append((position, reason, _raw_text(value, body)))
             continue
-        parsed.rows.append((event_id, received, f"{event_id}\t{received}\t{event_at}\t".encode() + payload + suffix))
+        parsed.rows.append((event_id, received, _copy_line(event_id, received, event_at, payload, suffix)))
     return parsed
+
+
+def _copy_line(event_id: str, received: str, event_at: str, payload: bytes, suffix: bytes) -> bytes:
+    """One raw.events row in COPY's text format (``payload`` escaped already; ``suffix``: key and load id)."""
+    return f"{event_id}\t{received}\t{event_at}\t".encode() + payload + suffix
 
 
 def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] | None:
@@ -235,9 +239,8 @@ def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] 
         if (stamped := _stamped_fields(value)) is None:
             return None
         event_id, received, event_at = stamped
-        agent = value["_ingest"].get("userAgent")
-        payload = (line[:-1] + enrich.enrichment_member(agent if type(agent) is str else None)).replace(b"\\", b"\\\\")
-        rows.append((event_id, received, f"{event_id}\t{received}\t{event_at}\t".encode() + payload + suffix))
+        payload = (line[:-1] + enrich.enrichment_member(value["_ingest"].get("userAgent"))).replace(b"\\", b"\\\\")
+        rows.append((event_id, received, _copy_line(event_id, received, event_at, payload, suffix)))
     return rows
 
 
@@ -331,8 +334,7 @@ def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None)
         except ContractError:
             event_time = received_time
         received, event_at = iso_utc(received_time), iso_utc(event_time)
-    agent = ingest.get("userAgent")
-    event["_enriched"] = {"userAgent": parse_user_agent(agent if type(agent) is str else None)}
+    event["_enriched"] = enrich.enrichment(ingest.get("userAgent"))
     payload = encode_event(event).replace(b"\\", b"\\\\")  # COPY text format
     return str(event_id), str(received), str(event_at), payload
 
