@@ -193,7 +193,8 @@ def encode_event(value: Any) -> bytes:
 
 def encode_object(encoded_events: Iterable[bytes]) -> bytes:
     """A raw object as the collector writes it: a JSON array with one encoded event per line. Any JSON reader
-    takes it whole; the loader can also split it at the newlines (JSON text never holds a raw one)."""
+    takes it whole; the loader can also split it at the newlines (JSON text never holds a raw one). The
+    collector encodes each event with its ``eventId`` first and its ``_ingest`` block last."""
     return b"[\n" + b",\n".join(encoded_events) + b"\n]"
 
 

@@ -240,6 +240,8 @@ class Collector:
                 if isinstance(raw, dict):  # server-side blocks are never taken from the client
                     raw = {k: v for k, v in raw.items() if k not in ("_ingest", "_contract", "_enriched")}
                 event = normalize_event(raw, derived_ids=derived_ids)
+                # The id first and _ingest last: the loader reads both without parsing the event's text.
+                event = {"eventId": event.pop("eventId"), **event}
                 event["_ingest"] = {**ingest, "eventAt": iso_utc(_event_time(event, sent_at, received_at))}
                 encoded = encode_event(event)
             except ContractError as error:

@@ -51,10 +51,15 @@ LOCK_KEY = 7_233_172_546_110_573  # pg advisory lock shared by every run that wr
 _PARTITION = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z\Z")  # as iso_utc() writes
+# A line of a collector object (``_collector_rows``) starts with the event's id and ends with its _ingest block.
+_COLLECTOR_HEAD = re.compile(rb'\{"eventId":"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",')
+_INGEST_MEMBER = b',"_ingest":{'
 # The same event in two batches in flight on both writers: the loser waits, then fails; once the winner has
 # committed, a retry sees its row and de-duplicates. Anything still conflicting after that fails the run.
 _CONFLICTS = (psycopg.IntegrityError, psycopg_errors.DeadlockDetected)
 _CONFLICT_RETRIES = 5
+# Values the warehouse will not take (data exceptions; JSON nested deeper than its stack allows).
+_REFUSED = (psycopg.DataError, psycopg_errors.StatementTooComplex)
 MAX_OBJECT_BYTES = 64 * 1024 * 1024  # the collector writes at most ~1 MB per object; bigger ones are quarantined
 _COPY_EVENTS = "copy raw.events (event_id, received_at, event_at, payload, source_key, load_id) from stdin"
 _COPY_REJECTED = "copy raw.rejected_events (source_key, position, reason, raw_text, load_id) from stdin"
@@ -102,6 +107,7 @@ class ParsedObject:
     obj: RawObject
     rows: list[tuple[str, str, bytes]] = field(default_factory=list)  # event_id, received_at, COPY line
     rejects: list[tuple[int | None, str, str]] = field(default_factory=list)  # position, reason, raw text
+    body: bytes | None = None  # kept when the rows were taken without parsing each event: see _collector_rows
 
 
 def try_run_lock(conn: Any) -> bool:
@@ -174,13 +180,14 @@ def _body_text(body: bytes) -> str:
     return _printable(body.decode("utf-8-sig", "replace"))
 
 
-def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
+def parse_object(obj: RawObject, body: bytes, load_id: int, *, careful: bool = False) -> ParsedObject:
     """Parse a JSON array, a single event, ``{"events": [...]}`` or NDJSON; apply the contract; enrich.
+    ``careful``: parse every event, even in an object as the collector writes it.
 
     Never raises: whatever cannot be loaded is quarantined, so one bad object never blocks later runs.
     """
     try:
-        return _parse_object(obj, body, load_id)
+        return _parse_object(obj, body, load_id, careful)
     except Exception as error:  # an input nothing below foresaw: quarantine the object whole
         parsed = ParsedObject(obj)
         reason = f"the loader could not process this object ({type(error).__name__}: {str(error)[:200]})"
@@ -188,11 +195,11 @@ def parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
         return parsed
 
 
-def _parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
+def _parse_object(obj: RawObject, body: bytes, load_id: int, careful: bool) -> ParsedObject:
     parsed = ParsedObject(obj)
     suffix = f"\t{_copy_text(obj.key)}\t{load_id}\n".encode()
-    if body.startswith(b"[\n") and (rows := _collector_rows(body, suffix)) is not None:
-        parsed.rows = rows
+    if not careful and (rows := _collector_rows(body, suffix)) is not None:
+        parsed.rows, parsed.body = rows, body
         return parsed
     items = _object_items(body, parsed)
     fallback = partition_hour(obj.key)
@@ -207,41 +214,73 @@ def _parse_object(obj: RawObject, body: bytes, load_id: int) -> ParsedObject:
             reason = f"the loader could not process this event ({type(error).__name__}: {str(error)[:200]})"
             parsed.rejects.append((position, reason, _raw_text(value, body)))
             continue
-        parsed.rows.append((event_id, received, _copy_line(event_id, received, event_at, payload, suffix)))
+        parsed.rows.append((event_id, received, _copy_line(event_id, received, event_at, suffix, payload)))
     return parsed
 
 
-def _copy_line(event_id: str, received: str, event_at: str, payload: bytes, suffix: bytes) -> bytes:
-    """One raw.events row in COPY's text format (``payload`` escaped already; ``suffix``: key and load id)."""
-    return f"{event_id}\t{received}\t{event_at}\t".encode() + payload + suffix
+def _copy_line(event_id: str, received: str, event_at: str, suffix: bytes, *payload: bytes) -> bytes:
+    """One raw.events row in COPY's text format (``payload``: its pieces, escaped already; ``suffix``: key and
+    load id)."""
+    return b"".join((f"{event_id}\t{received}\t{event_at}\t".encode(), *payload, suffix))
 
 
 def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] | None:
-    """The rows of an object as the collector writes it (``encode_object``) when every line is an event it
-    stamped, or None. Each event's text is stored as it is, with the enrichment appended as its last member
-    (jsonb keeps the last of repeated keys): nothing is encoded again."""
-    lines = body.split(b"\n")
-    if lines[-1] != b"]" or len(lines) < 3 or lines[0] != b"[":
-        return None
-    last = len(lines) - 2
+    """The rows of an object as the collector writes it (``encode_object``), or None: read it the careful way.
+
+    Each line is one event, ``{"eventId":"<uuid>",…,"_ingest":{…}}``, stamped with this contract. Only the id
+    at its start and the ``_ingest`` block at its end are parsed here; the event's text is stored as written,
+    the enrichment appended as its last member (jsonb keeps the last of repeated keys). The warehouse parses
+    the text as jsonb and refuses the batch if a line is not valid JSON; the object is then read again the
+    careful way (``_Writers``). In valid JSON the columns match the payload: with no ``\\u`` escape a key is
+    spelled as stored, the id is the first member and no other ``"eventId"`` occurs, and a ``,"_ingest":{…}``
+    followed only by the event's closing brace is the event's own last member.
+    """
+    end = len(body) - 2  # the newline before the closing bracket
+    if (
+        not body.startswith(b"[\n")
+        or body[end:] != b"\n]"
+        or end <= 2
+        or b"\t" in body
+        or b"\r" in body
+        or b"\\u" in body
+    ):
+        return None  # no events, COPY's separators, or escapes (a key could be spelled otherwise)
+    escape = b"\\" in body
     rows = []
-    for number, line in enumerate(lines[1:-1], 1):
-        if number < last:
-            if not line.endswith(b","):
-                return None
-            line = line[:-1]
-        if not line.endswith(b"}") or b"\t" in line or b"\r" in line or b"\\u0000" in line:
-            return None  # not one compact object, COPY's separators, or text jsonb refuses: the careful way
+    start = 2
+    while start < end:
+        stop = body.find(b"\n", start)
+        close = stop if stop == end else stop - 1  # every line but the last ends with the array's comma
+        if close != stop and body[close] != 0x2C:
+            return None
+        head = _COLLECTOR_HEAD.match(body, start, close)
+        if head is None or body[close - 1] != 0x7D or body.find(b'"eventId"', head.end(), close) >= 0:
+            return None
+        at = body.rfind(_INGEST_MEMBER, head.end() - 1, close)
+        if at < 0:
+            return None
         try:
-            value = orjson.loads(line)
+            ingest = orjson.loads(body[at + len(_INGEST_MEMBER) - 1 : close - 1])
         except orjson.JSONDecodeError:
             return None
-        if (stamped := _stamped_fields(value)) is None:
+        if type(ingest) is not dict or (stamped := _stamped_instants(ingest)) is None:
             return None
-        event_id, received, event_at = stamped
-        payload = (line[:-1] + enrich.enrichment_member(value["_ingest"].get("userAgent"))).replace(b"\\", b"\\\\")
-        rows.append((event_id, received, _copy_line(event_id, received, event_at, payload, suffix)))
+        received, event_at = stamped
+        agent = ingest.get("userAgent")
+        payload = body[start : close - 1]  # without the event's closing brace: the enrichment closes it
+        if escape:
+            payload = payload.replace(b"\\", b"\\\\")
+        event_id = head.group(1).decode()
+        enrichment = _copy_enrichment(agent if type(agent) is str else None)
+        rows.append((event_id, received, _copy_line(event_id, received, event_at, suffix, payload, enrichment)))
+        start = stop + 1
     return rows
+
+
+@functools.lru_cache(maxsize=65_536)
+def _copy_enrichment(user_agent: str | None) -> bytes:
+    """``enrich.enrichment_member`` in COPY's text format."""
+    return enrich.enrichment_member(user_agent).replace(b"\\", b"\\\\")
 
 
 def _object_items(body: bytes, parsed: ParsedObject) -> list[tuple[int, Any]]:
@@ -270,7 +309,10 @@ def _text_items(body: bytes, parsed: ParsedObject) -> list[tuple[int, Any]]:
     try:
         return _document_items(loads(stripped))  # JSON once Unicode whitespace around it is stripped
     except (ValueError, RecursionError) as error:
-        items = _ndjson_items(stripped, parsed) if "\n" in stripped else []
+        if stripped.startswith("[\n") and stripped.endswith("\n]"):  # the collector's layout with a line broken
+            items = _ndjson_items(stripped[2:-2], parsed, separator=",")
+        else:
+            items = _ndjson_items(stripped, parsed) if "\n" in stripped else []
         if not items:  # not NDJSON either: the object is quarantined whole
             parsed.rejects.clear()
             parsed.rejects.append((None, f"object is not valid JSON: {str(error)[:200]}", _printable(text)))
@@ -285,15 +327,15 @@ def _document_items(document: Any) -> list[tuple[int, Any]]:
     return [(0, document)]
 
 
-def _ndjson_items(text: str, parsed: ParsedObject) -> list[tuple[int, Any]]:
-    """One document per line (``\\n`` only: U+2028 and friends are legal inside JSON strings); a bad line is
-    quarantined on its own. Positions are line numbers."""
+def _ndjson_items(text: str, parsed: ParsedObject, separator: str = "") -> list[tuple[int, Any]]:
+    """One document per line (``\\n`` only: U+2028 and friends are legal inside JSON strings), each without a
+    trailing ``separator``; a bad line is quarantined on its own. Positions are line numbers."""
     items: list[tuple[int, Any]] = []
     for line_number, line in enumerate(text.split("\n")):
         if not line.strip():
             continue
         try:
-            document = loads(line)
+            document = loads(line.removesuffix(separator) if separator else line)
         except (ValueError, RecursionError) as error:
             parsed.rejects.append((line_number, f"line is not valid JSON: {str(error)[:200]}", _printable(line)))
             continue
@@ -343,15 +385,16 @@ def _stamped_fields(value: Any) -> tuple[str, str, str] | None:
     """(event_id, received_at, event_at) of an event our collector stored under this contract (so already
     canonical and checked), or None."""
     ingest = value.get("_ingest") if type(value) is dict else None
-    if (
-        type(ingest) is dict
-        and type(ingest.get("contract")) is int
-        and ingest["contract"] == CONTRACT_VERSION
-        and _is_uuid(event_id := value.get("eventId"))
-        and _is_instant(received := ingest.get("receivedAt"))
-        and _is_instant(event_at := ingest.get("eventAt"))
-    ):
-        return cast("tuple[str, str, str]", (event_id, received, event_at))  # strings: the checks passed
+    if type(ingest) is dict and _is_uuid(event_id := value.get("eventId")) and (stamped := _stamped_instants(ingest)):
+        return event_id, *stamped
+    return None
+
+
+def _stamped_instants(ingest: dict[str, Any]) -> tuple[str, str] | None:
+    """(received_at, event_at) of an ``_ingest`` block the collector wrote under this contract, or None."""
+    contract, received, event_at = ingest.get("contract"), ingest.get("receivedAt"), ingest.get("eventAt")
+    if type(contract) is int and contract == CONTRACT_VERSION and _is_instant(received) and _is_instant(event_at):
+        return cast("tuple[str, str]", (received, event_at))  # strings: the checks passed
     return None
 
 
@@ -378,8 +421,9 @@ class _Writers:
 
     Batches commit in any order (dbt's staging reads raw.events by transaction-id window, so that is
     safe). A conflict with the other writer (the same event in two batches in flight) is retried. If the
-    warehouse refuses a value (``DataError``), the batch is retried object by object and a refused object
-    is quarantined whole, so one bad object never blocks later runs.
+    warehouse refuses a value (``_REFUSED``), the batch is retried object by object: a refused object is read
+    again event by event if its events went unparsed, or else quarantined whole, so one bad object never
+    blocks later runs.
     """
 
     def __init__(
@@ -427,25 +471,31 @@ class _Writers:
     def _write_or_split(self, conn: Any, batch: list[ParsedObject]) -> dict[str, int]:
         try:
             return self._write_retrying(conn, batch)
-        except psycopg.DataError as batch_error:
+        except _REFUSED as batch_error:
             logs.log("batch refused; retrying object by object", level=logging.WARNING, error=str(batch_error))
         totals = dict.fromkeys(("objects", "bytes", "events", "duplicates", "rejected"), 0)
         for parsed in batch:
-            try:
-                written = self._write_retrying(conn, [parsed])
-            except psycopg.DataError as error:
-                logs.log("object refused by the warehouse; quarantined", level=logging.WARNING, key=parsed.obj.key)
-                refused = [
-                    (
-                        None,
-                        f"the warehouse refused this object: {str(error).strip()[:300]}",
-                        "\n".join(line.split(b"\t")[3].replace(b"\\\\", b"\\").decode() for _, _, line in parsed.rows),
-                    )
-                ]
-                written = self._write_retrying(conn, [ParsedObject(parsed.obj, [], refused + parsed.rejects)])
-            for name, value in written.items():
+            for name, value in self._write_alone(conn, parsed).items():
                 totals[name] += value
         return totals
+
+    def _write_alone(self, conn: Any, parsed: ParsedObject) -> dict[str, int]:
+        """One object in its own transaction. If the warehouse refuses it, it is read again event by event when
+        its events went unparsed (a line may not be JSON), or else quarantined whole."""
+        try:
+            return self._write_retrying(conn, [parsed])
+        except _REFUSED as error:
+            if parsed.body is not None:
+                return self._write_alone(conn, parse_object(parsed.obj, parsed.body, self.load_id, careful=True))
+            logs.log("object refused by the warehouse; quarantined", level=logging.WARNING, key=parsed.obj.key)
+            refused = [
+                (
+                    None,
+                    f"the warehouse refused this object: {str(error).strip()[:300]}",
+                    "\n".join(line.split(b"\t")[3].replace(b"\\\\", b"\\").decode() for _, _, line in parsed.rows),
+                )
+            ]
+            return self._write_retrying(conn, [ParsedObject(parsed.obj, [], refused + parsed.rejects)])
 
     def _write_retrying(self, conn: Any, batch: list[ParsedObject]) -> dict[str, int]:
         # Optimistic: after a batch that found nothing stored already, a batch is COPYed without looking its

@@ -16,6 +16,7 @@ import pytest
 
 from loader.config import IngestSettings, RawStoreSettings
 from loader.ingest import Collector, anonymize_ip
+from loader.load import parse_object
 from loader.rawstore import LocalStore, open_store
 from tests.conftest import ROOT, load_module
 from tests.unit.test_contract import BROWSER_EVENT
@@ -107,6 +108,23 @@ def test_a_json_array_and_a_batch_are_each_one_object(lambda_env: Any) -> None:
     assert call(handler, apigw({"events": [BROWSER_EVENT, second, second], "sentAt": 1_700_000_000_000}))[0] == 200
     sizes = sorted(len(events) for events in lake.objects().values())
     assert sizes == [2, 3]
+
+
+def test_stored_objects_have_one_event_per_line_id_first_and_ingest_last_as_the_loader_reads_them(home: Path) -> None:
+    store = LocalStore(home / "lake")
+    collector = Collector(store, IngestSettings(), clock=lambda: datetime(2026, 11, 24, 13, 5, 0, tzinfo=UTC))
+    id_last = {**{k: v for k, v in BROWSER_EVENT.items() if k != "eventId"}, "eventId": BROWSER_EVENT["eventId"]}
+    second = {**BROWSER_EVENT, "eventId": "11111111-2222-4333-8444-555555555555"}
+    assert collector.handle_apigw(apigw({"events": [id_last, second]}))["statusCode"] == 200
+    [obj] = list(store.list("events/"))
+    body = store.get(obj.key)
+    lines = body.split(b"\n")
+    assert lines[0] == b"[" and lines[-1] == b"]" and len(lines) == 4
+    for text in lines[1:-1]:
+        event = json.loads(text.removesuffix(b","))
+        keys = list(event)
+        assert keys[0] == "eventId" and keys[-1] == "_ingest"
+    assert parse_object(obj, body, load_id=1).body is body, "the loader takes it without parsing each event"
 
 
 def test_batch_event_time_corrects_the_device_clock_and_keeps_both_originals(home: Path) -> None:

@@ -85,6 +85,30 @@ def test_generated_traffic_loads_exactly_once_even_when_run_twice(store: RawStor
     assert runs == [("succeeded", first.objects, first.events), ("succeeded", 0, 0)]
 
 
+def test_a_collector_line_the_warehouse_refuses_is_quarantined_alone_and_its_neighbours_load(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    """The loader stores a collector line's text without parsing it; if the warehouse refuses the text, the
+    object is read again event by event."""
+    report = replay(TrafficGenerator(events=300, days=1, seed=5, now=NOW).requests(), store)
+    objects = [obj for obj in store.list("events/") if store.get(obj.key).count(b"\n") >= 3]
+    broken, deep = objects[0], objects[1]
+    lines = store.get(broken.key).split(b"\n")
+    lines[2] = lines[2].replace(b'"eventName":"', b'"eventName":', 1)  # its second event is not JSON
+    store.put(broken.key, b"\n".join(lines))
+    lines = store.get(deep.key).split(b"\n")  # its first event nests deeper than the warehouse's stack allows
+    lines[1] = lines[1].replace(b'",', b'","deep":' + b"[" * 100_000 + b"]" * 100_000 + b",", 1)
+    store.put(deep.key, b"\n".join(lines))
+    summary = load(store, dw)
+    assert summary.status == "succeeded" and summary.rejected == 2
+    assert summary.events + summary.duplicates + summary.rejected == report.events_accepted
+    rejected = query(dw, "select source_key, position, reason from raw.rejected_events order by source_key")
+    assert sorted((key, position) for key, position, _ in rejected) == sorted([(broken.key, 1), (deep.key, 0)])
+    assert all("not valid JSON" in reason for _, _, reason in rejected), rejected
+    [(mismatched,)] = query(dw, "select count(*) from raw.events where payload ->> 'eventId' <> event_id::text")
+    assert mismatched == 0
+
+
 def test_an_object_delivered_twice_and_an_event_in_two_objects_are_kept_once(
     store: RawStore, dw: WarehouseSettings
 ) -> None:

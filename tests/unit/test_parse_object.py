@@ -76,10 +76,11 @@ def test_a_bad_event_or_line_is_quarantined_alone_with_its_position() -> None:
 
 
 def stamped(event_id: str, **ingest: object) -> dict[str, object]:
-    """An event as the collector stores it (contract 1, instants as it writes them)."""
+    """An event as the collector stores it: its id first, then the tracker's fields, then ``_ingest`` (contract 1,
+    instants as it writes them)."""
     return {
-        **BROWSER_EVENT,
         "eventId": event_id,
+        **{name: value for name, value in BROWSER_EVENT.items() if name != "eventId"},
         "orderRef": 12345678901234567890123,  # beyond 64 bits: its digits must survive
         "note": 'a "quoted" back\\slash and unicode: bàn phím',
         "_ingest": {
@@ -92,61 +93,101 @@ def stamped(event_id: str, **ingest: object) -> dict[str, object]:
     }
 
 
+def line(value: object) -> bytes:
+    """One event's line, encoded as the collector encodes it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def columns(parsed: ParsedObject) -> list[tuple[object, ...]]:
     """Each row's COPY columns, the payload as JSON (as the warehouse reads it: the last of repeated keys wins)."""
     rows = []
-    for _, _, line in parsed.rows:
-        event_id, received, event_at, payload, key, load_id = line.decode().rstrip("\n").split("\t")
+    for _, _, copy_line in parsed.rows:
+        event_id, received, event_at, payload, key, load_id = copy_line.decode().rstrip("\n").split("\t")
         rows.append((event_id, received, event_at, json.loads(payload.replace("\\\\", "\\")), key, load_id))
     return rows
+
+
+def careful(body: bytes) -> ParsedObject:
+    return parse_object(RawObject(KEY, len(body), "etag"), body, load_id=7, careful=True)
 
 
 EVENT_IDS = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"]
 
 
 def test_an_object_as_the_collector_writes_it_keeps_each_events_text_and_gains_its_enrichment() -> None:
-    events = [
-        json.dumps(stamped(event_id), separators=(",", ":"), ensure_ascii=False).encode() for event_id in EVENT_IDS
-    ]
-    written = parse(encode_object(events))
+    body = encode_object([line(stamped(event_id)) for event_id in EVENT_IDS])
+    written = parse(body)
+    assert written.body is body, "taken without parsing each event"
     assert written.rejects == [] and [row[0] for row in written.rows] == EVENT_IDS
-    compact = parse(b"[" + b",".join(events) + b"]")  # the same events, read the careful way
-    assert columns(written) == columns(compact)
+    assert columns(written) == columns(careful(body))
     payload = columns(written)[0][3]
     assert isinstance(payload, dict) and payload["orderRef"] == 12345678901234567890123
     assert payload["_enriched"]["userAgent"]["isBot"] is True
     assert b'"orderRef":12345678901234567890123' in written.rows[0][2], "stored as written, not re-encoded"
 
 
+def nested_event_id(event_id: str) -> dict[str, object]:
+    value = stamped(event_id)
+    value["product"] = {"eventId": EVENT_IDS[0]}
+    return value
+
+
+def ingest_not_last(event_id: str) -> dict[str, object]:
+    value = stamped(event_id)
+    value["_ingest"] = value.pop("_ingest")
+    return {**value, "after": 1}
+
+
 @pytest.mark.parametrize(
     "second",
     [
-        json.dumps({**stamped(EVENT_IDS[1]), "_ingest": {"receivedAt": "2026-11-24T13:05:00.123Z"}}),  # not stamped
-        json.dumps(stamped(EVENT_IDS[1], eventAt="2026-02-30T11:55:00.000Z")),  # impossible date
-        json.dumps(stamped(EVENT_IDS[1], eventId="NOT-A-UUID")).replace('"eventId": "2', '"eventId":\t"2'),
-        json.dumps(stamped(EVENT_IDS[1])) + " ",  # not compact
-        json.dumps(stamped(EVENT_IDS[1], userAgent="nul \u0000 in it")),
+        line({**stamped(EVENT_IDS[1]), "_ingest": {"receivedAt": "2026-11-24T13:05:00.123Z"}}),  # not stamped
+        line(stamped(EVENT_IDS[1], contract=2)),
+        line(stamped(EVENT_IDS[1], eventAt="2026-02-30T11:55:00.000Z")),  # impossible date
+        line(stamped(EVENT_IDS[1], receivedAt="2026-11-24 13:05:00")),
+        line(stamped(EVENT_IDS[1], userAgent="a\ttab")).replace(b"\\t", b"\t"),
+        line(stamped(EVENT_IDS[1])) + b" ",  # not compact
+        line(stamped(EVENT_IDS[1]))[:-1] + b"]",  # the event not closed
+        line(stamped(EVENT_IDS[1], userAgent="nul \u0000 in it")),
+        line(stamped(EVENT_IDS[1], userAgent="escaped \u0001")),
+        line({"eventName": "page_view", **stamped(EVENT_IDS[1])}),  # the previous collector: the id not first
+        line(stamped("NOT-A-UUID")),
+        line(nested_event_id(EVENT_IDS[1])),
+        line(ingest_not_last(EVENT_IDS[1])),
+        line(stamped(EVENT_IDS[1])).replace(b'"eventId":"2', b'"eventId": "2'),
     ],
-    ids=["not-stamped", "impossible-date", "tab", "trailing-space", "nul"],
-)
-def test_a_collector_object_with_a_line_out_of_shape_is_read_the_careful_way(second: str) -> None:
-    events = [json.dumps(stamped(EVENT_IDS[0])).encode(), second.encode()]
-    assert columns(parse(encode_object(events))) == columns(parse(b"[" + b",".join(events) + b"]"))
-    assert parse(encode_object(events)).rejects == parse(b"[" + b",".join(events) + b"]").rejects
+    ids=[
+        "not-stamped", "other-contract", "impossible-date", "not-an-instant", "tab", "trailing-space", "not-closed", "nul",
+        "escape", "id-not-first", "id-not-a-uuid", "another-eventId", "ingest-not-last", "space-after-colon",
+    ],
+)  # fmt: skip
+def test_a_collector_object_with_a_line_out_of_shape_is_read_the_careful_way(second: bytes) -> None:
+    assert parse(encode_object([line(stamped(EVENT_IDS[0]))] * 2)).body is not None, "in shape: taken whole"
+    body = encode_object([line(stamped(EVENT_IDS[0])), second])
+    parsed, expected = parse(body), careful(body)
+    assert parsed.body is None
+    assert columns(parsed) == columns(expected) and parsed.rejects == expected.rejects
 
 
-def test_a_collector_object_cut_short_or_with_a_trailing_comma_is_not_taken_whole() -> None:
-    body = encode_object([json.dumps(stamped(event_id)).encode() for event_id in EVENT_IDS])
-    trailing_comma = parse(body[:-2] + b",\n]")
-    assert trailing_comma.rows == [] and trailing_comma.rejects[0][1].startswith("object is not valid JSON")
+def test_a_collector_line_that_is_not_json_is_left_to_the_warehouse_and_read_carefully_if_it_refuses() -> None:
+    broken = line(stamped(EVENT_IDS[1])).replace(b'"note":"a', b'"note":a', 1)
+    body = encode_object([line(stamped(EVENT_IDS[0])), broken])
+    assert parse(body).body is body, "the warehouse parses the text; a refusal brings it back here"
+    again = careful(body)
+    assert [row[0] for row in again.rows] == EVENT_IDS[:1]
+    assert [(position, reason.split(":")[0]) for position, reason, _ in again.rejects] == [
+        (1, "line is not valid JSON")
+    ]
+
+
+def test_a_collector_object_cut_short_or_with_its_commas_wrong_loads_what_is_intact() -> None:
+    body = encode_object([line(stamped(event_id)) for event_id in EVENT_IDS])
+    for damaged in (body[:-2] + b",\n]", body.replace(b"},\n{", b"}\n{", 1)):  # a trailing comma, one missing
+        parsed = parse(damaged)
+        assert [row[0] for row in parsed.rows] == EVENT_IDS and parsed.rejects == []
     cut_short = parse(body[:-2])  # read line by line: the intact last line loads, the others are quarantined
     assert [row[0] for row in cut_short.rows] == EVENT_IDS[1:]
     assert [(position, reason.split(":")[0]) for position, reason, _ in cut_short.rejects] == [
         (0, "line is not valid JSON"),
         (1, "line is not valid JSON"),
-    ]
-    missing_comma = parse(body.replace(b"},\n{", b"}\n{", 1))  # not one array either: read line by line
-    assert [(position, reason.split(":")[0]) for position, reason, _ in missing_comma.rejects] == [
-        (0, "line is not valid JSON"),
-        (3, "line is not valid JSON"),
     ]
