@@ -24,7 +24,6 @@ _parse_lock = threading.Lock()
 _crawler_detect: Any = None
 _known: dict[str, dict[str, Any]] = {}  # preloaded from raw.user_agents
 _unsaved: dict[str, dict[str, Any]] = {}  # parsed in this process, not yet stored
-_members: dict[str | None, bytes] = {}  # enrichment_member() by user agent
 
 
 def _is_crawler(user_agent: str) -> bool:
@@ -54,11 +53,7 @@ def enrichment(user_agent: Any) -> dict[str, Any]:
 
 def enrichment_member(user_agent: Any) -> bytes:
     """``,"_enriched":{...}}``: :func:`enrichment` as the last member of an event's JSON text."""
-    key = user_agent if type(user_agent) is str else None
-    member = _members.get(key)
-    if member is None:
-        member = _members[key] = b',"_enriched":' + orjson.dumps(enrichment(key)) + b"}"
-    return member
+    return b',"_enriched":' + orjson.dumps(enrichment(user_agent)) + b"}"
 
 
 def remember(parsed: dict[str, dict[str, Any]]) -> None:

@@ -279,7 +279,7 @@ def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] 
 
 @functools.lru_cache(maxsize=65_536)
 def _copy_enrichment(user_agent: str | None) -> bytes:
-    """``enrich.enrichment_member`` in COPY's text format."""
+    """``enrich.enrichment_member`` in COPY's text format, once per user agent."""
     return enrich.enrichment_member(user_agent).replace(b"\\", b"\\\\")
 
 
@@ -335,7 +335,7 @@ def _ndjson_items(text: str, parsed: ParsedObject, separator: str = "") -> list[
         if not line.strip():
             continue
         try:
-            document = loads(line.removesuffix(separator) if separator else line)
+            document = loads(line.removesuffix(separator))
         except (ValueError, RecursionError) as error:
             parsed.rejects.append((line_number, f"line is not valid JSON: {str(error)[:200]}", _printable(line)))
             continue
