@@ -17,6 +17,7 @@ import json
 import logging
 import queue
 import re
+import struct
 import threading
 import time
 from collections import Counter, deque
@@ -61,7 +62,17 @@ _CONFLICT_RETRIES = 5
 # Values the warehouse will not take (data exceptions; JSON nested deeper than its stack allows).
 _REFUSED = (psycopg.DataError, psycopg_errors.StatementTooComplex)
 MAX_OBJECT_BYTES = 64 * 1024 * 1024  # the collector writes at most ~1 MB per object; bigger ones are quarantined
-_COPY_EVENTS = "copy raw.events (event_id, received_at, event_at, payload, source_key, load_id) from stdin"
+# raw.events rows go in COPY's binary format: no escaping in Python, no scanning or text parsing of the values
+# in the warehouse. A row: its field count, then each field's length and value (``_row``).
+_COPY_EVENTS = (
+    "copy raw.events (event_id, received_at, event_at, payload, source_key, load_id) from stdin (format binary)"
+)
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+_BINARY_TRAILER = b"\xff\xff"
+# Field count; event_id (16 bytes); received_at and event_at (microseconds since 2000-01-01 UTC); the payload's
+# length and jsonb's format version (1: JSON text follows).
+_ROW_HEAD = struct.Struct(">hi16siqiqib")
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _COPY_REJECTED = "copy raw.rejected_events (source_key, position, reason, raw_text, load_id) from stdin"
 
 
@@ -105,7 +116,7 @@ class ParsedObject:
     """One object, parsed: COPY-ready rows and quarantined pieces."""
 
     obj: RawObject
-    rows: list[tuple[str, str, bytes]] = field(default_factory=list)  # event_id, received_at, COPY line
+    rows: list[tuple[str, str, bytes]] = field(default_factory=list)  # event_id, received_at, binary COPY row (_row)
     rejects: list[tuple[int | None, str, str]] = field(default_factory=list)  # position, reason, raw text
     body: bytes | None = None  # kept when the rows were taken without parsing each event: see _collector_rows
 
@@ -167,11 +178,6 @@ def partition_hour(key: str) -> datetime | None:
         return None
 
 
-def _copy_text(value: str) -> str:
-    """Escape for COPY's text format."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 def _printable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
@@ -197,7 +203,7 @@ def parse_object(obj: RawObject, body: bytes, load_id: int, *, careful: bool = F
 
 def _parse_object(obj: RawObject, body: bytes, load_id: int, careful: bool) -> ParsedObject:
     parsed = ParsedObject(obj)
-    suffix = f"\t{_copy_text(obj.key)}\t{load_id}\n".encode()
+    suffix = _row_suffix(obj.key, load_id)
     if not careful and (rows := _collector_rows(body, suffix)) is not None:
         parsed.rows, parsed.body = rows, body
         return parsed
@@ -214,14 +220,39 @@ def _parse_object(obj: RawObject, body: bytes, load_id: int, careful: bool) -> P
             reason = f"the loader could not process this event ({type(error).__name__}: {str(error)[:200]})"
             parsed.rejects.append((position, reason, _raw_text(value, body)))
             continue
-        parsed.rows.append((event_id, received, _copy_line(event_id, received, event_at, suffix, payload)))
+        parsed.rows.append((event_id, received, _row(event_id, received, event_at, suffix, payload)))
     return parsed
 
 
-def _copy_line(event_id: str, received: str, event_at: str, suffix: bytes, *payload: bytes) -> bytes:
-    """One raw.events row in COPY's text format (``payload``: its pieces, escaped already; ``suffix``: key and
-    load id)."""
-    return b"".join((f"{event_id}\t{received}\t{event_at}\t".encode(), *payload, suffix))
+def _row(event_id: str, received: str, event_at: str, suffix: bytes, *payload: bytes) -> bytes:
+    """One raw.events row in COPY's binary format (``payload``: its pieces; ``suffix``: ``_row_suffix``).
+    ``received`` and ``event_at`` are instants as ``iso_utc`` writes them."""
+    head = _ROW_HEAD.pack(
+        6, 16, bytes.fromhex(event_id.replace("-", "")), 8, _pg_micros(received), 8, _pg_micros(event_at),
+        1 + sum(map(len, payload)), 1,
+    )  # fmt: skip
+    return b"".join((head, *payload, suffix))
+
+
+def _row_suffix(key: str, load_id: int) -> bytes:
+    """The last two fields of an object's rows: source_key and load_id."""
+    encoded = key.encode()
+    return b"".join((struct.pack(">i", len(encoded)), encoded, struct.pack(">iq", 8, load_id)))
+
+
+def _row_payload(row: bytes) -> bytes:
+    """The payload's text in a row made by ``_row``."""
+    return row[_ROW_HEAD.size : _ROW_HEAD.size - 1 + _ROW_HEAD.unpack_from(row)[-2]]
+
+
+def _pg_micros(instant: str) -> int:
+    """An instant as ``iso_utc`` writes it (2026-05-04T12:34:56.789Z), as PostgreSQL's binary timestamptz."""
+    return _minute_micros(instant[:16]) + int(instant[17:19] + instant[20:23]) * 1000
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute_micros(minute: str) -> int:
+    return (datetime.fromisoformat(minute).replace(tzinfo=UTC) - _PG_EPOCH) // timedelta(microseconds=1)
 
 
 def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] | None:
@@ -236,16 +267,8 @@ def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] 
     followed only by the event's closing brace is the event's own last member.
     """
     end = len(body) - 2  # the newline before the closing bracket
-    if (
-        not body.startswith(b"[\n")
-        or body[end:] != b"\n]"
-        or end <= 2
-        or b"\t" in body
-        or b"\r" in body
-        or b"\\u" in body
-    ):
-        return None  # no events, COPY's separators, or escapes (a key could be spelled otherwise)
-    escape = b"\\" in body
+    if not body.startswith(b"[\n") or body[end:] != b"\n]" or end <= 2 or b"\\u" in body:
+        return None  # no events, or escapes (a key could be spelled otherwise)
     rows = []
     start = 2
     while start < end:
@@ -268,19 +291,11 @@ def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] 
         received, event_at = stamped
         agent = ingest.get("userAgent")
         payload = body[start : close - 1]  # without the event's closing brace: the enrichment closes it
-        if escape:
-            payload = payload.replace(b"\\", b"\\\\")
         event_id = head.group(1).decode()
-        enrichment = _copy_enrichment(agent if type(agent) is str else None)
-        rows.append((event_id, received, _copy_line(event_id, received, event_at, suffix, payload, enrichment)))
+        enrichment = enrich.enrichment_member(agent if type(agent) is str else None)
+        rows.append((event_id, received, _row(event_id, received, event_at, suffix, payload, enrichment)))
         start = stop + 1
     return rows
-
-
-@functools.lru_cache(maxsize=65_536)
-def _copy_enrichment(user_agent: str | None) -> bytes:
-    """``enrich.enrichment_member`` in COPY's text format, once per user agent."""
-    return enrich.enrichment_member(user_agent).replace(b"\\", b"\\\\")
 
 
 def _object_items(body: bytes, parsed: ParsedObject) -> list[tuple[int, Any]]:
@@ -351,7 +366,7 @@ def _raw_text(value: Any, body: bytes) -> str:
 
 
 def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None) -> tuple[str, str, str, bytes]:
-    """(event_id, received_at, event_at, COPY-escaped payload) of one event."""
+    """(event_id, received_at, event_at, payload) of one event."""
     stamped = _stamped_fields(value)
     if stamped is not None:
         event, ingest = value, value["_ingest"]
@@ -377,7 +392,7 @@ def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None)
             event_time = received_time
         received, event_at = iso_utc(received_time), iso_utc(event_time)
     event["_enriched"] = enrich.enrichment(ingest.get("userAgent"))
-    payload = encode_event(event).replace(b"\\", b"\\\\")  # COPY text format
+    payload = encode_event(event)
     return str(event_id), str(received), str(event_at), payload
 
 
@@ -492,7 +507,7 @@ class _Writers:
                 (
                     None,
                     f"the warehouse refused this object: {str(error).strip()[:300]}",
-                    "\n".join(line.split(b"\t")[3].replace(b"\\\\", b"\\").decode() for _, _, line in parsed.rows),
+                    "\n".join(_row_payload(row).decode() for _, _, row in parsed.rows),
                 )
             ]
             return self._write_retrying(conn, [ParsedObject(parsed.obj, [], refused + parsed.rejects)])
@@ -563,7 +578,7 @@ class _Writers:
                         lines.append(line)
                         events[index] += 1
             with cur.copy(_COPY_EVENTS) as copy:
-                copy.write(b"".join(lines))
+                copy.write(b"".join((_BINARY_HEADER, *lines, _BINARY_TRAILER)))
             new_agents = enrich.take_unsaved()
             if new_agents:
                 cur.executemany(

@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from loader.config import LoaderSettings, RawStoreSettings, WarehouseSettings
+from loader.contract import encode_object, iso_utc
 from loader.generate import TrafficGenerator, replay
 from loader.load import LOCK_KEY, Loader, LoadSummary
 from loader.rawstore import RawStore, open_store
@@ -572,3 +573,29 @@ def test_an_impossible_date_stamped_by_the_collector_is_checked_again(store: Raw
     stamped = node_event(received, _ingest={**ingest, "eventAt": "2026-02-30T11:55:00.000Z"})
     store.put(key_for(received, "impossible-date.json"), json.dumps([stamped]).encode())
     assert (load(store, dw).events, query(dw, "select event_at = received_at from raw.events")) == (1, [(True,)])
+
+
+@pytest.mark.parametrize(
+    "instant", ["1999-12-31T23:59:59.999Z", "2000-01-01T00:00:00.000Z", "2024-02-29T23:59:00.001Z", "2026-11-24T11:55:00.120Z"]
+)  # fmt: skip
+def test_the_instants_columns_hold_the_events_instants_to_the_millisecond(
+    store: RawStore, dw: WarehouseSettings, instant: str
+) -> None:
+    """On the collector's path (its text kept) and the careful one (each event parsed), either side of
+    PostgreSQL's epoch (rows go in COPY's binary format)."""
+    received, expected = NOW - timedelta(minutes=5), datetime.fromisoformat(instant)
+    sent = expected - timedelta(seconds=1, milliseconds=1)
+    ingest = {**node_event(received)["_ingest"], "contract": 1, "receivedAt": instant, "eventAt": iso_utc(sent)}
+    event = node_event(received, _ingest=ingest)
+    as_collected = {"eventId": event.pop("eventId"), **event}  # as the collector writes it: the id first
+    store.put(
+        key_for(received, "events-collector.json"),
+        encode_object([json.dumps(as_collected, separators=(",", ":")).encode()]),
+    )
+    node = node_event(received, _ingest={**ingest, "contract": None})
+    store.put(key_for(received, "events-node.json"), json.dumps([node]).encode())
+    assert load(store, dw).events == 2
+    assert query(dw, "select event_id::text, received_at, event_at from raw.events order by source_key") == [
+        (as_collected["eventId"], expected, sent),
+        (node["eventId"], expected, sent),
+    ]
