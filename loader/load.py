@@ -24,7 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -73,6 +73,7 @@ _BINARY_TRAILER = b"\xff\xff"
 # length and jsonb's format version (1: JSON text follows).
 _ROW_HEAD = struct.Struct(">hi16siqiqib")
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND, _MILLISECOND = timedelta(microseconds=1), timedelta(milliseconds=1)
 _COPY_REJECTED = "copy raw.rejected_events (source_key, position, reason, raw_text, load_id) from stdin"
 
 
@@ -212,7 +213,7 @@ def _parse_object(obj: RawObject, body: bytes, load_id: int, careful: bool) -> P
     derived_ids: Counter[str] = Counter()
     for position, value in items:
         try:
-            event_id, received, event_at, payload = _event_row(value, derived_ids, fallback)
+            event_id, received, received_us, event_us, payload = _event_row(value, derived_ids, fallback)
         except ContractError as error:
             parsed.rejects.append((position, str(error), _raw_text(value, body)))
             continue
@@ -220,18 +221,21 @@ def _parse_object(obj: RawObject, body: bytes, load_id: int, careful: bool) -> P
             reason = f"the loader could not process this event ({type(error).__name__}: {str(error)[:200]})"
             parsed.rejects.append((position, reason, _raw_text(value, body)))
             continue
-        parsed.rows.append((event_id, received, _row(event_id, received, event_at, suffix, payload)))
+        parsed.rows.append((event_id, received, _row(event_id, received_us, event_us, suffix, payload)))
     return parsed
 
 
-def _row(event_id: str, received: str, event_at: str, suffix: bytes, *payload: bytes) -> bytes:
-    """One raw.events row in COPY's binary format (``payload``: its pieces; ``suffix``: ``_row_suffix``).
-    ``received`` and ``event_at`` are instants as ``iso_utc`` writes them."""
+def _row(
+    event_id: str, received_us: int, event_us: int, suffix: bytes, payload: bytes, enrichment: bytes = b""
+) -> bytes:
+    """One raw.events row in COPY's binary format: the payload is ``payload`` and ``enrichment`` (its last
+    member, if not in ``payload``), the instants are microseconds since 2000-01-01 UTC (``_instant_micros``),
+    ``suffix`` is ``_row_suffix``."""
     head = _ROW_HEAD.pack(
-        6, 16, bytes.fromhex(event_id.replace("-", "")), 8, _pg_micros(received), 8, _pg_micros(event_at),
-        1 + sum(map(len, payload)), 1,
+        6, 16, bytes.fromhex(event_id.replace("-", "")), 8, received_us, 8, event_us,
+        1 + len(payload) + len(enrichment), 1,
     )  # fmt: skip
-    return b"".join((head, *payload, suffix))
+    return b"".join((head, payload, enrichment, suffix))
 
 
 def _row_suffix(key: str, load_id: int) -> bytes:
@@ -245,14 +249,26 @@ def _row_payload(row: bytes) -> bytes:
     return row[_ROW_HEAD.size : _ROW_HEAD.size - 1 + _ROW_HEAD.unpack_from(row)[-2]]
 
 
-def _pg_micros(instant: str) -> int:
-    """An instant as ``iso_utc`` writes it (2026-05-04T12:34:56.789Z), as PostgreSQL's binary timestamptz."""
-    return _minute_micros(instant[:16]) + int(instant[17:19] + instant[20:23]) * 1000
+def _instant_micros(value: Any) -> int | None:
+    """An instant as ``iso_utc`` writes it (2026-05-04T12:34:56.789Z), and a real one (not 2026-02-30), as
+    PostgreSQL's binary timestamptz: microseconds since 2000-01-01 UTC. None if it is not one."""
+    if type(value) is not str or _INSTANT.match(value) is None or (minute := _minute_micros(value[:16])) is None:
+        return None
+    return minute + int(value[17:19] + value[20:23]) * 1000
 
 
 @functools.lru_cache(maxsize=4096)
-def _minute_micros(minute: str) -> int:
-    return (datetime.fromisoformat(minute).replace(tzinfo=UTC) - _PG_EPOCH) // timedelta(microseconds=1)
+def _minute_micros(minute: str) -> int | None:
+    try:
+        start = datetime.fromisoformat(minute).replace(tzinfo=UTC)
+    except ValueError:  # not a real date
+        return None
+    return (start - _PG_EPOCH) // _MICROSECOND
+
+
+def _micros(moment: datetime) -> int:
+    """``moment`` to the millisecond, as ``iso_utc`` writes it, as ``_instant_micros`` reads it."""
+    return (moment - _PG_EPOCH) // _MILLISECOND * 1000
 
 
 def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] | None:
@@ -267,7 +283,8 @@ def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] 
     followed only by the event's closing brace is the event's own last member.
     """
     end = len(body) - 2  # the newline before the closing bracket
-    if not body.startswith(b"[\n") or body[end:] != b"\n]" or end <= 2 or b"\\u" in body:
+    # b"\\" first: one byte is found by memchr, many times faster than a two-byte search
+    if not body.startswith(b"[\n") or body[end:] != b"\n]" or end <= 2 or (b"\\" in body and b"\\u" in body):
         return None  # no events, or escapes (a key could be spelled otherwise)
     rows = []
     start = 2
@@ -277,7 +294,7 @@ def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] 
         if close != stop and body[close] != 0x2C:
             return None
         head = _COLLECTOR_HEAD.match(body, start, close)
-        if head is None or body[close - 1] != 0x7D or body.find(b'"eventId"', head.end(), close) >= 0:
+        if head is None or body[close - 1] != 0x7D:
             return None
         at = body.rfind(_INGEST_MEMBER, head.end() - 1, close)
         if at < 0:
@@ -288,13 +305,15 @@ def _collector_rows(body: bytes, suffix: bytes) -> list[tuple[str, str, bytes]] 
             return None
         if type(ingest) is not dict or (stamped := _stamped_instants(ingest)) is None:
             return None
-        received, event_at = stamped
+        received, received_us, event_us = stamped
         agent = ingest.get("userAgent")
         payload = body[start : close - 1]  # without the event's closing brace: the enrichment closes it
         event_id = head.group(1).decode()
         enrichment = enrich.enrichment_member(agent if type(agent) is str else None)
-        rows.append((event_id, received, _row(event_id, received, event_at, suffix, payload, enrichment)))
+        rows.append((event_id, received, _row(event_id, received_us, event_us, suffix, payload, enrichment)))
         start = stop + 1
+    if body.count(b'"eventId"') != len(rows):  # one per line, in its head: none elsewhere (one scan, not 50)
+        return None
     return rows
 
 
@@ -365,12 +384,13 @@ def _raw_text(value: Any, body: bytes) -> str:
         return _body_text(body)
 
 
-def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None) -> tuple[str, str, str, bytes]:
-    """(event_id, received_at, event_at, payload) of one event."""
+def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None) -> tuple[str, str, int, int, bytes]:
+    """(event_id, received_at as written, received_at and event_at as ``_instant_micros``, payload) of one
+    event."""
     stamped = _stamped_fields(value)
     if stamped is not None:
         event, ingest = value, value["_ingest"]
-        event_id, received, event_at = stamped
+        event_id, received, received_us, event_us = stamped
     else:
         event = normalize_event(value, derived_ids=derived_ids)
         event_id = event["eventId"]
@@ -390,14 +410,13 @@ def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None)
             event_time = parse_instant("_ingest.eventAt", ingest["eventAt"]) if ingest.get("eventAt") else received_time
         except ContractError:
             event_time = received_time
-        received, event_at = iso_utc(received_time), iso_utc(event_time)
+        received, received_us, event_us = iso_utc(received_time), _micros(received_time), _micros(event_time)
     event["_enriched"] = enrich.enrichment(ingest.get("userAgent"))
-    payload = encode_event(event)
-    return str(event_id), str(received), str(event_at), payload
+    return str(event_id), str(received), received_us, event_us, encode_event(event)
 
 
-def _stamped_fields(value: Any) -> tuple[str, str, str] | None:
-    """(event_id, received_at, event_at) of an event our collector stored under this contract (so already
+def _stamped_fields(value: Any) -> tuple[str, str, int, int] | None:
+    """(event_id, ``_stamped_instants``) of an event our collector stored under this contract (so already
     canonical and checked), or None."""
     ingest = value.get("_ingest") if type(value) is dict else None
     if type(ingest) is dict and _is_uuid(event_id := value.get("eventId")) and (stamped := _stamped_instants(ingest)):
@@ -405,30 +424,22 @@ def _stamped_fields(value: Any) -> tuple[str, str, str] | None:
     return None
 
 
-def _stamped_instants(ingest: dict[str, Any]) -> tuple[str, str] | None:
-    """(received_at, event_at) of an ``_ingest`` block the collector wrote under this contract, or None."""
-    contract, received, event_at = ingest.get("contract"), ingest.get("receivedAt"), ingest.get("eventAt")
-    if type(contract) is int and contract == CONTRACT_VERSION and _is_instant(received) and _is_instant(event_at):
-        return cast("tuple[str, str]", (received, event_at))  # strings: the checks passed
+def _stamped_instants(ingest: dict[str, Any]) -> tuple[str, int, int] | None:
+    """(received_at as written, received_at and event_at as ``_instant_micros``) of an ``_ingest`` block the
+    collector wrote under this contract, or None."""
+    contract, received = ingest.get("contract"), ingest.get("receivedAt")
+    if (
+        type(contract) is int
+        and contract == CONTRACT_VERSION
+        and (received_us := _instant_micros(received)) is not None
+        and (event_us := _instant_micros(ingest.get("eventAt"))) is not None
+    ):
+        return cast(str, received), received_us, event_us  # a string: _instant_micros checked it
     return None
 
 
 def _is_uuid(value: Any) -> bool:
     return type(value) is str and _UUID.match(value) is not None
-
-
-def _is_instant(value: Any) -> bool:
-    """An instant as ``iso_utc`` writes it, and a real one (not 2026-02-30)."""
-    return type(value) is str and _INSTANT.match(value) is not None and _is_real_date(value[:10])
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_real_date(day: str) -> bool:
-    try:
-        date.fromisoformat(day)
-    except ValueError:
-        return False
-    return True
 
 
 class _Writers:
