@@ -573,23 +573,26 @@ class _Writers:
                     "update raw.load_manifest set events = events - 1, duplicates = duplicates + 1 where source_key = %s",
                     [(key,) for _, key in replaced],
                 )
+            kept: list[list[bytes]]  # each object's rows that go in
             if contested == set():  # every row goes in
-                events = [len(parsed.rows) for parsed in batch]
-                lines = [line for parsed in batch for _, _, line in parsed.rows]
+                kept = [[row for _, _, row in parsed.rows] for parsed in batch]
             else:
-                events, lines = [0] * len(batch), []
+                kept = [[] for _ in batch]
                 for index, parsed in enumerate(batch):
-                    for event_id, received, line in parsed.rows:
+                    for event_id, received, row in parsed.rows:
                         if contested is not None and event_id not in contested:
                             pass  # the only copy
                         elif best.get(event_id) == (received, index):
                             del best[event_id]  # the winning copy, once
                         else:
                             continue
-                        lines.append(line)
-                        events[index] += 1
+                        kept[index].append(row)
+            events = [len(rows) for rows in kept]
             with cur.copy(_COPY_EVENTS) as copy:
-                copy.write(b"".join((_BINARY_HEADER, *lines, _BINARY_TRAILER)))
+                copy.write(_BINARY_HEADER)
+                for rows in kept:  # an object at a time: a block psycopg passes on whole, without copying it
+                    copy.write(b"".join(rows))
+                copy.write(_BINARY_TRAILER)
             new_agents = enrich.take_unsaved()
             if new_agents:
                 cur.executemany(
@@ -604,8 +607,8 @@ class _Writers:
             ]
             if rejects:
                 with cur.copy(_COPY_REJECTED) as copy:
-                    for row in rejects:
-                        copy.write_row(row)
+                    for reject in rejects:
+                        copy.write_row(reject)
             keys = [p.obj.key for p in batch]
             # An object changed since it was loaded (same key, new content) is loaded again: its counts add up.
             cur.execute(
