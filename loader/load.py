@@ -51,7 +51,8 @@ T = TypeVar("T")
 LOCK_KEY = 7_233_172_546_110_573  # pg advisory lock shared by every run that writes raw.* or the marts
 _PARTITION = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z\Z")  # as iso_utc() writes
+# As iso_utc() writes it; ASCII digits only (int() would read any Unicode digit).
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z\Z", re.ASCII)
 # A line of a collector object (``_collector_rows``) starts with the event's id and ends with its _ingest block.
 _COLLECTOR_HEAD = re.compile(rb'\{"eventId":"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",')
 _INGEST_MEMBER = b',"_ingest":{'

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loader.contract import encode_object, iso_utc
+from loader.contract import encode_object
 from loader.load import ParsedObject, parse_object
 from loader.rawstore import RawObject
 from tests.unit.test_contract import BROWSER_EVENT
@@ -37,8 +37,8 @@ def decode_row(row: bytes) -> tuple[object, ...]:
     event_id, received, event_at, payload, key, load_id = fields
     assert payload[:1] == b"\x01", "jsonb's text format version"
 
-    def instant(value: bytes) -> str:
-        return iso_utc(datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=struct.unpack(">q", value)[0]))
+    def instant(value: bytes) -> datetime:
+        return datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=struct.unpack(">q", value)[0])
 
     return (
         str(uuid.UUID(bytes=event_id)),
@@ -64,7 +64,8 @@ def test_arrays_batches_and_ndjson_give_one_row_per_event(body: str) -> None:
     assert len(parsed.rows) == 2 and parsed.rejects == []
     event_id, received, row = parsed.rows[0]
     columns = decode_row(row)
-    assert columns[0] == event_id and columns[1] == received == "2026-11-24T13:00:00.000Z", "time from the key's hour"
+    assert received == "2026-11-24T13:00:00.000Z", "time from the key's hour"
+    assert columns[:2] == (event_id, datetime(2026, 11, 24, 13, tzinfo=UTC))
     assert columns[4:] == (KEY, 7)
     assert columns[3]["_contract"] == {"eventIdDerived": True, "receivedAtFromKey": True}
 
@@ -74,7 +75,8 @@ def test_a_single_event_object_of_the_previous_collector_is_one_row() -> None:
     [(event_id, received, row)] = parse(json.dumps(legacy).encode()).rows
     assert (event_id, received) == (BROWSER_EVENT["eventId"], "2026-11-24T13:05:00.123Z")
     columns = decode_row(row)
-    assert columns[:3] == (event_id, received, received), "no eventAt: the time it was received"
+    moment = datetime(2026, 11, 24, 13, 5, 0, 123_000, tzinfo=UTC)
+    assert columns[:3] == (event_id, moment, moment), "no eventAt: the time it was received"
     assert columns[3]["_enriched"]["userAgent"]["isBot"] is True
 
 
@@ -170,6 +172,7 @@ def ingest_not_last(event_id: str) -> dict[str, object]:
         line(stamped(EVENT_IDS[1], contract=2)),
         line(stamped(EVENT_IDS[1], eventAt="2026-02-30T11:55:00.000Z")),  # impossible date
         line(stamped(EVENT_IDS[1], receivedAt="2026-11-24 13:05:00")),
+        line(stamped(EVENT_IDS[1], receivedAt="2026-11-24T13:05:0\u0663.123Z")),  # an Arabic-Indic digit
         line(stamped(EVENT_IDS[1])) + b" ",  # not compact
         line(stamped(EVENT_IDS[1]))[:-1] + b"]",  # the event not closed
         line(stamped(EVENT_IDS[1], userAgent="nul \u0000 in it")),
@@ -181,7 +184,7 @@ def ingest_not_last(event_id: str) -> dict[str, object]:
         line(stamped(EVENT_IDS[1])).replace(b'"eventId":"2', b'"eventId": "2'),
     ],
     ids=[
-        "not-stamped", "other-contract", "impossible-date", "not-an-instant", "trailing-space", "not-closed", "nul",
+        "not-stamped", "other-contract", "impossible-date", "not-an-instant", "non-ascii-digit", "trailing-space", "not-closed", "nul",
         "escape", "id-not-first", "id-not-a-uuid", "another-eventId", "ingest-not-last", "space-after-colon",
     ],
 )  # fmt: skip
