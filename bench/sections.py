@@ -184,16 +184,13 @@ def _ceilings(conn: Any, rounds: int = 3) -> tuple[int, float, float]:
     import struct
     from statistics import median
 
+    from loader.load import BINARY_COPY_HEADER, BINARY_COPY_TRAILER
+
     payloads = [row[0].encode() for row in conn.execute("select payload::text from raw.events")]
     text = b"".join(p.replace(b"\\", b"\\\\") + b"\n" for p in payloads)
-    # Signature, flags, header extension; per row one field: its length, jsonb's version 1, the text; trailer.
-    binary = b"".join(
-        (
-            b"PGCOPY\n\xff\r\n\x00" + bytes(8),
-            *(struct.pack(">hib", 1, len(p) + 1, 1) + p for p in payloads),
-            b"\xff\xff",
-        )
-    )
+    # Per row one field: its length, jsonb's version 1, the text.
+    rows = (struct.pack(">hib", 1, len(p) + 1, 1) + p for p in payloads)
+    binary = b"".join((BINARY_COPY_HEADER, *rows, BINARY_COPY_TRAILER))
     timings: dict[str, list[float]] = {"": [], " (format binary)": []}
     for _ in range(rounds):
         for options, data in (("", text), (" (format binary)", binary)):

@@ -68,13 +68,13 @@ MAX_OBJECT_BYTES = 64 * 1024 * 1024  # the collector writes at most ~1 MB per ob
 _COPY_EVENTS = (
     "copy raw.events (event_id, received_at, event_at, payload, source_key, load_id) from stdin (format binary)"
 )
-_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
-_BINARY_TRAILER = b"\xff\xff"
+BINARY_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+BINARY_COPY_TRAILER = b"\xff\xff"
 # Field count; event_id (16 bytes); received_at and event_at (microseconds since 2000-01-01 UTC); the payload's
 # length and jsonb's format version (1: JSON text follows).
 _ROW_HEAD = struct.Struct(">hi16siqiqib")
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_MICROSECOND, _MILLISECOND = timedelta(microseconds=1), timedelta(milliseconds=1)
+_MILLISECOND = timedelta(milliseconds=1)
 _COPY_REJECTED = "copy raw.rejected_events (source_key, position, reason, raw_text, load_id) from stdin"
 
 
@@ -264,7 +264,7 @@ def _minute_micros(minute: str) -> int | None:
         start = datetime.fromisoformat(minute).replace(tzinfo=UTC)
     except ValueError:  # not a real date
         return None
-    return (start - _PG_EPOCH) // _MICROSECOND
+    return _micros(start)
 
 
 def _micros(moment: datetime) -> int:
@@ -590,10 +590,10 @@ class _Writers:
                         kept[index].append(row)
             events = [len(rows) for rows in kept]
             with cur.copy(_COPY_EVENTS) as copy:
-                copy.write(_BINARY_HEADER)
+                copy.write(BINARY_COPY_HEADER)
                 for rows in kept:  # an object at a time: a block psycopg passes on whole, without copying it
                     copy.write(b"".join(rows))
-                copy.write(_BINARY_TRAILER)
+                copy.write(BINARY_COPY_TRAILER)
             new_agents = enrich.take_unsaved()
             if new_agents:
                 cur.executemany(
