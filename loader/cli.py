@@ -157,6 +157,7 @@ def run_load(
         resolve(),
         settings,
         trigger=trigger,
+        privacy=IngestSettings.from_env(),
     )
     with progress("loading objects", None) as advance:
         return loader.run(

@@ -243,6 +243,7 @@ class EtlSettings:
 
     store: RawStoreSettings
     loader: LoaderSettings
+    privacy: IngestSettings  # CLICKSTREAM_IP_MODE also applies to addresses found in old objects at load
     dbt_project: Path
     dbt_target: Path  # writable: dbt's target and logs (under CLICKSTREAM_HOME, so /tmp in Lambda)
     in_lambda: bool = False
@@ -252,6 +253,7 @@ class EtlSettings:
         return cls(
             store=RawStoreSettings.from_env(env),
             loader=LoaderSettings.from_env(env),
+            privacy=IngestSettings.from_env(env),
             dbt_project=dbt_project_dir(env),
             dbt_target=clickstream_home(env) / "dbt-target",
             in_lambda=in_lambda(env),

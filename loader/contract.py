@@ -23,7 +23,9 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_REQUEST_BYTES = 1024 * 1024
 MAX_BATCH_EVENTS = 500
 # Stamped into ``_ingest.contract`` by the collector: the loader trusts events of the current version.
-CONTRACT_VERSION = 1
+# 2: the old pipeline's spellings (context_product, product_*, identity_source, event_timestamp) are mapped and an
+# empty userId counts as none; events stamped 1 are read again under these rules.
+CONTRACT_VERSION = 2
 
 KNOWN_EVENT_NAMES = frozenset(
     {
@@ -43,10 +45,18 @@ EVENT_ALIASES = {
     "event_name": "eventName", "event_id": "eventId", "user_id": "userId", "client_id": "clientId",
     "session_id": "sessionId", "user_login_state": "userLoginState", "is_first_visit": "isFirstVisit",
     "page_url": "pageUrl", "page_title": "pageTitle", "page_path": "pagePath", "referrer_url": "referrer",
+    "identity_source": "identitySource", "event_timestamp": "eventTimestamp", "context_product": "contextProduct",
 }  # fmt: skip
+# Inside a product block; the old pipeline's ``product_*`` spellings too (``context_product.product_price``).
 PRODUCT_ALIASES = {
     "product_id": "id", "product_name": "name", "discount_price": "discountPrice", "url_path": "urlPath",
-    "brand_name": "brandName",
+    "brand_name": "brandName", "product_category": "category", "product_brand": "brand", "product_price": "price",
+    "product_discount_price": "discountPrice", "product_url_path": "urlPath",
+}  # fmt: skip
+# The old pipeline's flat product columns at the top level of an event (its clickstream_events table's spellings).
+FLAT_PRODUCT_FIELDS = {
+    "product_id": "id", "product_name": "name", "product_category": "category", "product_brand": "brand",
+    "product_price": "price", "product_discount_price": "discountPrice", "product_url_path": "urlPath",
 }  # fmt: skip
 
 
@@ -235,6 +245,24 @@ def _normalize_product(value: Any) -> dict[str, Any] | None:
     return product
 
 
+def _merge_old_product(event: dict[str, Any]) -> None:
+    """The old pipeline read a ``context_product`` block and flat ``product_*`` fields as well as ``product``:
+    all land in ``product`` (``product``'s own values win, then the block's, then the flat fields)."""
+    block = event.pop("contextProduct", None)
+    flat = {FLAT_PRODUCT_FIELDS[key]: event.pop(key) for key in list(event) if key in FLAT_PRODUCT_FIELDS}
+    if block is None and not flat:
+        return
+    if block is not None and not isinstance(block, dict):
+        raise ContractError(f"context_product: expected an object, got {_kind(block)}")
+    product = event.get("product")
+    if product is not None and not isinstance(product, dict):
+        return  # _normalize_product names the problem
+    merged: dict[str, Any] = {key: value for key, value in flat.items() if value is not None}
+    merged.update(_rename(block or {}, PRODUCT_ALIASES))
+    merged.update(_rename(product or {}, PRODUCT_ALIASES))
+    event["product"] = merged
+
+
 def _normalize_element(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -295,13 +323,21 @@ def normalize_event(raw: Any, *, derived_ids: Counter[str] | None = None) -> dic
 
     if event.get("clientId") is None:
         raise ContractError("clientId: required")
+    _merge_old_product(event)
+    notes: dict[str, Any] = {}
+    if isinstance(event.get("userId"), str) and not event["userId"].strip():
+        event["userId"] = None  # an empty id is no user, as the old pipeline took it
+        notes["emptyUserId"] = True
     for field, check in _FIELD_CHECKS.items():
         if event.get(field) is not None:
             event[field] = check(field, event[field])
     if event.get("timestamp") is not None:
         parse_instant("timestamp", event["timestamp"])
+    if event.get("identitySource") is not None:
+        event["identitySource"] = _text("identitySource", event["identitySource"], max_len=32)
+    if event.get("eventTimestamp") is not None:
+        parse_instant("eventTimestamp", event["eventTimestamp"])
 
-    notes: dict[str, Any] = {}
     raw_id = event.get("eventId")
     try:
         if raw_id is None:
@@ -312,12 +348,15 @@ def normalize_event(raw: Any, *, derived_ids: Counter[str] | None = None) -> dic
         if raw_id is not None:
             notes["invalidEventId"] = str(raw_id)[:128]
         event.pop("eventId", None)
-        event["eventId"] = derive_event_id(event)
+        # A sent id that is no UUID (the tracker's "1764700981234-9f8e7d6c" on a non-secure origin) still tells
+        # events apart: it goes into the derived id, so a retry gets the same one and two events never share it.
+        sent = "" if raw_id is None else f"id:{str(raw_id)[:128]}"
+        event["eventId"] = derive_event_id(event, sent)
         if derived_ids is not None:
             occurrence = derived_ids[event["eventId"]]
             derived_ids[event["eventId"]] += 1
             if occurrence:
-                event["eventId"] = derive_event_id(event, f"#{occurrence}")
+                event["eventId"] = derive_event_id(event, f"{sent}#{occurrence}")
     if notes:
         event["_contract"] = {**(event.get("_contract") or {}), **notes}
     return event

@@ -153,7 +153,7 @@ def run_etl(
             logs.log("etl", level=logging.WARNING, **summary.as_dict())
             return summary
         store = open_store(settings.store, max_pool_connections=settings.loader.threads + 4)
-        loader = Loader(store, warehouse, settings.loader, trigger=trigger)
+        loader = Loader(store, warehouse, settings.loader, trigger=trigger, privacy=settings.privacy)
         try:
             loaded = loader.run(
                 since=request.since,

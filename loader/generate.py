@@ -27,17 +27,17 @@ _CATALOG_SPEC: dict[str, tuple[str, tuple[int, int], dict[str, list[str]]]] = {
         "Dell": ["Inspiron 15", "XPS 13", "Latitude 5440"], "Gigabyte": ["G5 MF", "Aero 16"],
         "MSI": ["Modern 14", "Katana 15", "Thin GF63"], "LG": ["Gram 14", "Gram 16"], "Samsung": ["Galaxy Book4"],
     }),
-    "keyboard": ("Ban phim", (390_000, 4_500_000), {
+    "keyboard": ("Bàn phím", (390_000, 4_500_000), {
         "Akko": ["3068B Plus", "5075B", "MOD007"], "AULA": ["M75 TM", "F75", "F99"], "Corsair": ["K70 RGB", "K65 Mini"],
         "DareU": ["EK87", "A98"], "Keychron": ["K2 Pro", "Q1 Max", "V1"], "Logitech": ["G Pro X TKL", "MX Keys S"],
         "Razer": ["BlackWidow V4", "Huntsman Mini"], "SteelSeries": ["Apex Pro TKL"],
     }),
-    "monitor": ("Man hinh", (2_490_000, 19_900_000), {
+    "monitor": ("Màn hình", (2_490_000, 19_900_000), {
         "AOC": ["24G2SP", "Q27G3XMN"], "ASUS": ["TUF VG249Q3A", "ProArt PA278CV"], "Dell": ["S2425H", "U2724D"],
         "Gigabyte": ["M27Q", "G24F 2"], "LG": ["27GP850", "24MR400"], "MSI": ["MAG 274QRF", "G2412"],
         "Samsung": ["Odyssey G5", "ViewFinity S6"], "ViewSonic": ["VX2479", "VA2432"], "Xiaomi": ["A27i", "G27i"],
     }),
-    "mouse": ("Chuot", (150_000, 3_290_000), {
+    "mouse": ("Chuột", (150_000, 3_290_000), {
         "Logitech": ["G102 Lightsync", "G Pro X Superlight 2", "MX Master 3S"], "Razer": ["DeathAdder V3", "Viper V3 Pro"],
         "Corsair": ["M75 Wireless"], "DareU": ["EM901X", "A950"], "SteelSeries": ["Rival 3"], "Xiaomi": ["Mi Dual Mode"],
     }),
@@ -45,9 +45,9 @@ _CATALOG_SPEC: dict[str, tuple[str, tuple[int, int], dict[str, list[str]]]] = {
         "Razer": ["BlackShark V2 X", "Kraken V4"], "Corsair": ["HS55 Stereo", "Virtuoso Max"],
         "SteelSeries": ["Arctis Nova 1", "Arctis Nova 7"], "Logitech": ["G435", "G Pro X 2"], "Xiaomi": ["Redmi Buds 6"],
     }),
-    "accessory": ("Phu kien", (99_000, 1_490_000), {
-        "Akko": ["Lot chuot Cinnamoroll"], "Logitech": ["Hub USB-C 7 in 1"], "Razer": ["Lot chuot Gigantus V2"],
-        "Xiaomi": ["Gia do man hinh"], "DareU": ["Balo laptop 15.6"], "Corsair": ["Lot chuot MM300"],
+    "accessory": ("Phụ kiện", (99_000, 1_490_000), {
+        "Akko": ["Lót chuột Cinnamoroll"], "Logitech": ["Hub USB-C 7 in 1"], "Razer": ["Lót chuột Gigantus V2"],
+        "Xiaomi": ["Giá đỡ màn hình"], "DareU": ["Balo laptop 15.6"], "Corsair": ["Lót chuột MM300"],
     }),
 }  # fmt: skip
 
@@ -86,57 +86,80 @@ SOURCES: list[tuple[str | None, str, str, float]] = [
 # Hourly weight of visits by UTC hour (the shop's visitors are on UTC+7; evenings peak).
 # A visit's events stop this long before ``now``, so even batched requests (sent up to ~20 s later) arrive by then.
 _LAST_EVENT_MARGIN = timedelta(seconds=30)
+_USER_NAMESPACE = uuid.UUID("0b9c7a52-3f1e-4d6a-8c2b-5e4f3a2d1c0b")  # users' ids: Cognito subs (UUIDs)
 _HOUR_WEIGHTS = [6, 7, 8, 8, 7, 6, 6, 6, 6, 7, 8, 10, 12, 13, 14, 12, 8, 5, 3, 2, 1.5, 1.5, 2, 4]
 
 
 @dataclass(frozen=True)
 class Product:
-    id: str
+    id: str  # a cuid, as Prisma makes them
     name: str
-    category: str
+    category: str  # the product's variant: laptop, keyboard, ...
     brand: str
-    price: int
+    price: int  # VND
     discount_price: int | None
     url_path: str
 
-    def payload(self, brand_key: str = "brand") -> dict[str, Any]:
-        return {
-            "id": self.id, "name": self.name, "category": self.category, brand_key: self.brand,
-            "price": self.price, "discountPrice": self.discount_price, "urlPath": self.url_path,
-        }  # fmt: skip
+    @property
+    def effective_price(self) -> int:
+        return self.discount_price or self.price
+
+    def payload(self) -> dict[str, Any]:
+        """``product`` as the storefront's tracker sends it (``discountPrice`` only when there is one)."""
+        sent: dict[str, Any] = {"id": self.id, "name": self.name, "category": self.category, "brand": self.brand,
+                                "price": self.price, "urlPath": self.url_path}  # fmt: skip
+        if self.discount_price is not None:
+            sent["discountPrice"] = self.discount_price
+        return sent
+
+
+@dataclass(frozen=True)
+class Category:
+    """A row of the shop's Category table: what category_view sends as its ``product``."""
+
+    id: str  # a cuid
+    title: str  # Vietnamese, with its diacritics ("Bàn phím")
+    slug: str  # the variant ("keyboard"); some pages send only this, as ``product.id``
+
+
+def cuid(rng: random.Random) -> str:
+    """An id shaped like Prisma's cuid(): 'c', then 24 lower-case base-36 characters."""
+    return "c" + "".join(rng.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(24))
 
 
 def _slug(text: str) -> str:
-    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+    """URL slug: Vietnamese letters without their marks (đ → d), lower case, hyphens."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return "-".join("".join(c if c.isascii() and c.isalnum() else " " for c in plain.lower()).split())
 
 
-def build_catalog() -> list[Product]:
-    """The shop's products: fixed across seeds so repeated runs talk about the same items."""
+def build_catalog() -> tuple[list[Product], list[Category]]:
+    """The shop's products and categories: fixed across seeds so repeated runs talk about the same items."""
     rng = random.Random(2026)
-    products = []
+    products, categories = [], []
     for category, (title, (low, high), brands) in _CATALOG_SPEC.items():
+        categories.append(Category(cuid(rng), title, category))
         for brand, models in brands.items():
             for model in models:
                 name = f"{title} {brand} {model}"
-                slug = _slug(name)
                 price = int(round(math.exp(rng.uniform(math.log(low), math.log(high))), -4))
-                discount = int(round(price * rng.uniform(0.8, 0.95), -4)) if rng.random() < 0.45 else None
-                products.append(
-                    Product(
-                        f"prod_{_slug(brand + ' ' + model).replace('-', '_')}",
-                        name,
-                        category,
-                        brand,
-                        price,
-                        discount,
-                        f"/product/{slug}",
-                    )
-                )
-    return products
+                discount = int(round(price * rng.uniform(0.8, 0.95), -4)) if rng.random() < 0.2 else None
+                products.append(Product(cuid(rng), name, category, brand, price, discount, f"/product/{_slug(name)}"))
+    return products, categories
 
 
-CATALOG = build_catalog()
+CATALOG, CATEGORY_ROWS = build_catalog()
 CATEGORIES = sorted({p.category for p in CATALOG})
+_CATEGORY_BY_SLUG = {row.slug: row for row in CATEGORY_ROWS}
+SHARE_CHANNELS = ["facebook", "zalo", "messenger", "copy_link"]
+
+
+def user_id_of(index: int) -> str:
+    """The shop user (Cognito sub) of client ``index`` of the audience: the same for every seed."""
+    return str(uuid.uuid5(_USER_NAMESPACE, f"user-{index}"))
 
 
 @dataclass(frozen=True)
@@ -158,9 +181,10 @@ class _Client:
     user_id: str | None
     clock_skew: timedelta
     batched: bool
-    snake_case: bool
     logged_in: bool = False
+    events_sent: int = 0  # isFirstVisit is true on a new client's very first event only
     visits: int = 0
+    cart: list[Product] = field(default_factory=list)  # the storefront keeps the cart across visits
 
 
 @dataclass
@@ -171,7 +195,6 @@ class _Visit:
     landing: bool = True
     page_url: str = SHOP + "/"
     previous_url: str | None = None
-    cart: list[Product] = field(default_factory=list)
     events: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
     tabs: list[str] = field(default_factory=list)
 
@@ -182,9 +205,21 @@ class _Visit:
 class TrafficGenerator:
     """Generates requests for ``events`` events spread over ``days`` days ending at ``now``."""
 
-    def __init__(self, *, events: int, days: float, seed: int, now: datetime, client_pool: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        events: int,
+        days: float,
+        seed: int,
+        now: datetime,
+        client_pool: int | None = None,
+        non_secure_origin: bool = False,
+    ) -> None:
+        """``non_secure_origin``: the storefront on http://, where the tracker has no crypto.randomUUID and
+        makes its client, session and event ids from epoch milliseconds and 8 hex digits."""
         if events < 1 or days <= 0:
             raise ValueError("events must be at least 1 and days more than 0")
+        self.non_secure_origin = non_secure_origin
         self.target = events
         self.days = days
         self.rng = random.Random(seed)
@@ -208,18 +243,24 @@ class TrafficGenerator:
             skew = (
                 timedelta(seconds=rng.gauss(0, 45)) if rng.random() < 0.9 else timedelta(minutes=rng.uniform(-240, 240))
             )
+            if self.non_secure_origin:
+                client_id = f"{1_760_000_000_000 + rng.randrange(10**10)}-{rng.getrandbits(32):08x}"
+            else:
+                client_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             self._clients[index] = _Client(
-                client_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                client_id=client_id,
                 user_agent=agent,
                 ip=ip,
-                user_id=f"user_{index:06d}" if rng.random() < 0.35 else None,
+                user_id=user_id_of(index) if rng.random() < 0.35 else None,
                 clock_skew=skew,
                 batched=rng.random() < 0.25,
-                snake_case=rng.random() < 0.05,
             )
         return self._clients[index]
 
-    def _uuid(self) -> str:
+    def _uuid(self, moment: datetime | None = None) -> str:
+        """A new id as the tracker makes it (``moment``: when, for a non-secure origin's time-based ids)."""
+        if self.non_secure_origin:
+            return f"{int((moment or self.now).timestamp() * 1000)}-{self.rng.getrandbits(32):08x}"
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def _product(self, category: str | None = None) -> Product:
@@ -254,37 +295,40 @@ class TrafficGenerator:
                     return
 
     def _simulate(self, client: _Client, start: datetime) -> Iterator[tuple[SimulatedRequest, int]]:
-        visit = _Visit(client=client, now=start, tab_session=self._uuid())
+        visit = _Visit(client=client, now=start, tab_session=self._uuid(start))
         if client.user_id and client.visits and self.rng.random() < 0.6:
             client.logged_in = True
-        first_visit = client.visits == 0
         client.visits += 1
         if client.user_agent in BOT_AGENTS:
             self._crawl(visit)
         else:
             self._browse(visit)
         visit.events = [(moment, event) for moment, event in visit.events if moment <= self.now - _LAST_EVENT_MARGIN]
-        yield from self._send(visit, first_visit)
+        yield from self._send(visit)
 
     def _emit(
-        self, visit: _Visit, name: str, *, product: Product | None = None, element: dict[str, Any] | None = None
+        self, visit: _Visit, name: str, *, product: dict[str, Any] | None = None, element: dict[str, Any] | None = None
     ) -> None:
+        """One event as the storefront's tracker builds it: page_view and click always carry ``userId`` (null when
+        anonymous), the other events only when logged in; login states are logged_in or anonymous."""
         client = visit.client
         event: dict[str, Any] = {
             "eventName": name,
-            "eventId": self._uuid(),
+            "eventId": self._uuid(visit.now),
             "pageUrl": visit.page_url,
             "referrer": visit.previous_url,
-            "userId": client.user_id if client.logged_in else None,
-            "userLoginState": "logged_in"
-            if client.logged_in
-            else ("guest" if name.startswith("checkout") else "anonymous"),
-            "clientId": client.client_id,
-            "sessionId": visit.tab_session,
         }
+        if client.logged_in or name in ("page_view", "click"):
+            event["userId"] = client.user_id if client.logged_in else None
+        event.update(
+            userLoginState="logged_in" if client.logged_in else "anonymous",
+            clientId=client.client_id,
+            sessionId=visit.tab_session,
+            isFirstVisit=client.events_sent == 0,
+        )
+        client.events_sent += 1
         if product is not None:
-            brand_key = "brandName" if self.rng.random() < 0.1 else "brand"
-            event["product"] = product.payload(brand_key)
+            event["product"] = product
         if element is not None:
             event["element"] = element
         visit.events.append((visit.now, event))
@@ -294,13 +338,15 @@ class TrafficGenerator:
         if self.rng.random() < 0.012:  # the visitor leaves the tab open and comes back later
             visit.now += timedelta(minutes=self.rng.uniform(31, 120))
 
-    def _open(self, visit: _Visit, path: str, view: str, product: Product | None = None, query: str = "") -> None:
+    def _open(
+        self, visit: _Visit, path: str, view: str, product: dict[str, Any] | None = None, query: str = ""
+    ) -> None:
         if not visit.landing:  # on the landing page the referrer is the external one
             visit.previous_url = visit.page_url
         visit.page_url = f"{SHOP}{path}{'?' + query if query else ''}"
         visit.landing = False
         if product is not None and self.rng.random() < 0.12:  # opened in a new tab: the tracker starts a new session id
-            visit.tab_session = self._uuid()
+            visit.tab_session = self._uuid(visit.now)
             visit.tabs.append(visit.tab_session)
         elif len(visit.tabs) > 1 and self.rng.random() < 0.25:  # back to another open tab
             visit.tab_session = self.rng.choice(visit.tabs)
@@ -329,12 +375,12 @@ class TrafficGenerator:
                 page = rng.choices(["category", "product", "login", "exit"], [0.45, 0.3, 0.05, 0.2])[0]
             elif page == "category":
                 category = rng.choice(CATEGORIES) if rng.random() < 0.4 else category
-                self._open(visit, f"/category/{category}", "category_view", query=query)
+                self._open(visit, f"/category/{category}", "category_view", self._category_payload(category), query)
                 page = rng.choices(["product", "category", "home", "exit"], [0.62, 0.1, 0.05, 0.23])[0]
             elif page == "product":
                 product = self._product(category if rng.random() < 0.6 else None)
                 category = product.category
-                self._open(visit, product.url_path, "product_view", product, query=query)
+                self._open(visit, product.url_path, "product_view", product.payload(), query=query)
                 page = self._on_product(visit, product)
             elif page == "login":
                 self._login(visit)
@@ -346,27 +392,38 @@ class TrafficGenerator:
             query = ""
             self._wait(visit, 35)
 
+    def _category_payload(self, slug: str) -> dict[str, Any]:
+        """category_view's ``product``: the category's id and title, or on some pages only its slug as the id."""
+        row = _CATEGORY_BY_SLUG[slug]
+        return {"category": row.title, "id": row.id} if self.rng.random() < 0.7 else {"id": row.slug}
+
     def _on_product(self, visit: _Visit, product: Product) -> str:
         rng = self.rng
+        cart = visit.client.cart
         if rng.random() < 0.45:
             self._wait(visit, 12)
-            self._click(visit, "product-gallery", "Xem anh", product)
-        affordability = 0.32 if (product.discount_price or product.price) < 5_000_000 else 0.18
+            self._click(visit, "product-gallery", "Xem ảnh", product)
+        affordability = 0.32 if product.effective_price < 5_000_000 else 0.18
         if rng.random() < affordability:
             self._wait(visit, 20)
-            self._emit(visit, "add_to_cart_click", product=product,
-                       element={"tag": "button", "id": "btn-add-to-cart", "role": "button", "text": "Them vao gio hang"})  # fmt: skip
-            visit.cart.append(product)
+            self._emit(visit, "add_to_cart_click", product=product.payload(),
+                       element={"tag": "button", "id": "btn-add-to-cart", "role": "button", "text": "Thêm vào giỏ hàng"})  # fmt: skip
+            cart.append(product)
         if rng.random() < 0.05:
             self._wait(visit, 8)
-            self._emit(visit, "wishlist_toggle", product=product)
+            toggled_on = rng.random() < 0.8
+            self._emit(visit, "wishlist_toggle", product=product.payload(),
+                       element={"tag": "button", "id": "btn-wishlist", "dataset": {"toggledOn": str(toggled_on).lower()}})  # fmt: skip
         if rng.random() < 0.03:
             self._wait(visit, 8)
-            self._emit(visit, "share_click", product=product)
-        if visit.cart and rng.random() < 0.08:
+            self._emit(visit, "share_click", product=product.payload(),
+                       element={"tag": "button", "id": "btn-share", "dataset": {"channel": rng.choice(SHARE_CHANNELS)}})  # fmt: skip
+        if cart and rng.random() < 0.08:
             self._wait(visit, 10)
-            self._emit(visit, "remove_from_cart_click", product=visit.cart.pop(0))
-        if visit.cart:
+            removed = cart[0]
+            self._emit(visit, "remove_from_cart_click", product=removed.payload())
+            cart[:] = [item for item in cart if item.id != removed.id]  # the storefront removes the whole line
+        if cart:
             return rng.choices(["checkout", "product", "category", "exit"], [0.42, 0.28, 0.12, 0.18])[0]
         return rng.choices(["product", "category", "home", "login", "exit"], [0.36, 0.16, 0.05, 0.03, 0.4])[0]
 
@@ -377,22 +434,30 @@ class TrafficGenerator:
         if client.logged_in or self.rng.random() < 0.25:
             return client.logged_in
         if client.user_id is None and self.rng.random() < 0.5:
-            client.user_id = f"user_new_{client.client_id[:8]}"  # signs up
+            client.user_id = str(uuid.uuid5(_USER_NAMESPACE, f"signup-{client.client_id}"))  # signs up
         if client.user_id is not None:
             client.logged_in = True
             self._emit(visit, "login_success")
         return client.logged_in
 
     def _checkout(self, visit: _Visit) -> str:
+        """checkout_start and checkout_complete carry no product: the cart's total and size, as strings, in
+        ``element.dataset`` (the storefront leaves cartId, orderId and orderNumber empty today)."""
         rng = self.rng
+        cart = visit.client.cart
         if not visit.client.logged_in and rng.random() < 0.5:
             self._login(visit)
-        self._open(visit, "/checkout", "checkout_start", visit.cart[-1])
+        total = str(sum(item.effective_price for item in cart))
+        self._open(visit, "/checkout", "checkout_start")
+        visit.events[-1][1]["element"] = {
+            "tag": "button", "id": "btn-checkout", "dataset": {"cartId": "", "total": total, "itemCount": str(len(cart))},
+        }  # fmt: skip
         if rng.random() < 0.58:
             self._wait(visit, 90)
             visit.page_url = f"{SHOP}/checkout/success"
-            self._emit(visit, "checkout_complete", product=visit.cart[-1])
-            visit.cart.clear()
+            self._emit(visit, "checkout_complete",
+                       element={"tag": "form", "id": "checkout-form", "dataset": {"orderId": "", "orderNumber": "", "total": total}})  # fmt: skip
+            cart.clear()
             if visit.client.logged_in and rng.random() < 0.05:
                 self._wait(visit, 30)
                 self._emit(visit, "logout")
@@ -406,15 +471,13 @@ class TrafficGenerator:
         zombie = self.rng.random() < 0.05
         for _ in range(self.rng.randint(10, 40) if not zombie else 200):
             product = self._product()
-            self._open(visit, product.url_path, "product_view", product)
+            self._open(visit, product.url_path, "product_view", product.payload())
             visit.now += timedelta(seconds=self.rng.uniform(2, 15) if not zombie else self.rng.uniform(300, 900))
 
     # -- requests ---------------------------------------------------------------------------
-    def _send(self, visit: _Visit, first_visit: bool) -> Iterator[tuple[SimulatedRequest, int]]:
+    def _send(self, visit: _Visit) -> Iterator[tuple[SimulatedRequest, int]]:
         client = visit.client
         rng = self.rng
-        for _, event in visit.events:
-            event["isFirstVisit"] = first_visit
         if client.batched:
             index = 0
             while index < len(visit.events):
@@ -437,7 +500,7 @@ class TrafficGenerator:
                 )
         else:
             for moment, event in visit.events:
-                payload: Any = _snake(event) if client.snake_case else event
+                payload: Any = event
                 if rng.random() < 0.002:
                     payload = {**payload, "clientId": None, "client_id": None}  # a broken page build
                 received = moment + timedelta(milliseconds=rng.randint(30, 400))
@@ -458,13 +521,6 @@ class TrafficGenerator:
             data = gzip.compress(data, mtime=0)
             headers["content-encoding"] = "gzip"
         return SimulatedRequest(received, data, headers, client.ip, self._uuid())
-
-
-def _snake(event: dict[str, Any]) -> dict[str, Any]:
-    renames = {"eventName": "event_name", "eventId": "event_id", "userId": "user_id", "clientId": "client_id",
-               "sessionId": "session_id", "userLoginState": "user_login_state", "isFirstVisit": "is_first_visit",
-               "pageUrl": "page_url"}  # fmt: skip
-    return {renames.get(k, k): v for k, v in event.items()}
 
 
 @dataclass

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -22,7 +19,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from loader import logs
@@ -39,6 +35,7 @@ from loader.contract import (
     normalize_event,
     parse_instant,
 )
+from loader.privacy import anonymize_ip
 from loader.rawstore import RawStore, StoreError, partition_key
 
 MAX_EVENT_AGE = timedelta(days=30)  # a tracker queue older than this is a broken device clock, not a backlog
@@ -102,26 +99,6 @@ def request_from_apigw(event: Mapping[str, Any]) -> HttpRequest:
         api_id=context.get("apiId"),
         stage=context.get("stage"),
     )
-
-
-@lru_cache(maxsize=65536)
-def anonymize_ip(address: str | None, mode: str, salt: str | None = None) -> str | None:
-    """``truncate`` zeroes the last IPv4 octet / last 80 IPv6 bits; ``hash`` is a salted HMAC."""
-    if not address:
-        return None
-    if mode == "full":
-        return address
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return None
-    if ip.version == 6 and ip.ipv4_mapped:  # ::ffff:a.b.c.d is an IPv4 client
-        ip = ip.ipv4_mapped
-    if mode == "hash":
-        assert salt is not None
-        return hmac.new(salt.encode(), ip.packed, hashlib.sha256).hexdigest()[:32]
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
 
 
 def _event_time(event: dict[str, Any], sent_at: datetime | None, received_at: datetime) -> datetime:

@@ -33,7 +33,7 @@ from psycopg import errors as psycopg_errors
 from psycopg.types.json import Jsonb
 
 from loader import enrich, logs
-from loader.config import LoaderSettings, WarehouseSettings
+from loader.config import IngestSettings, LoaderSettings, WarehouseSettings
 from loader.contract import (
     CONTRACT_VERSION,
     ContractError,
@@ -43,6 +43,7 @@ from loader.contract import (
     normalize_event,
     parse_instant,
 )
+from loader.privacy import anonymize_stored_ip
 from loader.rawstore import RawObject, RawStore, StoreError
 from loader.schema import migrate
 from loader.warehouse import connect
@@ -75,6 +76,7 @@ BINARY_COPY_TRAILER = b"\xff\xff"
 _ROW_HEAD = struct.Struct(">hi16siqiqib")
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
+_DEFAULT_PRIVACY = IngestSettings()
 _COPY_REJECTED = "copy raw.rejected_events (source_key, position, reason, raw_text, load_id) from stdin"
 
 
@@ -188,14 +190,25 @@ def _body_text(body: bytes) -> str:
     return _printable(body.decode("utf-8-sig", "replace"))
 
 
-def parse_object(obj: RawObject, body: bytes, load_id: int, *, careful: bool = False) -> ParsedObject:
+@dataclass(frozen=True)
+class _TimeFallbacks:
+    """Where an event without ``_ingest.receivedAt`` gets its time after its payload (``_received_time``)."""
+
+    last_modified: datetime | None
+    key_hour: datetime | None
+
+
+def parse_object(
+    obj: RawObject, body: bytes, load_id: int, *, careful: bool = False, privacy: IngestSettings = _DEFAULT_PRIVACY
+) -> ParsedObject:
     """Parse a JSON array, a single event, ``{"events": [...]}`` or NDJSON; apply the contract; enrich.
-    ``careful``: parse every event, even in an object as the collector writes it.
+    ``careful``: parse every event, even in an object as the collector writes it. ``privacy``: how client
+    addresses found in events our collector did not stamp (the old pipeline's) are anonymised.
 
     Never raises: whatever cannot be loaded is quarantined, so one bad object never blocks later runs.
     """
     try:
-        return _parse_object(obj, body, load_id, careful)
+        return _parse_object(obj, body, load_id, careful, privacy)
     except Exception as error:  # an input nothing below foresaw: quarantine the object whole
         parsed = ParsedObject(obj)
         reason = f"the loader could not process this object ({type(error).__name__}: {str(error)[:200]})"
@@ -203,18 +216,18 @@ def parse_object(obj: RawObject, body: bytes, load_id: int, *, careful: bool = F
         return parsed
 
 
-def _parse_object(obj: RawObject, body: bytes, load_id: int, careful: bool) -> ParsedObject:
+def _parse_object(obj: RawObject, body: bytes, load_id: int, careful: bool, privacy: IngestSettings) -> ParsedObject:
     parsed = ParsedObject(obj)
     suffix = _row_suffix(obj.key, load_id)
     if not careful and (rows := _collector_rows(body, suffix)) is not None:
         parsed.rows, parsed.body = rows, body
         return parsed
     items = _object_items(body, parsed)
-    fallback = partition_hour(obj.key)
+    fallbacks = _TimeFallbacks(obj.last_modified, partition_hour(obj.key))
     derived_ids: Counter[str] = Counter()
     for position, value in items:
         try:
-            event_id, received, received_us, event_us, payload = _event_row(value, derived_ids, fallback)
+            event_id, received, received_us, event_us, payload = _event_row(value, derived_ids, fallbacks, privacy)
         except ContractError as error:
             parsed.rejects.append((position, str(error), _raw_text(value, body)))
             continue
@@ -385,7 +398,32 @@ def _raw_text(value: Any, body: bytes) -> str:
         return _body_text(body)
 
 
-def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None) -> tuple[str, str, int, int, bytes]:
+def _received_time(event: dict[str, Any], ingest: dict[str, Any], fallbacks: _TimeFallbacks) -> datetime:
+    """When an event not stamped by our collector was received: its ``_ingest.receivedAt``; for an object the
+    old pipeline wrote without one, the payload's ``eventTimestamp``, else the store's last-modified time of
+    the object, else the start of its key's hour (as the old ETL took it). Flagged in ``_contract.receivedAtFrom``."""
+    try:
+        return parse_instant("_ingest.receivedAt", ingest.get("receivedAt"))
+    except ContractError:
+        pass
+    source, moment = "eventTimestamp", None
+    if event.get("eventTimestamp") is not None:
+        moment = parse_instant("eventTimestamp", event["eventTimestamp"])
+    elif fallbacks.last_modified is not None:
+        source, moment = "lastModified", fallbacks.last_modified
+    elif fallbacks.key_hour is not None:
+        source, moment = "key", fallbacks.key_hour
+    if moment is None:
+        raise ContractError(
+            "_ingest.receivedAt: missing or invalid; no eventTimestamp, and the key has no hour partition"
+        )
+    event["_contract"] = {**(event.get("_contract") or {}), "receivedAtFrom": source}
+    return moment.astimezone(UTC)
+
+
+def _event_row(
+    value: Any, derived_ids: Counter[str], fallbacks: _TimeFallbacks, privacy: IngestSettings
+) -> tuple[str, str, int, int, bytes]:
     """(event_id, received_at as written, received_at and event_at as ``_instant_micros``, payload) of one
     event."""
     stamped = _stamped_fields(value)
@@ -398,15 +436,8 @@ def _event_row(value: Any, derived_ids: Counter[str], fallback: datetime | None)
         ingest = event.get("_ingest")
         if not isinstance(ingest, dict):  # keep whatever was there, unchanged, inside the block
             ingest = event["_ingest"] = {} if ingest is None else {"original": ingest}
-        try:
-            received_time = parse_instant("_ingest.receivedAt", ingest.get("receivedAt"))
-        except ContractError:
-            if fallback is None:
-                raise ContractError(
-                    "_ingest.receivedAt: missing or invalid, and the key has no hour partition"
-                ) from None
-            received_time = fallback
-            event["_contract"] = {**(event.get("_contract") or {}), "receivedAtFromKey": True}
+        received_time = _received_time(event, ingest, fallbacks)
+        ingest["sourceIp"] = anonymize_stored_ip(ingest.get("sourceIp"), privacy)
         try:
             event_time = parse_instant("_ingest.eventAt", ingest["eventAt"]) if ingest.get("eventAt") else received_time
         except ContractError:
@@ -454,9 +485,15 @@ class _Writers:
     """
 
     def __init__(
-        self, settings: WarehouseSettings, count: int, load_id: int, on_written: Callable[[dict[str, int]], None]
+        self,
+        settings: WarehouseSettings,
+        count: int,
+        load_id: int,
+        on_written: Callable[[dict[str, int]], None],
+        privacy: IngestSettings = _DEFAULT_PRIVACY,
     ) -> None:
         self.load_id = load_id
+        self.privacy = privacy
         self.on_written = on_written
         self.error: BaseException | None = None
         self._lock = threading.Lock()
@@ -513,7 +550,9 @@ class _Writers:
             return self._write_retrying(conn, [parsed])
         except _REFUSED as error:
             if parsed.body is not None:
-                return self._write_alone(conn, parse_object(parsed.obj, parsed.body, self.load_id, careful=True))
+                return self._write_alone(
+                    conn, parse_object(parsed.obj, parsed.body, self.load_id, careful=True, privacy=self.privacy)
+                )
             logs.log("object refused by the warehouse; quarantined", level=logging.WARNING, key=parsed.obj.key)
             refused = [
                 (
@@ -710,9 +749,16 @@ class Loader:
     """Loads the lake into schema ``raw``; see the module docstring."""
 
     def __init__(
-        self, store: RawStore, warehouse: WarehouseSettings, settings: LoaderSettings, *, trigger: str = "cli"
+        self,
+        store: RawStore,
+        warehouse: WarehouseSettings,
+        settings: LoaderSettings,
+        *,
+        trigger: str = "cli",
+        privacy: IngestSettings = _DEFAULT_PRIVACY,
     ) -> None:
         self.store = store
+        self.privacy = privacy  # CLICKSTREAM_IP_MODE, for addresses in the old pipeline's objects
         self.warehouse = warehouse
         self.settings = settings
         self.trigger = trigger
@@ -895,7 +941,7 @@ class Loader:
 
         threads = self.settings.threads
         with ThreadPoolExecutor(threads, thread_name_prefix="raw-get") as pool:
-            writer = _Writers(self.warehouse, self.settings.writers, load_id, written)
+            writer = _Writers(self.warehouse, self.settings.writers, load_id, written, self.privacy)
             try:
                 batch: list[ParsedObject] = []
                 batch_bytes = 0
@@ -913,7 +959,11 @@ class Loader:
                             (obj.key, obj.size, obj.etag, str(body)),
                         )
                         continue
-                    parsed = body if isinstance(body, ParsedObject) else parse_object(obj, body, load_id)
+                    parsed = (
+                        body
+                        if isinstance(body, ParsedObject)
+                        else parse_object(obj, body, load_id, privacy=self.privacy)
+                    )
                     batch.append(parsed)
                     batch_bytes += parsed.obj.size
                     if len(batch) >= self.settings.batch_objects or batch_bytes >= self.settings.batch_bytes:

@@ -26,6 +26,7 @@ class RawObject:
     key: str
     size: int
     etag: str
+    last_modified: datetime | None = None  # when the store last wrote it (unknown for a retried failure)
 
 
 def partition_key(prefix: str, moment: datetime, name: str) -> str:
@@ -110,7 +111,12 @@ class LocalStore:
                 yield from self._walk(Path(entry.path), sub, "", start_after)
             elif entry.is_file() and (start_after is None or key > start_after):
                 stat = entry.stat()
-                yield RawObject(key=key, size=stat.st_size, etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}")
+                yield RawObject(
+                    key=key,
+                    size=stat.st_size,
+                    etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}",
+                    last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                )
 
 
 class S3Store:
@@ -160,7 +166,12 @@ class S3Store:
         try:
             for page in self._client.get_paginator("list_objects_v2").paginate(**params):
                 for item in page.get("Contents", []):
-                    yield RawObject(key=item["Key"], size=int(item["Size"]), etag=item["ETag"].strip('"'))
+                    yield RawObject(
+                        key=item["Key"],
+                        size=int(item["Size"]),
+                        etag=item["ETag"].strip('"'),
+                        last_modified=item.get("LastModified"),
+                    )
         except (BotoCoreError, ClientError) as error:
             raise StoreError(f"cannot list s3://{self.bucket}/{prefix}: {error}") from error
 

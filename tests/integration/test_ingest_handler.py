@@ -15,8 +15,9 @@ import boto3
 import pytest
 
 from loader.config import IngestSettings, RawStoreSettings
-from loader.ingest import Collector, anonymize_ip
+from loader.ingest import Collector
 from loader.load import parse_object
+from loader.privacy import anonymize_ip
 from loader.rawstore import LocalStore, open_store
 from tests.conftest import ROOT, load_module
 from tests.unit.test_contract import BROWSER_EVENT

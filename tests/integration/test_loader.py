@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from loader.config import LoaderSettings, RawStoreSettings, WarehouseSettings
-from loader.contract import encode_object, iso_utc
+from loader.contract import CONTRACT_VERSION, encode_object, iso_utc
 from loader.generate import TrafficGenerator, replay
 from loader.load import LOCK_KEY, Loader, LoadSummary
 from loader.rawstore import RawStore, open_store
@@ -569,7 +569,7 @@ def test_an_object_the_warehouse_refuses_is_quarantined_and_the_rest_of_its_batc
 
 def test_an_impossible_date_stamped_by_the_collector_is_checked_again(store: RawStore, dw: WarehouseSettings) -> None:
     received = NOW - timedelta(minutes=5)
-    ingest = {**node_event(received)["_ingest"], "contract": 1, "receivedAt": "2026-11-24T11:55:00.000Z"}
+    ingest = {**node_event(received)["_ingest"], "contract": CONTRACT_VERSION, "receivedAt": "2026-11-24T11:55:00.000Z"}
     stamped = node_event(received, _ingest={**ingest, "eventAt": "2026-02-30T11:55:00.000Z"})
     store.put(key_for(received, "impossible-date.json"), json.dumps([stamped]).encode())
     assert (load(store, dw).events, query(dw, "select event_at = received_at from raw.events")) == (1, [(True,)])
@@ -585,7 +585,7 @@ def test_the_instants_columns_hold_the_events_instants_to_the_millisecond(
     PostgreSQL's epoch (rows go in COPY's binary format)."""
     received, expected = NOW - timedelta(minutes=5), datetime.fromisoformat(instant)
     sent = expected - timedelta(seconds=1, milliseconds=1)
-    ingest = {**node_event(received)["_ingest"], "contract": 1, "receivedAt": instant, "eventAt": iso_utc(sent)}
+    ingest = {**node_event(received)["_ingest"], "contract": CONTRACT_VERSION, "receivedAt": instant, "eventAt": iso_utc(sent)}
     event = node_event(received, _ingest=ingest)
     as_collected = {"eventId": event.pop("eventId"), **event}  # as the collector writes it: the id first
     store.put(

@@ -191,3 +191,77 @@ def test_big_integers_are_parsed_exactly() -> None:
 
 def test_an_escaped_backslash_before_u0000_is_ordinary_text() -> None:
     assert normalize_event(json.loads('{"eventName":"click","clientId":"a\\\\u0000"}'))["clientId"] == "a\\u0000"
+
+
+# -- the old pipeline's objects and the real tracker's ids ------------------------------------------------------
+def test_a_context_product_block_with_the_old_spellings_fills_the_product() -> None:
+    event = normalize_event(
+        {
+            "event_name": "add_to_cart_click",
+            "client_id": "c1",
+            "context_product": {
+                "product_id": "cmiplejed000kxzk0du54t4hv",
+                "product_name": "Bàn phím AULA F75",
+                "product_category": "keyboard",
+                "product_brand": "AULA",
+                "product_price": "1.990.000",
+                "product_discount_price": 1790000,
+                "product_url_path": "/product/ban-phim-aula-f75",
+            },
+        }
+    )
+    assert event["product"] == {
+        "id": "cmiplejed000kxzk0du54t4hv",
+        "name": "Bàn phím AULA F75",
+        "category": "keyboard",
+        "brand": "AULA",
+        "price": 1990000,
+        "discountPrice": 1790000,
+        "urlPath": "/product/ban-phim-aula-f75",
+    }
+    assert "context_product" not in event and "contextProduct" not in event
+
+
+def test_flat_product_columns_fill_the_product_and_a_sent_product_wins() -> None:
+    event = normalize_event(
+        {
+            "eventName": "product_view",
+            "clientId": "c1",
+            "product_id": "old-id",
+            "product_price": "100",
+            "product_brand": "Akko",
+            "product": {"id": "new-id", "price": 200},
+        }
+    )
+    assert event["product"] == {"id": "new-id", "price": 200, "brand": "Akko"}
+    assert not {"product_id", "product_price", "product_brand"} & event.keys()
+
+
+def test_a_broken_context_product_is_named() -> None:
+    with pytest.raises(ContractError, match="context_product: expected an object"):
+        normalize_event({"eventName": "click", "clientId": "c1", "context_product": "laptop"})
+
+
+def test_an_empty_user_id_is_no_user_and_is_flagged_not_rejected() -> None:
+    event = normalize_event({"eventName": "page_view", "clientId": "c1", "userId": "  "})
+    assert event["userId"] is None and event["_contract"]["emptyUserId"] is True
+
+
+def test_the_old_identity_source_and_event_timestamp_are_kept_in_camel_case() -> None:
+    event = normalize_event(
+        {"eventName": "page_view", "clientId": "c1", "identity_source": "cognito", "event_timestamp": 1764700981234}
+    )
+    assert (event["identitySource"], event["eventTimestamp"]) == ("cognito", 1764700981234)
+    with pytest.raises(ContractError, match="eventTimestamp"):
+        normalize_event({"eventName": "page_view", "clientId": "c1", "eventTimestamp": "yesterday"})
+
+
+def test_ids_a_non_secure_origin_sends_stay_distinct_and_stable() -> None:
+    """On http:// the tracker has no crypto.randomUUID: ids are epoch ms and 8 hex digits."""
+    body = {"eventName": "page_view", "clientId": "1764700981234-9f8e7d6c", "sessionId": "1764700981301-0a1b2c3d"}
+    first = normalize_event({**body, "eventId": "1764700981400-12345678"})
+    second = normalize_event({**body, "eventId": "1764700981999-87654321"})
+    assert first["eventId"] != second["eventId"], "two events with the same content but their own ids"
+    assert first["eventId"] == normalize_event({**body, "eventId": "1764700981400-12345678"})["eventId"], "a retry"
+    assert first["_contract"]["invalidEventId"] == "1764700981400-12345678"
+    assert first["clientId"] == "1764700981234-9f8e7d6c"

@@ -42,14 +42,20 @@ def test_traffic_looks_like_a_computer_shop_with_a_funnel() -> None:
     assert names["product_view"] > names["add_to_cart_click"] > names["checkout_start"] > names["checkout_complete"] > 0
     for name in ("login_success", "wishlist_toggle", "share_click", "remove_from_cart_click", "click", "home_view"):
         assert names[name] > 0, name
-    products = [e["product"] for e in events if e.get("product")]
+    products = [e["product"] for e in events if e.get("product") and e["eventName"] != "category_view"]
     assert {p["category"] for p in products} == {"laptop", "keyboard", "monitor", "mouse", "headphone", "accessory"}
-    assert {"ASUS", "AULA", "Logitech", "Keychron"} <= {p.get("brand", p.get("brandName")) for p in products}
-    assert any("brandName" in p for p in products) and all(p["price"] > 50_000 for p in products)
-    clients = Counter(e.get("clientId", e.get("client_id")) for e in events)
+    assert {"ASUS", "AULA", "Logitech", "Keychron"} <= {p["brand"] for p in products}
+    assert all(isinstance(p["price"], int) and p["price"] > 50_000 for p in products), "integer VND"
+    assert 0 < sum("discountPrice" in p for p in products) < len(products) / 2, "discountPrice usually absent"
+    assert all(p["id"].startswith("c") and len(p["id"]) == 25 for p in products), "cuids"
+    clients = Counter(e["clientId"] for e in events)
     assert len(clients) > 300
-    first_visit_flags = Counter(e.get("isFirstVisit", e.get("is_first_visit")) for e in events)
-    assert first_visit_flags[False] > 0 and first_visit_flags[True] > 0, "some visitors return"
+    flags = Counter(e["isFirstVisit"] for e in events)
+    first = Counter(
+        e["clientId"] for e in {e.get("eventId"): e for e in events if e["isFirstVisit"] and e["clientId"]}.values()
+    )
+    assert max(first.values()) == 1, "true only on a new client's very first event (a retry repeats it)"
+    assert flags[False] > flags[True] > 0
     batched = [
         r for r in requests if b"sentAt" in (gzip.decompress(r.body) if r.headers.get("content-encoding") else r.body)
     ]
@@ -81,3 +87,35 @@ def test_replay_stores_through_the_ingest_path(tmp_path: Path) -> None:
     assert len(stored) == report.events_accepted
     assert all(e["_ingest"]["apiId"] == "local" and e["clientId"] for e in stored)
     assert len(CATALOG) >= 75 and len({p.id for p in CATALOG}) == len(CATALOG)
+
+
+def test_events_have_the_shapes_the_storefronts_tracker_sends() -> None:
+    events = [e for r in TrafficGenerator(events=20_000, days=7, seed=4, now=NOW).requests() for e in _events(r)]
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_name.setdefault(e["eventName"], []).append(e)
+    for e in by_name["checkout_start"]:
+        assert "product" not in e and set(e["element"]["dataset"]) == {"cartId", "total", "itemCount"}
+        assert e["element"]["dataset"]["cartId"] == "" and int(e["element"]["dataset"]["total"]) > 0
+    for e in by_name["checkout_complete"]:
+        assert "product" not in e and set(e["element"]["dataset"]) == {"orderId", "orderNumber", "total"}
+    categories = [e["product"] for e in by_name["category_view"]]
+    assert {"Bàn phím", "Màn hình", "Chuột"} <= {c.get("category") for c in categories}
+    assert any(set(c) == {"id"} and c["id"] == "laptop" for c in categories), "some pages send only the slug"
+    assert {e["element"]["dataset"]["toggledOn"] for e in by_name["wishlist_toggle"]} == {"true", "false"}
+    assert all(e["element"]["dataset"]["channel"] for e in by_name["share_click"])
+    assert {e["userLoginState"] for e in events} == {"logged_in", "anonymous"}, "never guest"
+    anonymous = [e for e in events if e["userLoginState"] == "anonymous"]
+    assert all(e["userId"] is None for e in anonymous if e["eventName"] in ("page_view", "click"))
+    assert all("userId" not in e for e in anonymous if e["eventName"] not in ("page_view", "click"))
+    assert all(e["userId"] for e in events if e["userLoginState"] == "logged_in")
+
+
+def test_a_non_secure_origin_gives_time_based_ids() -> None:
+    import re
+
+    requests = TrafficGenerator(events=500, days=1, seed=2, now=NOW, non_secure_origin=True).requests()
+    events = [e for r in requests for e in _events(r)]
+    shape = re.compile(r"\d{13}-[0-9a-f]{8}")
+    assert all(shape.fullmatch(e["clientId"]) and shape.fullmatch(e["sessionId"]) for e in events if e["clientId"])
+    assert all(shape.fullmatch(e["eventId"]) for e in events if "eventId" in e)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loader.contract import encode_object
+from loader.contract import CONTRACT_VERSION, encode_object
 from loader.load import ParsedObject, parse_object
 from loader.rawstore import RawObject
 from tests.unit.test_contract import BROWSER_EVENT
@@ -67,7 +67,7 @@ def test_arrays_batches_and_ndjson_give_one_row_per_event(body: str) -> None:
     assert received == "2026-11-24T13:00:00.000Z", "time from the key's hour"
     assert columns[:2] == (event_id, datetime(2026, 11, 24, 13, tzinfo=UTC))
     assert columns[4:] == (KEY, 7)
-    assert columns[3]["_contract"] == {"eventIdDerived": True, "receivedAtFromKey": True}
+    assert columns[3]["_contract"] == {"eventIdDerived": True, "receivedAtFrom": "key"}
 
 
 def test_a_single_event_object_of_the_previous_collector_is_one_row() -> None:
@@ -108,8 +108,8 @@ def test_a_bad_event_or_line_is_quarantined_alone_with_its_position() -> None:
 
 
 def stamped(event_id: str, **ingest: object) -> dict[str, object]:
-    """An event as the collector stores it: its id first, then the tracker's fields, then ``_ingest`` (contract 1,
-    instants as it writes them)."""
+    """An event as the collector stores it: its id first, then the tracker's fields, then ``_ingest`` (this
+    contract, instants as it writes them)."""
     return {
         "eventId": event_id,
         **{name: value for name, value in BROWSER_EVENT.items() if name != "eventId"},
@@ -119,7 +119,7 @@ def stamped(event_id: str, **ingest: object) -> dict[str, object]:
             "receivedAt": "2026-11-24T13:05:00.123Z",
             "eventAt": "2026-11-24T13:04:59.000Z",
             "userAgent": "curl/8.5.0",
-            "contract": 1,
+            "contract": CONTRACT_VERSION,
             **ingest,
         },
     }
@@ -169,7 +169,7 @@ def ingest_not_last(event_id: str) -> dict[str, object]:
     "second",
     [
         line({**stamped(EVENT_IDS[1]), "_ingest": {"receivedAt": "2026-11-24T13:05:00.123Z"}}),  # not stamped
-        line(stamped(EVENT_IDS[1], contract=2)),
+        line(stamped(EVENT_IDS[1], contract=CONTRACT_VERSION - 1)),
         line(stamped(EVENT_IDS[1], eventAt="2026-02-30T11:55:00.000Z")),  # impossible date
         line(stamped(EVENT_IDS[1], receivedAt="2026-11-24 13:05:00")),
         line(stamped(EVENT_IDS[1], receivedAt="2026-11-24T13:05:0\u0663.123Z")),  # an Arabic-Indic digit
@@ -227,3 +227,39 @@ def test_a_collector_object_cut_short_or_with_its_commas_wrong_loads_what_is_int
         (0, "line is not valid JSON"),
         (1, "line is not valid JSON"),
     ]
+
+
+# -- objects the old pipeline wrote -----------------------------------------------------------------------------
+def test_an_old_object_without_ingest_takes_its_time_from_the_payload_then_the_store() -> None:
+    modified = datetime(2026, 11, 24, 13, 41, 7, tzinfo=UTC)
+    body = json.dumps(
+        [event(eventName="a", event_timestamp="2026-11-24T20:40:00+07:00"), event(eventName="b")]
+    ).encode()
+    parsed = parse_object(RawObject(KEY, len(body), "etag", last_modified=modified), body, load_id=7)
+    (_, first_at, _), (_, second_at, _) = parsed.rows
+    assert (first_at, second_at) == ("2026-11-24T13:40:00.000Z", "2026-11-24T13:41:07.000Z")
+    assert [decode_row(row)[3]["_contract"]["receivedAtFrom"] for _, _, row in parsed.rows] == [
+        "eventTimestamp",
+        "lastModified",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "salt", "expected"),
+    [("truncate", None, "113.161.42.0"), ("full", None, "113.161.42.77"), ("hash", "s" * 16, "hashed")],
+)
+def test_full_addresses_in_old_objects_are_anonymised_as_ingest_does(
+    mode: str, salt: str | None, expected: str
+) -> None:
+    from loader.config import IngestSettings
+    from loader.privacy import anonymize_ip
+
+    old = event(eventName="a", _ingest={"receivedAt": "2026-11-24T13:05:00.123Z", "sourceIp": "113.161.42.77"})
+    already = event(eventName="b", _ingest={"receivedAt": "2026-11-24T13:05:00.123Z", "sourceIp": "ab" * 16})
+    body = json.dumps([old, already]).encode()
+    privacy = IngestSettings(ip_mode=mode, ip_salt=salt)  # type: ignore[arg-type]
+    parsed = parse_object(RawObject(KEY, len(body), "etag"), body, load_id=7, privacy=privacy)
+    addresses = [decode_row(row)[3]["_ingest"]["sourceIp"] for _, _, row in parsed.rows]
+    if expected == "hashed":
+        expected = str(anonymize_ip("113.161.42.77", "hash", salt))
+    assert addresses == [expected, "ab" * 16], "an address anonymised; a stored hash left alone"
