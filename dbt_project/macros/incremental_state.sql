@@ -292,3 +292,47 @@
             and date_trunc('week', scope.recomputed_until at time zone 'UTC')::date
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    Carts (fct_cart_items): a checkout's cart depends on the client's events since its last completed checkout,
+    so for each client with a recomputed window, every cart from the start of its earliest window on is
+    recomputed (carts before that cannot change). Their days are logged before and after, like first-seen
+    instants, so the product marts recompute them.
+-#}
+{% macro cart_scope() -%}
+    select
+        client_id,
+        min(recomputed_from) as recompute_from
+    from ({{ changed_windows() }}) as windows
+    group by client_id
+{%- endmacro %}
+
+{#- Pre-hook of fct_cart_items: log the days of the carts about to be recomputed, then delete them. -#}
+{% macro replace_cart_items() -%}
+    {%- if is_incremental() -%}
+        insert into intermediate.dbt_changed_sessions (changed_at, started_at, ended_at)
+        select
+            {{ run_started() }},
+            target.checkout_at,
+            target.checkout_at
+        from {{ this }} as target
+        inner join ({{ cart_scope() }}) as scope
+            on target.client_id = scope.client_id and target.checkout_at >= scope.recompute_from;
+        delete from {{ this }} as target
+        using ({{ cart_scope() }}) as scope
+        where target.client_id = scope.client_id and target.checkout_at >= scope.recompute_from
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook of fct_cart_items: log the days of the carts this run wrote. -#}
+{% macro log_rebuilt_cart_items() -%}
+    {%- if is_incremental() -%}
+        insert into intermediate.dbt_changed_sessions (changed_at, started_at, ended_at)
+        select distinct
+            {{ run_started() }},
+            checkout_at,
+            checkout_at
+        from {{ this }}
+        where dbt_processed_at = {{ run_started() }}
+    {%- endif -%}
+{%- endmacro %}

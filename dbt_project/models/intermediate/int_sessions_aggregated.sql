@@ -48,7 +48,8 @@ events as (
         staged.device_class,
         staged.browser,
         staged.operating_system,
-        staged.is_bot
+        staged.is_bot,
+        staged.order_total
     from sessionized
     inner join {{ ref('stg_clickstream__events') }} as staged on sessionized.event_id = staged.event_id
 ),
@@ -115,6 +116,7 @@ totals as (
         bool_or(user_login_state = 'guest') as has_guest_event,
         bool_or(event_name = 'login_success') as has_login,
         count(*) filter (where event_name = 'checkout_complete') as purchase_count,
+        coalesce(sum(order_total) filter (where event_name = 'checkout_complete'), 0) as tracked_revenue,
         max(tracker_session_id) filter (where event_position = 1) as tracker_session_id,
         max(page_url) filter (where event_position = 1) as landing_page_url,
         max(page_path) filter (where event_position = 1) as landing_page_path,
@@ -179,6 +181,7 @@ final as (
         totals.has_only_views and totals.distinct_page_count <= 1 as is_bounce,
         totals.purchase_count > 0 as is_converted,
         totals.purchase_count,
+        totals.tracked_revenue,
         totals.has_bot_user_agent
         or totals.ended_at - totals.started_at > interval '{{ var("session_max_hours") }} hours' as is_quarantined,
         case

@@ -40,7 +40,8 @@ per_client as (
         count(*) as session_count,
         sum(event_count) as event_count,
         count(*) filter (where is_converted) as converted_session_count,
-        sum(purchase_count) as purchase_count
+        sum(purchase_count) as purchase_count,
+        sum(tracked_revenue) as tracked_revenue
     from sessions
     group by client_id
 ),
@@ -67,6 +68,7 @@ final as (
         per_client.event_count::integer as event_count,
         per_client.converted_session_count::integer as converted_session_count,
         per_client.purchase_count::integer as purchase_count,
+        per_client.tracked_revenue,
         first_sessions.first_channel,
         first_sessions.first_device_class,
         first_sessions.first_landing_page_path,

@@ -83,6 +83,7 @@ final as (
         sessions.is_bounce,
         sessions.is_converted,
         sessions.purchase_count::integer as purchase_count,
+        sessions.tracked_revenue,
         {{ run_started() }} as dbt_processed_at
     from sessions
     left join identities on sessions.client_id = identities.client_id

@@ -26,7 +26,8 @@ segments as (
         date_day,
         step_order,
         step_name,
-        sessions
+        sessions,
+        tracked_revenue
     from {{ ref('funnel_daily_by_segment') }}
     {% if is_incremental() %}
     where date_day = any(array(select changed_days.date_day from changed_days))
@@ -38,7 +39,8 @@ counted as (
         date_day,
         step_order,
         step_name,
-        sum(sessions) as sessions
+        sum(sessions) as sessions,
+        sum(tracked_revenue) as tracked_revenue
     from segments
     group by date_day, step_order, step_name
 ),
@@ -49,6 +51,7 @@ final as (
         step_order,
         step_name,
         sessions::integer as sessions,
+        tracked_revenue,
         round(sessions::numeric / nullif(lag(sessions) over (partition by date_day order by step_order), 0), 4)
             as conversion_from_previous,
         round(sessions::numeric / nullif(first_value(sessions) over (partition by date_day order by step_order), 0), 4)

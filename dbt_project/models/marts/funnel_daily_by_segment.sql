@@ -23,7 +23,8 @@ sessions as (
         started_date as date_day,
         device_class,
         login_state,
-        funnel_step
+        funnel_step,
+        tracked_revenue
     from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
     where started_date = any(array(select changed_days.date_day from changed_days))
@@ -49,7 +50,9 @@ counted as (
         sessions.login_state,
         steps.step_order,
         steps.step_name,
-        count(*) filter (where sessions.funnel_step >= steps.step_order) as sessions
+        count(*) filter (where sessions.funnel_step >= steps.step_order) as sessions,
+        coalesce(sum(sessions.tracked_revenue) filter (where sessions.funnel_step >= steps.step_order), 0)
+            as tracked_revenue
     from sessions
     cross join steps
     group by sessions.date_day, sessions.device_class, sessions.login_state, steps.step_order, steps.step_name
@@ -63,6 +66,7 @@ final as (
         step_order,
         step_name,
         sessions::integer as sessions,
+        tracked_revenue,
         round(
             sessions::numeric
             / nullif(lag(sessions) over (partition by date_day, device_class, login_state order by step_order), 0),

@@ -8,7 +8,7 @@
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('fct_sessions') }}
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('fct_cart_items') }}, {{ ref('fct_sessions') }}
 
 with
 
@@ -22,11 +22,32 @@ events as (
         client_id,
         event_name,
         event_at,
-        event_id
+        event_id,
+        1 as quantity
     from {{ ref('fct_events') }}
     where
-        product_id is not null{% if is_incremental() %}
+        product_id is not null
+        and event_name not in ('checkout_start', 'checkout_complete'){% if is_incremental() %}
         and {{ in_changed_periods('event_at', 'day') }}{% endif %}
+
+    union all
+
+    -- checkouts carry no product: each product in the reconstructed cart counts
+    select
+        checkout_date as date_day,
+        product_id,
+        product_name,
+        product_category,
+        product_brand,
+        client_id,
+        checkout_event_name as event_name,
+        checkout_at as event_at,
+        checkout_event_id as event_id,
+        quantity
+    from {{ ref('fct_cart_items') }}
+    {% if is_incremental() %}
+    where {{ in_changed_periods('checkout_at', 'day') }}
+    {% endif %}
 ),
 
 per_product as (
@@ -43,7 +64,8 @@ per_product as (
         count(*) filter (where event_name = 'wishlist_toggle') as wishlist_toggles,
         count(*) filter (where event_name = 'share_click') as shares,
         count(*) filter (where event_name = 'checkout_start') as checkout_starts,
-        count(*) filter (where event_name = 'checkout_complete') as purchases
+        count(*) filter (where event_name = 'checkout_complete') as purchases,
+        coalesce(sum(quantity) filter (where event_name = 'checkout_complete'), 0) as purchased_units
     from events
     group by date_day, product_id
 ),
@@ -63,6 +85,7 @@ final as (
         shares::integer as shares,
         checkout_starts::integer as checkout_starts,
         purchases::integer as purchases,
+        purchased_units::integer as purchased_units,
         round(add_to_carts::numeric / nullif(views, 0), 4) as view_to_cart_rate,
         {{ run_started() }} as dbt_processed_at
     from per_product

@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['client_id', 'event_at']},
+            {'columns': ['event_at']},
             {'columns': ['dbt_processed_at']},
         ],
     )
@@ -45,13 +46,9 @@ fields as (
         payload ->> 'pageTitle' as page_title,
         payload ->> 'pagePath' as sent_page_path,
         nullif(payload ->> 'referrer', '') as referrer,
-        payload -> 'product' ->> 'id' as product_id,
-        payload -> 'product' ->> 'name' as product_name,
-        lower(payload -> 'product' ->> 'category') as product_category,
-        coalesce(payload -> 'product' ->> 'brand', payload -> 'product' ->> 'brandName') as product_brand,
-        (payload -> 'product' ->> 'price')::numeric as product_price,
-        (payload -> 'product' ->> 'discountPrice')::numeric as product_discount_price,
-        payload -> 'product' ->> 'urlPath' as product_url_path,
+        payload -> 'product' as product,
+        payload -> 'element' -> 'dataset' as dataset,
+        payload ->> 'identitySource' as sent_identity_source,
         payload -> 'element' ->> 'tag' as element_tag,
         payload -> 'element' ->> 'id' as element_id,
         payload -> 'element' ->> 'role' as element_role,
@@ -71,6 +68,15 @@ fields as (
     from source
 ),
 
+-- category_view sends the category as its product: {"id": <category id or slug>, "category": <title>}
+products as (
+    select
+        *,
+        case when event_name <> 'category_view' then product end as viewed_product,
+        case when event_name = 'category_view' then product end as viewed_category
+    from fields
+),
+
 final as (
     select
         event_id,
@@ -82,7 +88,8 @@ final as (
         user_id,
         coalesce(sent_login_state, case when user_id is not null then 'logged_in' else 'anonymous' end)
             as user_login_state,
-        case when user_id is not null then 'user_id' else 'client_id' end as identity_source,
+        coalesce(sent_identity_source, case when user_id is not null then 'user_id' else 'client_id' end)
+            as identity_source,
         is_first_visit,
         page_url,
         {{ url_host('page_url') }} as page_host,
@@ -95,13 +102,27 @@ final as (
         {{ url_parameter('page_url', 'utm_campaign') }} as utm_campaign,
         {{ url_parameter('page_url', 'utm_term') }} as utm_term,
         {{ url_parameter('page_url', 'utm_content') }} as utm_content,
-        product_id,
-        product_name,
-        product_category,
-        product_brand,
-        product_price,
-        product_discount_price,
-        product_url_path,
+        viewed_product ->> 'id' as product_id,
+        viewed_product ->> 'name' as product_name,
+        viewed_product ->> 'category' as product_category,
+        {{ text_key("viewed_product ->> 'category'") }} as product_category_key,
+        coalesce(viewed_product ->> 'brand', viewed_product ->> 'brandName') as product_brand,
+        (viewed_product ->> 'price')::numeric as product_price,
+        (viewed_product ->> 'discountPrice')::numeric as product_discount_price,
+        viewed_product ->> 'urlPath' as product_url_path,
+        viewed_category ->> 'id' as category_id,
+        coalesce(viewed_category ->> 'category', viewed_category ->> 'id') as category_name,
+        {{ text_key("coalesce(viewed_category ->> 'category', viewed_category ->> 'id')") }} as category_key,
+        case when event_name = 'checkout_start' then {{ text_or_null("dataset ->> 'cartId'") }} end as cart_id,
+        case when event_name = 'checkout_start' then {{ vnd_amount("dataset ->> 'total'") }} end as cart_total,
+        case when event_name = 'checkout_start' then {{ whole_number("dataset ->> 'itemCount'") }} end
+            as cart_item_count,
+        case when event_name = 'checkout_complete' then {{ text_or_null("dataset ->> 'orderId'") }} end as order_id,
+        case when event_name = 'checkout_complete' then {{ text_or_null("dataset ->> 'orderNumber'") }} end
+            as order_number,
+        case when event_name = 'checkout_complete' then {{ vnd_amount("dataset ->> 'total'") }} end as order_total,
+        case when event_name = 'wishlist_toggle' then {{ text_boolean("dataset ->> 'toggledOn'") }} end as wishlist_on,
+        case when event_name = 'share_click' then {{ text_or_null("dataset ->> 'channel'") }} end as share_channel,
         element_tag,
         element_id,
         element_role,
@@ -119,7 +140,7 @@ final as (
         load_id,
         loaded_at,
         {{ run_started() }} as dbt_processed_at
-    from fields
+    from products
 )
 
 select * from final
