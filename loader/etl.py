@@ -1,26 +1,38 @@
 """One ETL run: under the run lock, load new raw objects, then ``dbt build`` — what the scheduled Lambda does.
 
-The Lambda event may carry the overrides today's ETL understands, for backfills:
+The Lambda event may carry the overrides the shop's old ETL understood, for backfills, with its meaning:
 ``overridePrefix``, ``targetUtcHour`` (with ``scope`` ``hour`` or ``day``), ``targetUtcDate``,
-``hoursBack``, and ``fullRefresh``.
+``hoursBack`` (also with ``scope``), plus this project's ``fullRefresh``. Extra windows and unknown
+fields are logged as warnings and ignored; a known field with a bad value is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from loader import logs
 from loader.config import EtlSettings
 
 OVERRIDES = ("overridePrefix", "targetUtcHour", "targetUtcDate", "hoursBack", "scope", "fullRefresh")
-# What EventBridge itself puts in a scheduled event; anything else must be an override.
+# The old ETL's priority when an event gives several: the first of these given wins, the rest are ignored.
+WINDOWS = ("overridePrefix", "targetUtcHour", "targetUtcDate", "hoursBack")
+# What EventBridge itself puts in a scheduled event; accepted silently.
 _EVENTBRIDGE_FIELDS = frozenset({"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"})  # fmt: skip
-_HOUR_FORMATS = ("%Y-%m-%dT%H", "%Y-%m-%d %H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a numeric string: epoch milliseconds, or hoursBack
+_INSTANT = (
+    "an ISO-8601 date or instant (e.g. 2026-11-20T07, 2025-12-06T05:00:00.000Z, 2025-12-06T12:00:00+07:00)"
+    " or epoch milliseconds (a number or numeric string)"
+)
+_MAX_HOURS_BACK = 24 * 366
 
 
 class EtlRequestError(ValueError):
@@ -50,50 +62,90 @@ class EtlRequest:
             return cls()
         if not isinstance(event, Mapping):
             raise EtlRequestError(f"the event must be a JSON object, got {type(event).__name__}")
-        unknown = sorted(set(event) - set(OVERRIDES) - _EVENTBRIDGE_FIELDS)
-        if unknown:
-            raise EtlRequestError(f"unknown field(s) {', '.join(unknown)}; the overrides are {', '.join(OVERRIDES)}")
-        now = now or datetime.now(UTC)
+        _warn_unknown(event)
         full_refresh = event.get("fullRefresh", False)
         if not isinstance(full_refresh, bool):
             raise EtlRequestError(f"fullRefresh must be true or false, got {full_refresh!r}")
-        prefix = event.get("overridePrefix")
-        if prefix is not None and (not isinstance(prefix, str) or not prefix.strip()):
-            raise EtlRequestError(f"overridePrefix must be a non-empty string, got {prefix!r}")
-        windows = [name for name in ("targetUtcHour", "targetUtcDate", "hoursBack") if event.get(name) is not None]
-        if len(windows) > 1 or (windows and prefix is not None):
-            given = ", ".join(([] if prefix is None else ["overridePrefix"]) + windows)
-            raise EtlRequestError(f"give one of overridePrefix, targetUtcHour, targetUtcDate, hoursBack; got {given}")
         scope = event.get("scope")
-        if scope is not None and windows != ["targetUtcHour"]:
-            raise EtlRequestError("scope only goes with targetUtcHour (hour: that hour; day: its whole UTC day)")
         if scope is not None and scope not in ("hour", "day"):
             raise EtlRequestError(f"scope must be 'hour' or 'day', got {scope!r}")
+        given = [name for name in WINDOWS if event.get(name) is not None]
+        if len(given) > 1:  # the ignored ones are not parsed: they do not run
+            logs.log(f"etl event: {', '.join(given[1:])} ignored: {given[0]} takes priority", level=logging.WARNING,
+                     used=given[0], ignored=given[1:], priority=list(WINDOWS))  # fmt: skip
+        winner = given[0] if given else None
+        _warn_idle_scope(scope, winner)
+        if winner == "overridePrefix":
+            return cls(prefix=_prefix(event[winner]), full_refresh=full_refresh)
         since = until = None
-        if event.get("targetUtcDate") is not None:
-            day = _parse(event["targetUtcDate"], "targetUtcDate", ("%Y-%m-%d",), "YYYY-MM-DD (e.g. 2026-11-20)")
-            since, until = day, day + timedelta(hours=23)
-        elif event.get("targetUtcHour") is not None:
-            hour = _parse(event["targetUtcHour"], "targetUtcHour", _HOUR_FORMATS, "YYYY-MM-DDTHH (e.g. 2026-11-20T07)")
-            hour = hour.replace(minute=0, second=0, microsecond=0)
-            since, until = (hour, hour) if scope != "day" else (hour.replace(hour=0), hour.replace(hour=23))
-        elif event.get("hoursBack") is not None:
-            hours = event["hoursBack"]
-            if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 24 * 366:
-                raise EtlRequestError(f"hoursBack must be a whole number of hours from 1 to 8784, got {hours!r}")
-            since, until = now - timedelta(hours=hours), now
-        return cls(since=since, until=until, prefix=prefix.strip() if prefix else None, full_refresh=full_refresh)
+        if winner == "targetUtcHour":
+            since, until = _hours(_instant(event[winner], winner), scope)
+        elif winner == "targetUtcDate":
+            since, until = _hours(_instant(event[winner], winner), "day")
+        elif winner == "hoursBack":
+            current = (now or datetime.now(UTC)).astimezone(UTC)
+            since, until = _hours(current - timedelta(hours=_hours_back(event[winner])), scope)
+        return cls(since=since, until=until, full_refresh=full_refresh)
 
 
-def _parse(value: Any, name: str, formats: tuple[str, ...], shape: str) -> datetime:
-    if isinstance(value, str):
-        text = value.strip().removesuffix("+00:00")
-        for fmt in formats:
-            try:
-                return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-            except ValueError:
-                continue
-    raise EtlRequestError(f"{name} must look like {shape}, got {value!r}")
+def _warn_unknown(event: Mapping[Any, Any]) -> None:
+    unknown = sorted(str(name) for name in set(event) - set(OVERRIDES) - _EVENTBRIDGE_FIELDS)
+    if unknown:
+        hints = {name: known for name in unknown for known in OVERRIDES if name.casefold() == known.casefold()}
+        logs.log(f"etl event: unknown field(s) {', '.join(unknown)} ignored", level=logging.WARNING,
+                 ignored=unknown, overrides=list(OVERRIDES), did_you_mean=hints or None)  # fmt: skip
+
+
+def _warn_idle_scope(scope: str | None, winner: str | None) -> None:
+    """scope shapes the targetUtcHour or hoursBack hour; with anything else it changes nothing."""
+    if scope is None or winner in ("targetUtcHour", "hoursBack") or (winner, scope) == ("targetUtcDate", "day"):
+        return
+    why = {None: "no targetUtcHour or hoursBack was given", "overridePrefix": "overridePrefix names the objects itself",
+           "targetUtcDate": "targetUtcDate is always its whole UTC day"}[winner]  # fmt: skip
+    logs.log(f"etl event: scope {scope!r} ignored: {why}", level=logging.WARNING, ignored=["scope"], used=winner)
+
+
+def _prefix(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise EtlRequestError(f"overridePrefix must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _hours(instant: datetime, scope: str | None) -> tuple[datetime, datetime]:
+    """The instant's UTC hour (scope hour, the default) or the 24 hours of its UTC day (scope day)."""
+    hour = instant.replace(minute=0, second=0, microsecond=0)
+    return (hour, hour) if scope != "day" else (hour.replace(hour=0), hour.replace(hour=23))
+
+
+def _instant(value: Any, name: str) -> datetime:
+    """An ISO-8601 instant (converted to UTC; none given: UTC) or epoch milliseconds, as the old ETL took."""
+    text = value.strip() if isinstance(value, str) else None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return _EPOCH + timedelta(milliseconds=value)
+        if text is not None and _NUMBER.fullmatch(text):
+            return _EPOCH + timedelta(milliseconds=float(text))
+        if text:
+            moment = datetime.fromisoformat(text)
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO-8601, or out of datetime's range
+        pass
+    raise EtlRequestError(f"{name} must be {_INSTANT}, got {value!r}")
+
+
+def _hours_back(value: Any) -> int:
+    """A whole number of hours (a number or numeric string): 0 is the current hour, 1 the one before."""
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        number = Decimal(value)
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = Decimal(value.strip())
+    if number is None or number != number.to_integral_value() or not 0 <= number <= _MAX_HOURS_BACK:
+        raise EtlRequestError(
+            f"hoursBack must be a whole number of hours from 0 (the current hour) to {_MAX_HOURS_BACK},"
+            f" as a number or numeric string, got {value!r}"
+        )
+    return int(number)
 
 
 @dataclass

@@ -296,14 +296,14 @@
 {#-
     Carts (fct_cart_items): a checkout's cart depends on the client's events since its last completed checkout,
     so for each client with a recomputed window, every cart from the start of its earliest window on is
-    recomputed (carts before that cannot change). Their days are logged before and after, like first-seen
+    recomputed (carts before that cannot change); all of a client whose stitched user changed (user_id). Their days are logged before and after, like first-seen
     instants, so the product marts recompute them.
 -#}
 {% macro cart_scope() -%}
     select
         client_id,
         min(recomputed_from) as recompute_from
-    from ({{ changed_windows() }}) as windows
+    from ({{ mart_client_scope() }}) as windows
     group by client_id
 {%- endmacro %}
 

@@ -26,6 +26,7 @@ COMPARED = {
             "fct_events", "fct_sessions", "dim_clients", "funnel_daily", "funnel_daily_by_segment",
             "product_engagement_daily", "product_engagement_daily_by_segment", "traffic_hourly",
             "traffic_hourly_by_segment", "journey_transitions", "retention_weekly", "quarantined_sessions",
+            "fct_cart_items",
         )
     },
     "intermediate.int_events_sessionized": ("recomputed_from", "recomputed_until"),
@@ -292,15 +293,14 @@ def test_marts_agree_with_independent_counts_over_raw_events(warehouse: Warehous
 
 
 def test_schemas_are_exactly_staging_intermediate_and_marts(warehouse: Warehouse) -> None:
+    """Plus public.clickstream_events, the one name the old dashboard looks up."""
     warehouse.add_traffic(300, 1, seed=6, now=T)
     warehouse.build()
-    schemas = {
-        s
-        for (s,) in warehouse.query(
-            "select distinct table_schema from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')"
-        )
-    }
-    assert schemas == {"raw", "staging", "intermediate", "marts"}
+    relations = warehouse.query(
+        "select table_schema, table_name from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')"
+    )
+    assert {schema for schema, _ in relations} == {"raw", "staging", "intermediate", "marts", "public"}
+    assert [name for schema, name in relations if schema == "public"] == ["clickstream_events"]
     legacy_columns = [
         c
         for (c,) in warehouse.query(

@@ -121,8 +121,8 @@ def test_a_second_concurrent_etl_is_skipped_but_a_blocked_backfill_fails(etl: An
 
 
 def test_a_bad_override_fails_the_invocation_naming_it(etl: Any) -> None:
-    with pytest.raises(EtlRequestError, match="unknown field"):
-        etl({"targetUTCHour": "2026-11-20T07"}, None)
+    with pytest.raises(EtlRequestError, match="targetUtcHour must"):
+        etl({"targetUtcHour": True}, None)
     with pytest.raises(EtlRequestError, match="overridePrefix must start with RAW_PREFIX"):
         etl({"overridePrefix": "2026/11/20/"}, None)
 

@@ -20,7 +20,7 @@
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
 
 {%- set cart_event_names = "('add_to_cart_click', 'remove_from_cart_click', 'checkout_start', 'checkout_complete')" %}
 
