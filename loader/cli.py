@@ -131,6 +131,15 @@ def cmd_db(args: argparse.Namespace) -> int:
         for name, value in dbt_environment(resolve()).items():
             print(f"export {name}={shlex.quote(value)}")
         return 0
+    if args.action == "legacy-login":
+        from loader.legacy import LEGACY_ROLE, LegacyLogin, ensure_legacy_login
+        from loader.warehouse import connect
+
+        settings = resolve()
+        with connect(settings, autocommit=True) as conn:
+            password = ensure_legacy_login(conn)
+        print(LegacyLogin(settings.host, settings.port, settings.database, LEGACY_ROLE, password).lines())
+        return 0
     if WarehouseSettings.from_env() is not None:
         raise CliError("the warehouse is configured by DW_URL/DW_PG_HOST; only the embedded one can be stopped here")
     stopped = EmbeddedWarehouse(clickstream_home(os.environ)).stop()
@@ -327,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the warehouse connection (embedded unless DW_URL/DW_PG_HOST is set)")
     db.add_argument(
         "action",
-        choices=["url", "env", "stop"],
-        help="url: print the URL in use (starts the embedded one); env: DW_PG_* exports for dbt/psql; stop",
+        choices=["url", "env", "legacy-login", "stop"],
+        help="url: print the URL in use (starts the embedded one); env: DW_PG_* exports for dbt/psql;"
+        " legacy-login: (re)create the old dashboard's read-only login with a new password and print its settings; stop",
     )
     db.set_defaults(func=cmd_db)
 
