@@ -91,7 +91,7 @@ def visits() -> list[tuple[timedelta, dict[str, Any]]]:
                 product=KEYBOARD,
                 element={"tag": "button", "dataset": {"toggledOn": "true"}},
             ),
-        ),  # fmt: skip
+        ),
         (
             5 * minute,
             one.event(
@@ -100,7 +100,7 @@ def visits() -> list[tuple[timedelta, dict[str, Any]]]:
                 product=KEYBOARD,
                 element={"tag": "button", "dataset": {"channel": "zalo"}},
             ),
-        ),  # fmt: skip
+        ),
         (6 * minute, one.event("product_view", MOUSE["urlPath"], product=MOUSE)),
         (7 * minute, one.event("add_to_cart_click", MOUSE["urlPath"], product=MOUSE)),
         (8 * minute, one.event("remove_from_cart_click", "/cart", product=MOUSE)),
@@ -120,7 +120,7 @@ def visits() -> list[tuple[timedelta, dict[str, Any]]]:
                 "/checkout",
                 element={"tag": "button", "dataset": {"cartId": "", "total": "3980000", "itemCount": "1"}},
             ),
-        ),  # fmt: skip
+        ),
         (
             day + 3 * minute,
             one.event(
@@ -128,7 +128,7 @@ def visits() -> list[tuple[timedelta, dict[str, Any]]]:
                 "/checkout/success",
                 element={"tag": "form", "dataset": {"orderId": "", "orderNumber": "", "total": "3980000"}},
             ),
-        ),  # fmt: skip
+        ),
     ]
     return sent
 
