@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-LOGIN_STATES = ("logged_in", "anonymous", "guest")
+LOGIN_STATES = ("logged_in", "anonymous")  # what the storefront sends; older "guest" rows show under All
 DEVICE_CLASSES = ("desktop", "mobile", "tablet", "other", "unknown")
 DEFAULT_DAYS = 7
 HOURLY_MAX_DAYS = 3

@@ -77,7 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def generate_traffic(events: int, days: float, seed: int, now: datetime | None = None) -> dict[str, Any]:
+def generate_traffic(
+    events: int, days: float, seed: int, now: datetime | None = None, *, non_secure_origin: bool = False
+) -> dict[str, Any]:
     """Generate traffic into the configured raw store through the ingest code path."""
     from loader.generate import TrafficGenerator, replay
     from loader.rawstore import LocalStore, open_store
@@ -87,7 +89,9 @@ def generate_traffic(events: int, days: float, seed: int, now: datetime | None =
     if isinstance(store, LocalStore):
         store.fsync = False  # synthetic data: speed over durability
     started = time.perf_counter()
-    generator = TrafficGenerator(events=events, days=days, seed=seed, now=now or datetime.now(UTC))
+    generator = TrafficGenerator(
+        events=events, days=days, seed=seed, now=now or datetime.now(UTC), non_secure_origin=non_secure_origin
+    )
     with progress("generating traffic", events) as advance:
 
         def counted() -> Iterator[Any]:
@@ -107,7 +111,7 @@ def generate_traffic(events: int, days: float, seed: int, now: datetime | None =
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    summary = generate_traffic(args.events, args.days, args.seed, args.now)
+    summary = generate_traffic(args.events, args.days, args.seed, args.now, non_secure_origin=args.non_secure_origin)
     print(
         f"generated {summary['requests']:,} requests: {summary['events_accepted']:,} events stored, "
         f"{summary['events_rejected']:,} rejected by the contract (on purpose), into {summary['location']} "
@@ -331,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--days", type=_positive(float), default=14, help="spread over the past D days (default 14)")
     generate.add_argument("--seed", type=int, default=1, help="random seed; same seed, same traffic (default 1)")
     generate.add_argument("--now", type=_parse_time, default=None, help="end of the period (default: now)")
+    generate.add_argument(
+        "--non-secure-origin",
+        action="store_true",
+        help="ids as the tracker makes them on http:// (epoch ms and 8 hex digits, not UUIDs)",
+    )
     generate.set_defaults(func=cmd_generate)
 
     db = sub.add_parser("db", help="the warehouse connection (embedded unless DW_URL/DW_PG_HOST is set)")

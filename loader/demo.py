@@ -98,6 +98,11 @@ def run(*, events: int, days: float, home: Path) -> int:
     return 0
 
 
+def vnd(amount: Any) -> str:
+    """An amount in VND as the shop writes it: 3.980.000 ₫."""
+    return f"{float(amount or 0):,.0f}".replace(",", ".") + " ₫"
+
+
 def summary_text(warehouse: Any) -> str:
     from loader.warehouse import connect
 
@@ -111,11 +116,15 @@ def summary_text(warehouse: Any) -> str:
             " (select min(started_date) from marts.fct_sessions), (select max(started_date) from marts.fct_sessions)"
         ).fetchone() or (0, None, None, None)
         funnel = conn.execute(
-            "select step_name, sum(sessions) from marts.funnel_daily group by step_order, step_name order by step_order"
+            "select step_name, sum(sessions), sum(tracked_revenue) from marts.funnel_daily"
+            " group by step_order, step_name order by step_order"
         ).fetchall()
+        revenue, orders = conn.execute(
+            "select coalesce(sum(tracked_revenue), 0), coalesce(sum(purchase_count), 0) from marts.fct_sessions"
+        ).fetchone() or (0, 0)
         products = conn.execute(
-            "select max(product_name), sum(views), sum(add_to_carts), sum(purchases) from marts.product_engagement_daily"
-            " group by product_id order by sum(views) desc limit 5"
+            "select max(product_name), sum(views), sum(add_to_carts), sum(purchases), sum(purchased_units)"
+            " from marts.product_engagement_daily group by product_id order by sum(views) desc limit 5"
         ).fetchall()
         categories = conn.execute(
             "select product_category, sum(views), sum(add_to_carts) from marts.product_engagement_daily"
@@ -127,17 +136,23 @@ def summary_text(warehouse: Any) -> str:
     lines = [
         f"   {events:,} events in {sessions:,} sessions from {clients:,} browsers ({users:,} known users), "
         f"{first_day} to {last_day} (UTC); bounce rate {float(bounce or 0):.0%}; {quarantined} bot/zombie sessions quarantined",
+        f"   Tracked revenue {vnd(revenue)} from {orders:,} completed checkouts"
+        f" (average {vnd(revenue / orders if orders else 0)}; the tracker's order totals, before reconciliation)",
         "",
-        "   Conversion funnel (steps in order)       sessions   of previous   of all",
+        "   Conversion funnel (steps in order)       sessions   of previous   of all   tracked revenue",
     ]
     top = funnel[0][1] if funnel else 0
     previous = None
-    for name, count in funnel:
+    for name, count, step_revenue in funnel:
         of_previous = f"{count / previous:.1%}" if previous else ""
-        lines.append(f"     {name:<36} {count:>9,}   {of_previous:>11}   {count / top if top else 0:>6.1%}")
+        share = f"{count / top if top else 0:>6.1%}"
+        lines.append(f"     {name:<36} {count:>9,}   {of_previous:>11}   {share}   {vnd(step_revenue):>17}")
         previous = count
-    lines += ["", "   Top products by views                                 views   to cart   bought"]
-    lines += [f"     {name[:48]:<48} {views:>9,}   {cart:>7,}   {bought:>6,}" for name, views, cart, bought in products]
+    lines += ["", "   Top products by views                                 views   to cart   bought   units"]
+    lines += [
+        f"     {name[:48]:<48} {views:>9,}   {cart:>7,}   {bought:>6,}   {units:>5,}"
+        for name, views, cart, bought, units in products
+    ]
     lines += ["", "   Categories            views   to cart   view→cart"]
     lines += [
         f"     {category:<16} {views:>9,}   {cart:>7,}   {cart / views if views else 0:>8.1%}"
@@ -149,6 +164,7 @@ def summary_text(warehouse: Any) -> str:
         "",
         f'   Warehouse: {warehouse.url()}  (psql "$(.venv/bin/clickstream db url)"; schemas raw, staging, intermediate, marts)',
         "   Dashboard: .venv/bin/clickstream dashboard   then open http://127.0.0.1:8050/",
+        "   Old R dashboard: .venv/bin/clickstream db legacy-login   prints its read-only login (public.clickstream_events)",
         "   Again:     make demo   (adds a fresh slice of traffic and runs incrementally)",
     ]
     return "\n".join(lines)

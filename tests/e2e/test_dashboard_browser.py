@@ -426,8 +426,8 @@ def test_every_tab_shows_the_marts_numbers_and_follows_the_filters(
     # the open tab follows a filter change too
     ui.tab("funnel")
     ui.set_device_class("all")
-    ui.set_login_state("guest")
-    check_funnel(ui, traffic_dw, Filters(mobile.start, mobile.end, "guest"))
+    ui.set_login_state("anonymous")
+    check_funnel(ui, traffic_dw, Filters(mobile.start, mobile.end, "anonymous"))
     ui.assert_offline_and_clean()
 
 

@@ -34,10 +34,14 @@ def test_the_demo_runs_end_to_end_and_again_incrementally(tmp_path: Path) -> Non
         ):
             assert section in out, section
         assert "Dashboard: .venv/bin/clickstream dashboard" in out
+        revenue = re.search(r"Tracked revenue ([\d.]+) ₫ from ([\d,]+) completed checkouts", out)
+        assert revenue and int(revenue.group(1).replace(".", "")) > 0 and int(revenue.group(2).replace(",", "")) > 0
         loaded = int(re.search(r"loaded [\d,]+ objects, ([\d,]+) events", out).group(1).replace(",", ""))  # type: ignore[union-attr]
         assert 5500 < loaded <= 6000
         url = re.search(r"Warehouse: (postgresql://\S+)", out).group(1)  # type: ignore[union-attr]
         with psycopg.connect(url) as conn:
+            printed = int(revenue.group(1).replace(".", ""))
+            assert conn.execute("select sum(tracked_revenue) from marts.fct_sessions").fetchone()[0] == printed
             events = conn.execute("select count(*) from marts.fct_events").fetchone()[0]
             top = conn.execute("select sum(sessions) from marts.funnel_daily where step_order = 0").fetchone()[0]
         assert f"{events:,} events in" in out and re.search(rf"session_start\s+{top:,}\s", out)

@@ -25,7 +25,7 @@ from tests.support.dashboard_expected import (
 from tests.support.dashboard_warehouse import query
 
 LAST_DAY = date(2026, 11, 24)  # the generated traffic ends 2026-11-24 12:00 UTC
-SEGMENTS = [(None, None), ("logged_in", None), ("anonymous", "mobile"), ("guest", None), (None, "tablet")]
+SEGMENTS = [(None, None), ("logged_in", None), ("anonymous", "mobile"), ("anonymous", None), (None, "tablet")]
 RANGES = [
     (LAST_DAY - timedelta(days=6), LAST_DAY),  # the default: last 7 days
     (LAST_DAY - timedelta(days=2), LAST_DAY),  # 3 days: hourly
@@ -50,8 +50,8 @@ def assert_close(actual: Any, expected: Any, what: str) -> None:
 
 # -- filters ----------------------------------------------------------------------------------------
 def test_the_previous_period_has_the_same_length_and_ends_the_day_before() -> None:
-    f = Filters(date(2026, 11, 18), date(2026, 11, 24), "guest", "mobile")
-    assert f.previous() == Filters(date(2026, 11, 11), date(2026, 11, 17), "guest", "mobile")
+    f = Filters(date(2026, 11, 18), date(2026, 11, 24), "anonymous", "mobile")
+    assert f.previous() == Filters(date(2026, 11, 11), date(2026, 11, 17), "anonymous", "mobile")
     assert Filters(date(2026, 11, 24), date(2026, 11, 24)).previous().start == date(2026, 11, 23)
     assert f.days == 7 and not f.hourly and Filters(date(2026, 11, 22), date(2026, 11, 24)).hourly
 
@@ -332,7 +332,7 @@ def test_retention_shows_the_cohorts_overlapping_the_range_computed_from_session
     for r in frame.itertuples(index=False):
         assert r.retention_rate == pytest.approx(r.active_clients / r.cohort_size, abs=5e-5)
     # the segment filters do not apply to retention
-    assert queries.retention(traffic_pool, Filters(f.start, f.end, "guest", "tablet")).equals(frame)
+    assert queries.retention(traffic_pool, Filters(f.start, f.end, "anonymous", "tablet")).equals(frame)
 
 
 # -- events ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pandas as pd
 from dashboard import charts, components
 from dashboard.queries import KPI_NAMES, Filters
 
-F = Filters(date(2026, 11, 18), date(2026, 11, 24), "guest")
+F = Filters(date(2026, 11, 18), date(2026, 11, 24), "anonymous")
 
 
 def test_numbers_read_like_a_shop_owner_expects() -> None:
