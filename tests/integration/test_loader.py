@@ -585,7 +585,12 @@ def test_the_instants_columns_hold_the_events_instants_to_the_millisecond(
     PostgreSQL's epoch (rows go in COPY's binary format)."""
     received, expected = NOW - timedelta(minutes=5), datetime.fromisoformat(instant)
     sent = expected - timedelta(seconds=1, milliseconds=1)
-    ingest = {**node_event(received)["_ingest"], "contract": CONTRACT_VERSION, "receivedAt": instant, "eventAt": iso_utc(sent)}
+    ingest = {
+        **node_event(received)["_ingest"],
+        "contract": CONTRACT_VERSION,
+        "receivedAt": instant,
+        "eventAt": iso_utc(sent),
+    }
     event = node_event(received, _ingest=ingest)
     as_collected = {"eventId": event.pop("eventId"), **event}  # as the collector writes it: the id first
     store.put(
