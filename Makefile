@@ -25,11 +25,15 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+# Debian's Chromium for the browser tests (Playwright cannot download browsers), and Debian's R with Shiny, DBI and
+# RPostgreSQL for the old R dashboard's smoke test (about 10 s, ~110 MB).
 system-deps:
-	@command -v chromium >/dev/null || { \
+	@command -v chromium >/dev/null && command -v Rscript >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    r-base-core r-cran-shiny r-cran-dbi r-cran-rpostgresql >/dev/null; }
 
 demo: install
 	$(BIN)/clickstream demo

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,28 +22,7 @@ from tests.support.real_tracker import (
     OLD_DASHBOARD_QUERY,
     OLD_DASHBOARD_QUERY_BY_LOGIN,
     START,
-    send_visits,
 )
-
-
-@pytest.fixture(scope="module")
-def built(pg_server: WarehouseSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarehouseSettings]:
-    """A warehouse built (load, dbt build) from the real tracker's bodies only."""
-    root = tmp_path_factory.mktemp("real-tracker")
-    name = "real_tracker"
-    admin = {**pg_server.conninfo(), "dbname": "postgres"}
-    with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    settings = dataclasses.replace(pg_server, database=name, embedded=False)
-    store = LocalStore(root / "lake", fsync=False)
-    send_visits(store)
-    assert Loader(store, settings, LoaderSettings(threads=2)).run().status == "succeeded"
-    result = run_dbt([*BUILD, "--quiet"], settings, target_path=root / "target")
-    assert result.success, result.failures or result.error
-    yield settings
-    with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def rows(settings: WarehouseSettings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
