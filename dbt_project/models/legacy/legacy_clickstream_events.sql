@@ -5,4 +5,31 @@
 -#}
 {{ config(alias='clickstream_events') }}
 
-select * from {{ ref('clickstream_events') }}
+with
+
+events as (
+    select * from {{ ref('clickstream_events') }}
+),
+
+final as (
+    select
+        event_id,
+        event_timestamp,
+        event_name,
+        user_id,
+        user_login_state,
+        identity_source,
+        client_id,
+        session_id,
+        is_first_visit,
+        context_product_id,
+        context_product_name,
+        context_product_category,
+        context_product_brand,
+        context_product_price,
+        context_product_discount_price,
+        context_product_url_path
+    from events
+)
+
+select * from final

@@ -32,21 +32,27 @@ scope as (
 ),
 
 -- a client's carts from recompute_from on start after its last completed checkout before that instant
+resets as (
+    select
+        scope.client_id,
+        scope.recompute_from,
+        coalesce(max(completed.event_at), '-infinity'::timestamptz) as reset_at
+    from scope
+    left join {{ ref('fct_events') }} as completed
+        on
+            scope.client_id = completed.client_id
+            and completed.event_name = 'checkout_complete'
+            and scope.recompute_from > completed.event_at
+    group by scope.client_id, scope.recompute_from
+),
+
 events as (
     select
         events.*,
-        scope.recompute_from
-    from scope
-    cross join lateral (
-        select coalesce(max(completed.event_at), '-infinity'::timestamptz) as reset_at
-        from {{ ref('fct_events') }} as completed
-        where
-            completed.client_id = scope.client_id
-            and completed.event_name = 'checkout_complete'
-            and completed.event_at < scope.recompute_from
-    ) as reset
+        resets.recompute_from
+    from resets
     inner join {{ ref('fct_events') }} as events
-        on events.client_id = scope.client_id and events.event_at >= reset.reset_at
+        on resets.client_id = events.client_id and resets.reset_at <= events.event_at
     where events.event_name in {{ cart_event_names }}
 ),
 {% else %}
@@ -124,16 +130,14 @@ lines as (
             checkouts.client_id = adds.client_id
             and checkouts.cart_number = adds.cart_number
             and (adds.event_at, adds.event_id) < (checkouts.event_at, checkouts.event_id)
-    where not exists (
-        select 1
-        from removals
-        where
-            removals.client_id = adds.client_id
-            and removals.cart_number = adds.cart_number
-            and removals.product_id = adds.product_id
-            and (removals.event_at, removals.event_id) > (adds.event_at, adds.event_id)
+    left join removals
+        on
+            adds.client_id = removals.client_id
+            and adds.cart_number = removals.cart_number
+            and adds.product_id = removals.product_id
+            and (adds.event_at, adds.event_id) < (removals.event_at, removals.event_id)
             and (removals.event_at, removals.event_id) < (checkouts.event_at, checkouts.event_id)
-    )
+    where removals.event_id is null
 ),
 
 items as (

@@ -8,7 +8,8 @@
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('fct_cart_items') }}, {{ ref('int_clients_stitched') }}, {{ ref('fct_sessions') }}
+-- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
+-- depends_on: {{ ref('fct_cart_items') }}, {{ ref('fct_sessions') }}
 
 with
 
