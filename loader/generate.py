@@ -13,7 +13,7 @@ import json
 import math
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,6 +157,19 @@ _CATEGORY_BY_SLUG = {row.slug: row for row in CATEGORY_ROWS}
 SHARE_CHANNELS = ["facebook", "zalo", "messenger", "copy_link"]
 
 
+@dataclass(frozen=True)
+class Order:
+    """A completed checkout, as a shop database would receive it."""
+
+    client_id: str
+    user_id: str | None
+    items: tuple[Product, ...]  # one per unit
+    placed_at: datetime
+
+
+OrderHook = Callable[[Order], "tuple[str, str] | None"]
+
+
 def user_id_of(index: int) -> str:
     """The shop user (Cognito sub) of client ``index`` of the audience: the same for every seed."""
     return str(uuid.uuid5(_USER_NAMESPACE, f"user-{index}"))
@@ -214,12 +227,16 @@ class TrafficGenerator:
         now: datetime,
         client_pool: int | None = None,
         non_secure_origin: bool = False,
+        place_order: OrderHook | None = None,
     ) -> None:
         """``non_secure_origin``: the storefront on http://, where the tracker has no crypto.randomUUID and
-        makes its client, session and event ids from epoch milliseconds and 8 hex digits."""
+        makes its client, session and event ids from epoch milliseconds and 8 hex digits. ``place_order``: called
+        at each completed checkout (a shop database placing the order); the (orderId, orderNumber) it returns
+        go into the event's dataset, which the storefront leaves empty today."""
         if events < 1 or days <= 0:
             raise ValueError("events must be at least 1 and days more than 0")
         self.non_secure_origin = non_secure_origin
+        self.place_order = place_order
         self.target = events
         self.days = days
         self.rng = random.Random(seed)
@@ -455,8 +472,12 @@ class TrafficGenerator:
         if rng.random() < 0.58:
             self._wait(visit, 90)
             visit.page_url = f"{SHOP}/checkout/success"
+            order = Order(visit.client.client_id, visit.client.user_id if visit.client.logged_in else None,
+                          tuple(cart), visit.now)  # fmt: skip
+            order_id, order_number = (self.place_order(order) if self.place_order else None) or ("", "")
             self._emit(visit, "checkout_complete",
-                       element={"tag": "form", "id": "checkout-form", "dataset": {"orderId": "", "orderNumber": "", "total": total}})  # fmt: skip
+                       element={"tag": "form", "id": "checkout-form",
+                                "dataset": {"orderId": order_id, "orderNumber": order_number, "total": total}})  # fmt: skip
             cart.clear()
             if visit.client.logged_in and rng.random() < 0.05:
                 self._wait(visit, 30)

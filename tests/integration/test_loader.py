@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -604,3 +604,23 @@ def test_the_instants_columns_hold_the_events_instants_to_the_millisecond(
         (as_collected["eventId"], expected, sent),
         (node["eventId"], expected, sent),
     ]
+
+
+def test_an_old_object_without_ingest_is_timed_by_its_store_and_its_address_anonymised(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    """The old ingest's object with no _ingest.receivedAt and no event_timestamp: the time the store wrote it
+    (S3's LastModified, the file's mtime), not the start of its key's hour; its full address truncated."""
+    received = NOW - timedelta(hours=3)
+    old = node_event(received)
+    old["_ingest"] = {"sourceIp": "113.161.42.77", "userAgent": old["_ingest"]["userAgent"]}
+    before = datetime.now(UTC)
+    store.put(key_for(received.replace(minute=0, second=0, microsecond=0), "event-old.json"), json.dumps(old).encode())
+    assert load(store, dw).events == 1
+    [(received_at, address, source)] = query(
+        dw,
+        "select received_at, payload -> '_ingest' ->> 'sourceIp', payload -> '_contract' ->> 'receivedAtFrom'"
+        " from raw.events",
+    )
+    assert (address, source) == ("113.161.42.0", "lastModified")
+    assert before - timedelta(seconds=2) <= received_at <= datetime.now(UTC) + timedelta(seconds=2)

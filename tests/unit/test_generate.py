@@ -119,3 +119,21 @@ def test_a_non_secure_origin_gives_time_based_ids() -> None:
     shape = re.compile(r"\d{13}-[0-9a-f]{8}")
     assert all(shape.fullmatch(e["clientId"]) and shape.fullmatch(e["sessionId"]) for e in events if e["clientId"])
     assert all(shape.fullmatch(e["eventId"]) for e in events if "eventId" in e)
+
+
+def test_a_shop_database_can_fill_the_order_ids_of_completed_checkouts() -> None:
+    from loader.generate import Order
+
+    placed: list[Order] = []
+
+    def place(order: Order) -> tuple[str, str]:
+        placed.append(order)
+        return f"order-{len(placed)}", f"DH{len(placed):06d}"
+
+    requests = TrafficGenerator(events=5000, days=2, seed=4, now=NOW, place_order=place).requests()
+    completed = [e for r in requests for e in _events(r) if e["eventName"] == "checkout_complete"]
+    assert placed and len({e["element"]["dataset"]["orderId"] for e in completed}) == len(placed)
+    assert all(int(e["element"]["dataset"]["total"]) > 0 for e in completed)
+    first = completed[0]["element"]["dataset"]
+    assert (first["orderId"], first["orderNumber"]) == ("order-1", "DH000001")
+    assert sum(p.effective_price for p in placed[0].items) == int(first["total"])
