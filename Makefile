@@ -44,7 +44,7 @@ dashboard: install
 # dist/ingest.zip, dist/etl.zip (Lambda) and dist/dashboard-wheelhouse.tar.gz (the warehouse host's dashboard).
 # DATABASE: the template's WarehouseDatabaseName (the shipped pre-parsed manifest names it).
 package: install
-	$(PY) lambda/package.py --database $(or $(DATABASE),clickstream) ingest etl dashboard
+	$(PY) lambda/package.py --database $(or $(DATABASE),clickstream_dw) ingest etl dashboard
 
 lint: install
 	$(BIN)/ruff check loader lambda dashboard tests bench

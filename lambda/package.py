@@ -263,8 +263,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--database",
-        default="clickstream",
-        help="the warehouse database the ETL will use (the template's WarehouseDatabaseName; default clickstream)",
+        default="clickstream_dw",
+        help="the warehouse database the ETL will use (the template's WarehouseDatabaseName; default clickstream_dw)",
     )
     parser.add_argument(
         "artifacts",

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
 
 Template = dict[str, Any]
 Check = Callable[[Template], list[str]]
@@ -50,6 +51,26 @@ DASHBOARD_SETUP = (
     '\\connect :"db"',
     'create schema if not exists marts authorization :"etl_user"',
 )
+
+LEGACY_ROLE = "clickstream_legacy"
+LEGACY_DATABASE = "clickstream_dw"  # the old R dashboard's database: the template's and `make package`'s default
+LOOPBACK = ("127.0.0.1/32", "::1/128")
+# The old R dashboard's role reads the public view dbt builds and schema marts (the view runs with its owner's rights,
+# so staging needs no grant); default privileges keep what dbt recreates as the ETL role readable.
+LEGACY_GRANTS = (
+    f"grant usage on schema public to {LEGACY_ROLE}",
+    f"grant usage on schema marts to {LEGACY_ROLE}",
+    f"grant select on all tables in schema marts to {LEGACY_ROLE}",
+    f"select 'grant select on public.clickstream_events to {LEGACY_ROLE}'"
+    " where to_regclass('public.clickstream_events') is not null \\gexec",
+    f'alter default privileges for role :"etl_user" in schema public grant select on tables to {LEGACY_ROLE}',
+    f'alter default privileges for role :"etl_user" in schema marts grant select on tables to {LEGACY_ROLE}',
+)
+LEGACY_READ_ONLY = f"alter role {LEGACY_ROLE} set default_transaction_read_only = on"
+LEGACY_MAX_CONNECTIONS = 10
+LEGACY_MAX_TIMEOUT_SECONDS = 60
+PASSWORD_PARAMETERS = ("WarehousePasswordParameterName", "LegacyDashboardPasswordParameterName")
+PARAMETER_READ_ACTIONS = {"ssm:getparameter", "ssm:getparameters", "ssm:getparametersbypath", "ssm:getparameterhistory"}
 
 SSM_CORE_POLICY = "AmazonSSMManagedInstanceCore"
 ENI_ACTIONS = {
@@ -463,6 +484,42 @@ def sql_lines(text: str) -> list[str]:
     return [" ".join(line.split()).lower().rstrip(";") for line in text.splitlines() if line.strip()]
 
 
+def pg_hba_entries(text: str) -> list[list[str]]:
+    """The fields of each entry of the pg_hba.conf the user data writes (comments and blank lines left out)."""
+    block = re.search(r"cat > \$PGDATA/pg_hba\.conf <<'EOF'\n(.*?)^\s*EOF$", text, re.S | re.M)
+    if block is None:
+        return []
+    return [line.split() for line in block.group(1).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def parameter_arn(name: str) -> str:
+    return f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{{name}}}"
+
+
+def is_parameter_statement(statement: dict[str, Any]) -> bool:
+    """A statement about reading Parameter Store parameters only (warehouse_host_parameter_reads checks them)."""
+    return bool(actions(statement)) and actions(statement) <= PARAMETER_READ_ACTIONS
+
+
+def repository_text(relative: str) -> str:
+    return (ROOT / relative).read_text(encoding="utf-8")
+
+
+def package_database_defaults() -> dict[str, str | None]:
+    """The database `make package` builds the ETL's pre-parsed manifest for, where each place sets its default."""
+    makefile = re.search(r"--database \$\(or \$\(DATABASE\),([A-Za-z0-9_]+)\)", repository_text("Makefile"))
+    script = re.search(r'"--database",\s*default="([A-Za-z0-9_]+)"', repository_text("lambda/package.py"))
+    integration = re.search(
+        r'dataclasses\.replace\(dw, database="([A-Za-z0-9_]+)"\)',
+        repository_text("tests/integration/test_etl_lambda.py"),
+    )
+    return {
+        "Makefile package target": makefile.group(1) if makefile else None,
+        "lambda/package.py --database": script.group(1) if script else None,
+        "tests/integration/test_etl_lambda.py": integration.group(1) if integration else None,
+    }
+
+
 # ---------------------------------------------------------------- the checks
 
 
@@ -596,8 +653,12 @@ def instance_roles(t: Template) -> list[str]:
                 [f"arn:aws:iam::aws:policy/{SSM_CORE_POLICY}"],
             ):
                 found.append(f"{role} must have exactly the managed policy {SSM_CORE_POLICY}, has {texts}")
-            if role_statements(t, role):
-                found.append(f"{role} must have no other policy, has {role_statements(t, role)}")
+            # the warehouse host's reads of its two password parameters: warehouse_host_parameter_reads
+            others = [
+                s for s in role_statements(t, role) if not (role == warehouse_role(t) and is_parameter_statement(s))
+            ]
+            if others:
+                found.append(f"{role} must have no other policy, has {others}")
     return found
 
 
@@ -964,6 +1025,216 @@ def etl_over_tls(t: Template) -> list[str]:
     return found
 
 
+def legacy_role_loopback_only(t: Template) -> list[str]:
+    """pg_hba.conf admits the old R dashboard's role to the warehouse database from the loopback interface only
+    (127.0.0.1/32 and ::1/128, scram-sha-256): never from the ETL subnet or anywhere else, not through `all`."""
+    entries = pg_hba_entries(user_data(t, warehouse_instance(t)))
+    if not entries:
+        return ["the warehouse user data writes no pg_hba.conf"]
+    found, addresses = [], set()
+    for fields in entries:
+        users = fields[2].split(",") if len(fields) > 2 else []
+        if LEGACY_ROLE not in users and "all" not in users:
+            continue
+        kind, database = fields[0], fields[1]
+        address, method = (fields[3], fields[-1]) if len(fields) > 4 else (None, fields[-1])
+        if kind not in ("host", "hostssl") or address not in LOOPBACK or method != "scram-sha-256":
+            found.append(f"pg_hba.conf admits {LEGACY_ROLE} with `{' '.join(fields)}`: loopback + scram-sha-256 only")
+        if database != "${WarehouseDatabaseName}":
+            found.append(f"pg_hba.conf admits {LEGACY_ROLE} to {database}, not the warehouse database only")
+        addresses.add(address)
+    if addresses != set(LOOPBACK):
+        found.append(
+            f"pg_hba.conf must admit {LEGACY_ROLE} from {LOOPBACK} (the old dashboard on the host), has {addresses}"
+        )
+    return found
+
+
+def legacy_role_read_only(t: Template) -> list[str]:
+    """The old R dashboard's role: read-only, a statement_timeout, a modest connection limit, no attribute beyond
+    login, and granted exactly the public view and schema marts (no predefined role, no staging)."""
+    lines = sql_lines(user_data(t, warehouse_instance(t)))
+    found = []
+    granted = [line for line in lines if re.search(rf"\bto {LEGACY_ROLE}\b", line)]
+    found += [
+        f"the user data grants `{line}`: {LEGACY_ROLE} reads the public view and marts only"
+        for line in granted
+        if line not in LEGACY_GRANTS
+    ]
+    found += [f"the user data must run `{wanted}`" for wanted in LEGACY_GRANTS if wanted not in lines]
+    settings = [line for line in lines if line.startswith(f"alter role {LEGACY_ROLE} set ")]
+    if LEGACY_READ_ONLY not in settings:
+        found.append(f"the user data must run `{LEGACY_READ_ONLY}`")
+    timeouts = [re.fullmatch(rf"alter role {LEGACY_ROLE} set statement_timeout = '(\d+)s'", line) for line in settings]
+    seconds = [int(m.group(1)) for m in timeouts if m]
+    if not seconds or not all(0 < n <= LEGACY_MAX_TIMEOUT_SECONDS for n in seconds):
+        found.append(f"{LEGACY_ROLE} needs a statement_timeout of 1 to {LEGACY_MAX_TIMEOUT_SECONDS}s, has {seconds}")
+    found += [
+        f"the user data sets `{line}` for {LEGACY_ROLE}"
+        for line, m in zip(settings, timeouts, strict=True)
+        if line != LEGACY_READ_ONLY and m is None
+    ]
+    attributes = [line for line in lines if line.startswith(f"alter role {LEGACY_ROLE} with ")]
+    if not attributes:
+        found.append(f"the user data never sets {LEGACY_ROLE}'s login and connection limit")
+    for line in attributes:
+        limit = re.search(r"\bconnection limit (-?\d+)\b", line)
+        if limit is None or not 0 < int(limit.group(1)) <= LEGACY_MAX_CONNECTIONS:
+            found.append(f"`{line}`: {LEGACY_ROLE} needs a connection limit of 1 to {LEGACY_MAX_CONNECTIONS}")
+        for attribute in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
+            if re.search(rf"\b{attribute}\b", line):
+                found.append(f"`{line}` gives {LEGACY_ROLE} {attribute}")
+    found += [
+        f"`{line}` makes {LEGACY_ROLE} a member of a role"
+        for line in lines
+        if re.fullmatch(rf"grant [a-z_]+ to {LEGACY_ROLE}", line)
+    ]
+    return found
+
+
+def legacy_password_from_parameter(t: Template) -> list[str]:
+    """clickstream_legacy's password is the SecureString named by LegacyDashboardPasswordParameterName, read on the
+    host (like the ETL's): never inline in the user data, and no template parameter holds a password itself."""
+    text = user_data(t, warehouse_instance(t))
+    lines = sql_lines(text)
+    param = t.get("Parameters", {}).get("LegacyDashboardPasswordParameterName")
+    etl_param = t.get("Parameters", {}).get("WarehousePasswordParameterName", {})
+    found = []
+    if param is None:
+        found.append("no parameter LegacyDashboardPasswordParameterName")
+    elif (param.get("Type"), param.get("AllowedPattern")) != ("String", etl_param.get("AllowedPattern")) or not str(
+        param.get("Default", "")
+    ).startswith("/"):
+        found.append(
+            "LegacyDashboardPasswordParameterName must be a parameter name like WarehousePasswordParameterName"
+        )
+    found += [
+        f"parameter {name} looks like it holds a password itself: pass the name of a SecureString"
+        for name in t.get("Parameters", {})
+        if "password" in name.lower() and not name.endswith("ParameterName")
+    ]
+    for needed in (
+        "CLICKSTREAM_LEGACY_PASSWORD_PARAM=${LegacyDashboardPasswordParameterName}",
+        'aws ssm get-parameter --region "$AWS_REGION" --name "$CLICKSTREAM_LEGACY_PASSWORD_PARAM"',
+        "\\getenv legacy_password LEGACY_PASSWORD",
+    ):
+        if needed not in text:
+            found.append(f"the warehouse user data lacks `{needed}` (the password comes from the named parameter)")
+    passwords = [
+        re.search(r"\bpassword (\S+)", line) for line in lines if line.startswith(f"alter role {LEGACY_ROLE} with ")
+    ]
+    found += [
+        f"{LEGACY_ROLE}'s password is set to {m.group(1) if m else 'nothing'}, not :'legacy_password' (or null)"
+        for m in passwords
+        if m is None or m.group(1) not in (":'legacy_password'", "null")
+    ]
+    if not any(m and m.group(1) == ":'legacy_password'" for m in passwords):
+        found.append(f"{LEGACY_ROLE}'s login password is never set from the parameter")
+    return found
+
+
+def legacy_missing_parameter_is_not_fatal(t: Template) -> list[str]:
+    """Without the legacy dashboard's SecureString the roles script warns and leaves the role without login (it does
+    not fail the first boot); any other error reading it still fails (to be retried)."""
+    text = user_data(t, warehouse_instance(t))
+    lines = sql_lines(text)
+    found = []
+    branch = re.search(r"elif grep -q ParameterNotFound \"\$legacy_error\"; then\n(.*?)\n\s*else\n", text, re.S)
+    if branch is None:
+        found.append("the roles script does not treat a missing legacy dashboard parameter (ParameterNotFound) apart")
+    elif "exit" in branch.group(1) or "LEGACY_LOGIN=off" not in branch.group(1):
+        found.append("a missing legacy dashboard parameter must set LEGACY_LOGIN=off and carry on, not exit")
+    without = f"alter role {LEGACY_ROLE} with nologin password null connection limit 5"
+    if not re.search(rf"\\else\n{re.escape(without)}\n\\endif", "\n".join(lines)):
+        found.append(f"without the parameter, `{without}` must be run (in the \\else branch)")
+    return found
+
+
+def warehouse_host_parameter_reads(t: Template) -> list[str]:
+    """The warehouse host's role allows ssm:GetParameter on exactly its two password parameters and denies every
+    other parameter read (AmazonSSMManagedInstanceCore alone grants ssm:GetParameter(s) on "*")."""
+    role = warehouse_role(t)
+    wanted = {parameter_arn(name) for name in PASSWORD_PARAMETERS}
+    statements = [s for s in role_statements(t, str(role)) if is_parameter_statement(s)]
+    allows = [s for s in statements if s.get("Effect") == "Allow"]
+    denies = [s for s in statements if s.get("Effect") == "Deny"]
+    found = []
+    if len(allows) != 1:
+        found.append(f"{role} needs one statement allowing its two password parameters, has {len(allows)}")
+    for s in allows:
+        resources_ = as_list(s.get("Resource"))
+        if actions(s) != {"ssm:getparameter"} or len(resources_) != 2 or {sub_text(r) for r in resources_} != wanted:
+            found.append(
+                f"{role} statement {s.get('Sid')} must allow ssm:GetParameter on exactly {sorted(wanted)}: {s}"
+            )
+        if "Condition" in s or "NotResource" in s:
+            found.append(f"{role} statement {s.get('Sid')} must be a plain Allow on the two ARNs")
+    scoped = [
+        s
+        for s in denies
+        if actions(s) >= PARAMETER_READ_ACTIONS
+        and "Resource" not in s
+        and "Condition" not in s
+        and len(as_list(s.get("NotResource"))) == 2
+        and {sub_text(r) for r in as_list(s.get("NotResource"))} == wanted
+    ]
+    if len(scoped) != 1 or len(denies) != 1:
+        found.append(
+            f"{role} needs one Deny of {sorted(PARAMETER_READ_ACTIONS)} on NotResource {sorted(wanted)}, has {denies}"
+        )
+    return found
+
+
+def etl_anonymises_like_ingest(t: Template) -> list[str]:
+    """The ETL gets the collector's IP mode and salt (it anonymises addresses found in old raw objects at load)."""
+    ingest = props(t["Resources"][INGEST_FUNCTION])["Environment"]["Variables"]
+    etl = props(t["Resources"][ETL_FUNCTION])["Environment"]["Variables"]
+    salt = {"Fn::If": ["UseIpHash", {"Ref": "IpHashSalt"}, {"Ref": "AWS::NoValue"}]}
+    found = []
+    for name, wanted in (("CLICKSTREAM_IP_MODE", {"Ref": "IpMode"}), ("CLICKSTREAM_IP_SALT", salt)):
+        if etl.get(name) != wanted or ingest.get(name) != wanted:
+            found.append(f"{name} must be {wanted} for both functions: ingest {ingest.get(name)}, ETL {etl.get(name)}")
+    if t.get("Conditions", {}).get("UseIpHash") != {"Fn::Equals": [{"Ref": "IpMode"}, "hash"]}:
+        found.append("the condition UseIpHash must be IpMode = hash")
+    return found
+
+
+def database_default_matches_package(t: Template) -> list[str]:
+    """WarehouseDatabaseName defaults to the old dashboard's database, which is what `make package` pre-parses the
+    ETL's dbt manifest for (the Makefile, lambda/package.py and the integration test that mimics the template)."""
+    default = parameter_default(t, "WarehouseDatabaseName")
+    found = (
+        []
+        if default == LEGACY_DATABASE
+        else [f"WarehouseDatabaseName defaults to {default!r}, not {LEGACY_DATABASE!r}"]
+    )
+    found += [
+        f"{where} defaults to database {value!r}, the template to {default!r}"
+        for where, value in package_database_defaults().items()
+        if value != default
+    ]
+    return found
+
+
+def legacy_connection_output(t: Template) -> list[str]:
+    """An output gives the owner the old dashboard's five settings, the password as the SecureString's name."""
+    output = t.get("Outputs", {}).get("LegacyDashboardConnection")
+    if output is None:
+        return ["no output LegacyDashboardConnection"]
+    value = " ".join(str(sub_text(output.get("Value")) or "").split())
+    return [
+        f"LegacyDashboardConnection lacks `{needed}`: {value}"
+        for needed in (
+            "host=127.0.0.1",
+            "port=5432",
+            "dbname=${WarehouseDatabaseName}",
+            f"user={LEGACY_ROLE}",
+            "password=<SecureString ${LegacyDashboardPasswordParameterName}",
+        )
+        if needed not in value
+    ]
+
+
 # ---------------------------------------------------------------- the template keeps its promises
 
 CHECKS: list[Check] = [
@@ -1000,6 +1271,14 @@ CHECKS: list[Check] = [
     first_boot_parameters,
     ip_hash_salt,
     etl_over_tls,
+    legacy_role_loopback_only,
+    legacy_role_read_only,
+    legacy_password_from_parameter,
+    legacy_missing_parameter_is_not_fatal,
+    warehouse_host_parameter_reads,
+    etl_anonymises_like_ingest,
+    database_default_matches_package,
+    legacy_connection_output,
 ]
 
 
@@ -1039,7 +1318,9 @@ def test_every_instance_volume_is_encrypted(template: Template) -> None:
     assert unencrypted_volumes(template) == []
 
 
-def test_instance_profile_role_has_only_ssm_managed_instance_core(template: Template) -> None:
+def test_instance_profile_roles_have_only_ssm_managed_instance_core_and_the_warehouse_its_parameter_reads(
+    template: Template,
+) -> None:
     assert instance_roles(template) == []
 
 
@@ -1140,6 +1421,40 @@ def test_ip_hash_salt_is_empty_or_at_least_16_characters(template: Template) -> 
 
 def test_etl_reaches_the_warehouse_over_tls_only(template: Template) -> None:
     assert etl_over_tls(template) == []
+
+
+def test_legacy_dashboard_role_is_admitted_on_the_loopback_interface_only(template: Template) -> None:
+    assert legacy_role_loopback_only(template) == []
+
+
+def test_legacy_dashboard_role_is_read_only_with_a_timeout_and_reads_the_public_view_and_marts(
+    template: Template,
+) -> None:
+    assert legacy_role_read_only(template) == []
+
+
+def test_legacy_dashboard_password_comes_from_the_named_parameter_never_inline(template: Template) -> None:
+    assert legacy_password_from_parameter(template) == []
+
+
+def test_a_missing_legacy_dashboard_parameter_leaves_the_role_without_login_and_boots_on(template: Template) -> None:
+    assert legacy_missing_parameter_is_not_fatal(template) == []
+
+
+def test_warehouse_host_reads_exactly_its_two_password_parameters(template: Template) -> None:
+    assert warehouse_host_parameter_reads(template) == []
+
+
+def test_etl_anonymises_ips_with_the_collectors_mode_and_salt(template: Template) -> None:
+    assert etl_anonymises_like_ingest(template) == []
+
+
+def test_database_default_is_the_old_dashboards_and_matches_make_package(template: Template) -> None:
+    assert database_default_matches_package(template) == []
+
+
+def test_legacy_dashboard_connection_output_names_the_five_settings(template: Template) -> None:
+    assert legacy_connection_output(template) == []
 
 
 # ---------------------------------------------------------------- the checks notice a broken template
@@ -1290,6 +1605,13 @@ LIST_ARTIFACTS = {
     "Resource": {"Fn::GetAtt": ["ArtifactsBucket", "Arn"]},
 }
 WH = "Resources.WarehouseInstance.Properties"
+HOST_STATEMENTS = "Resources.WarehouseHostRole.Properties.Policies.0.PolicyDocument.Statement"
+ETL_VARIABLES = f"Resources.{ETL_FUNCTION}.Properties.Environment.Variables"
+HOST_READS_BY_PATH_AND_S3 = {
+    "Effect": "Allow",
+    "Action": ["ssm:GetParametersByPath", "s3:GetObject"],
+    "Resource": "*",
+}
 OLTP = "Resources.OltpInstance.Properties"
 DATA = f"{WH}.BlockDeviceMappings.1.Ebs"
 S3_ENDPOINT_READS = "Resources.S3GatewayEndpoint.Properties.PolicyDocument.Statement.0"
@@ -1521,6 +1843,150 @@ BREAKS: list[tuple[str, Check, Callable[[Template], None]]] = [
         "etl-user-without-first-boot-note",
         first_boot_parameters,
         _set("Parameters.WarehouseEtlUser.Description", "Warehouse role the ETL logs in as (DW_PG_USER)."),
+    ),
+    (
+        "legacy-from-the-etl-subnet",
+        legacy_role_loopback_only,
+        _user_data("clickstream_legacy 127.0.0.1/32", "clickstream_legacy 10.0.3.0/24"),
+    ),
+    (
+        "legacy-on-the-etl-line",
+        legacy_role_loopback_only,
+        _user_data("${WarehouseEtlUser} 10.0.3.0/24", "${WarehouseEtlUser},clickstream_legacy 10.0.3.0/24"),
+    ),
+    (
+        "everyone-from-the-vpc",
+        legacy_role_loopback_only,
+        _user_data(
+            "local   all   postgres   peer", "local   all   postgres   peer\nhost all all 10.0.0.0/16 scram-sha-256"
+        ),
+    ),
+    (
+        "legacy-trusted",
+        legacy_role_loopback_only,
+        _user_data("clickstream_legacy ::1/128 scram-sha-256", "clickstream_legacy ::1/128 trust"),
+    ),
+    (
+        "legacy-not-admitted",
+        legacy_role_loopback_only,
+        _user_data("host ${WarehouseDatabaseName} clickstream_legacy ::1/128 scram-sha-256\n", ""),
+    ),
+    (
+        "legacy-may-write",
+        legacy_role_read_only,
+        _user_data("alter role clickstream_legacy set default_transaction_read_only = on;\n", ""),
+    ),
+    (
+        "legacy-without-timeout",
+        legacy_role_read_only,
+        _user_data("alter role clickstream_legacy set statement_timeout = '30s';\n", ""),
+    ),
+    (
+        "legacy-hour-long-queries",
+        legacy_role_read_only,
+        _user_data("statement_timeout = '30s'", "statement_timeout = '3600s'"),
+    ),
+    ("legacy-unlimited-connections", legacy_role_read_only, _user_data("connection limit 5", "connection limit -1")),
+    ("legacy-superuser", legacy_role_read_only, _user_data("with login password", "with login superuser password")),
+    (
+        "legacy-reads-staging",
+        legacy_role_read_only,
+        _user_data(
+            "grant usage on schema marts to clickstream_legacy;",
+            "grant usage on schema marts to clickstream_legacy;\ngrant usage on schema staging to clickstream_legacy;",
+        ),
+    ),
+    (
+        "legacy-reads-all-data",
+        legacy_role_read_only,
+        _user_data(
+            "grant usage on schema public to clickstream_legacy;", "grant pg_read_all_data to clickstream_legacy;"
+        ),
+    ),
+    (
+        "legacy-loses-the-rebuilt-view",
+        legacy_role_read_only,
+        _user_data(
+            'alter default privileges for role :"etl_user" in schema public grant select on tables to clickstream_legacy;\n',
+            "",
+        ),
+    ),
+    (
+        "legacy-inline-password",
+        legacy_password_from_parameter,
+        _user_data("password :'legacy_password'", "password 'hunter2'"),
+    ),
+    (
+        "legacy-password-from-the-etl-parameter",
+        legacy_password_from_parameter,
+        _user_data('--name "$CLICKSTREAM_LEGACY_PASSWORD_PARAM"', '--name "$CLICKSTREAM_ETL_PASSWORD_PARAM"'),
+    ),
+    (
+        "legacy-parameter-name-hard-coded",
+        legacy_password_from_parameter,
+        _user_data("=${LegacyDashboardPasswordParameterName}", "=/clickstream/dw/legacy-dashboard-password"),
+    ),
+    (
+        "legacy-parameter-missing",
+        legacy_password_from_parameter,
+        _set("Parameters.LegacyDashboardPasswordParameterName", None),
+    ),
+    (
+        "legacy-password-as-a-parameter",
+        legacy_password_from_parameter,
+        _set("Parameters.LegacyDashboardPassword", {"Type": "String", "NoEcho": True}),
+    ),
+    (
+        "legacy-missing-parameter-fatal",
+        legacy_missing_parameter_is_not_fatal,
+        _user_data("LEGACY_LOGIN=off\n", "LEGACY_LOGIN=off\n  exit 1\n"),
+    ),
+    (
+        "legacy-missing-parameter-keeps-login",
+        legacy_missing_parameter_is_not_fatal,
+        _user_data("with nologin password null", "with login"),
+    ),
+    ("host-reads-every-parameter", warehouse_host_parameter_reads, _set(f"{HOST_STATEMENTS}.1", None)),
+    ("host-allows-every-parameter", warehouse_host_parameter_reads, _set(f"{HOST_STATEMENTS}.0.Resource", "*")),
+    (
+        "host-reads-a-third-parameter",
+        warehouse_host_parameter_reads,
+        _append(f"{HOST_STATEMENTS}.0.Resource", {"Fn::Sub": parameter_arn("AlarmEmail")}),
+    ),
+    (
+        "host-deny-lets-get-parameters-through",
+        warehouse_host_parameter_reads,
+        _set(f"{HOST_STATEMENTS}.1.Action", "ssm:GetParameter"),
+    ),
+    (
+        "host-allows-only-the-etl-password",
+        warehouse_host_parameter_reads,
+        _set(f"{HOST_STATEMENTS}.0.Resource", {"Fn::Sub": parameter_arn("WarehousePasswordParameterName")}),
+    ),
+    ("host-reads-parameters-by-path", instance_roles, _append(HOST_STATEMENTS, HOST_READS_BY_PATH_AND_S3)),
+    ("etl-without-ip-mode", etl_anonymises_like_ingest, _set(f"{ETL_VARIABLES}.CLICKSTREAM_IP_MODE", None)),
+    ("etl-ip-mode-fixed", etl_anonymises_like_ingest, _set(f"{ETL_VARIABLES}.CLICKSTREAM_IP_MODE", "truncate")),
+    ("etl-without-salt", etl_anonymises_like_ingest, _set(f"{ETL_VARIABLES}.CLICKSTREAM_IP_SALT", None)),
+    (
+        "etl-salt-always",
+        etl_anonymises_like_ingest,
+        _set(f"{ETL_VARIABLES}.CLICKSTREAM_IP_SALT", {"Ref": "IpHashSalt"}),
+    ),
+    (
+        "database-default-old",
+        database_default_matches_package,
+        _set("Parameters.WarehouseDatabaseName.Default", "clickstream"),
+    ),
+    ("legacy-output-missing", legacy_connection_output, _set("Outputs.LegacyDashboardConnection", None)),
+    (
+        "legacy-output-fixed-database",
+        legacy_connection_output,
+        _set(
+            "Outputs.LegacyDashboardConnection.Value",
+            {
+                "Fn::Sub": "host=127.0.0.1 port=5432 dbname=clickstream user=clickstream_legacy password=<SecureString ${LegacyDashboardPasswordParameterName}>"
+            },
+        ),
     ),
     ("salt-unconstrained", ip_hash_salt, _set("Parameters.IpHashSalt.AllowedPattern", None)),
     ("salt-of-any-length", ip_hash_salt, _set("Parameters.IpHashSalt.AllowedPattern", "^.*$")),

@@ -318,10 +318,10 @@ def test_the_etl_package_runs_from_the_unpacked_zip_alone_using_its_saved_parse(
 ) -> None:
     unzip(packages["etl"], task_root)
     add_traffic(600, seed=7)
-    deployed = dataclasses.replace(dw, database="clickstream")  # the template's WarehouseDatabaseName
+    deployed = dataclasses.replace(dw, database="clickstream_dw")  # the template's WarehouseDatabaseName default
     with psycopg.connect(**{**dw.conninfo(), "dbname": "postgres"}, autocommit=True) as admin:  # type: ignore[arg-type]
-        admin.execute("drop database if exists clickstream with (force)")
-        admin.execute("create database clickstream")
+        admin.execute("drop database if exists clickstream_dw with (force)")
+        admin.execute("create database clickstream_dw")
     env = lambda_environment(deployed, s3_env, task_root, task_root.parent / f"{task_root.name}-guard")
     assert PYTHON_312
     summary = _assert_lambda_run(run_like_lambda(PYTHON_312, task_root, SCHEDULED, env), task_root)
