@@ -107,7 +107,9 @@ def _dataset(work: Path, events: int) -> list[bytes]:
 
     root = Path(__file__).resolve().parents[1] / "loader"
     digest = hashlib.sha256(
-        b"".join((root / name).read_bytes() for name in ("contract.py", "generate.py", "ingest.py"))
+        b"".join(
+            (root / name).read_bytes() for name in ("contract.py", "collector_format.py", "generate.py", "ingest.py")
+        )
     )
     cache = work.parent / f"dataset-{events}-{digest.hexdigest()[:12]}.ndjson"
     if not cache.exists():
@@ -126,17 +128,19 @@ def _layout(events: list[bytes], per_object: int, *, compact: bool = False) -> I
     line, as it wrote them before), or old single-event objects when 1."""
     import uuid
 
-    from loader.contract import encode_object
+    from loader.collector_format import encode_object
+    from loader.contract import parse_instant
+    from loader.rawstore import partition_key
 
     for start in range(0, len(events), per_object):
         chunk = events[start : start + per_object]
-        received = json.loads(chunk[0])["_ingest"]["receivedAt"]
-        hour = received[:13].replace("-", "/").replace("T", "/")
+        received = parse_instant("receivedAt", json.loads(chunk[0])["_ingest"]["receivedAt"])
         name = f"events-{uuid.uuid4()}.json" if per_object > 1 else f"event-{uuid.uuid4()}.json"
+        key = partition_key("events/", received, name)
         if per_object == 1:
-            yield f"events/{hour}/{name}", chunk[0]
+            yield key, chunk[0]
         else:
-            yield f"events/{hour}/{name}", b"[" + b",".join(chunk) + b"]" if compact else encode_object(chunk)
+            yield key, b"[" + b",".join(chunk) + b"]" if compact else encode_object(chunk)
 
 
 # Runs in a fresh process. The user-agent parser is warmed up first (device_detector compiles its regexes on
@@ -148,16 +152,19 @@ import json, sys, time
 from loader.config import LoaderSettings, RawStoreSettings, WarehouseSettings
 from loader.enrich import parse_user_agent
 from loader.generate import BOT_AGENTS, USER_AGENTS
-from loader.load import Loader
+from loader.load import Loader, LoadSummary
 from loader.rawstore import open_store
+from loader.runlock import run_lock
 started = time.perf_counter()
 for agent in [a for a, _ in USER_AGENTS] + BOT_AGENTS:
     parse_user_agent(agent)
 warmup = time.perf_counter() - started
 settings = LoaderSettings.from_env()
+warehouse = WarehouseSettings.from_env()
 loader = Loader(open_store(RawStoreSettings.from_env(), max_pool_connections=settings.threads + 4),
-                WarehouseSettings.from_env(), settings)
-summary = loader.run()
+                warehouse, settings)
+with run_lock(warehouse) as (conn, acquired):
+    summary = loader.run(conn) if acquired else LoadSummary.lock_taken()
 peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(json.dumps({**summary.as_dict(), "warmup": warmup, "max_rss_mb": peak / 1024}))
 """
@@ -184,7 +191,7 @@ def _ceilings(conn: Any, rounds: int = 3) -> tuple[int, float, float]:
     import struct
     from statistics import median
 
-    from loader.load import BINARY_COPY_HEADER, BINARY_COPY_TRAILER
+    from loader.copyrows import BINARY_COPY_HEADER, BINARY_COPY_TRAILER
 
     payloads = [row[0].encode() for row in conn.execute("select payload::text from raw.events")]
     text = b"".join(p.replace(b"\\", b"\\\\") + b"\n" for p in payloads)
@@ -359,8 +366,9 @@ def _warehouse_with_history(work: Path, events: int) -> tuple[Any, Any, datetime
 
     from loader.config import LoaderSettings
     from loader.generate import TrafficGenerator
-    from loader.load import Loader
+    from loader.load import Loader, LoadSummary
     from loader.rawstore import LocalStore
+    from loader.runlock import run_lock
     from loader.transform import BUILD, run_dbt
     from loader.warehouse import EmbeddedWarehouse
 
@@ -399,7 +407,8 @@ def _warehouse_with_history(work: Path, events: int) -> tuple[Any, Any, datetime
     shutil.rmtree(lake.root, ignore_errors=True)
     print(f"   building {events:,} events of history ({days:.0f} days); this is cached for later runs", flush=True)
     _batched_lake(TrafficGenerator(events=events, days=days, seed=7, now=end, client_pool=pool), lake)
-    summary = Loader(lake, settings, LoaderSettings()).run()
+    with run_lock(settings) as (conn, acquired):
+        summary = Loader(lake, settings, LoaderSettings()).run(conn) if acquired else LoadSummary.lock_taken()
     assert summary.status == "succeeded", summary
     built = run_dbt([*BUILD, "--quiet"], settings, target_path=target)
     assert built.success, built.failures
@@ -453,14 +462,17 @@ def _add_traffic(settings: Any, lake: Any, end: datetime, pool: int, events: int
     """``events`` new events after ``end`` (the same audience), loaded; returns the new end."""
     from loader.config import LoaderSettings
     from loader.generate import TrafficGenerator
-    from loader.load import Loader
+    from loader.load import Loader, LoadSummary
+    from loader.runlock import run_lock
 
     end += timedelta(hours=events / DAILY_EVENTS * 24)
     seed = int(end.timestamp()) % 100_000 + events
     _batched_lake(
         TrafficGenerator(events=events, days=events / DAILY_EVENTS, seed=seed, now=end, client_pool=pool), lake
     )
-    loaded = Loader(lake, settings, LoaderSettings()).run(since=end - timedelta(days=2))
+    with run_lock(settings) as (conn, acquired):
+        loader = Loader(lake, settings, LoaderSettings())
+        loaded = loader.run(conn, since=end - timedelta(days=2)) if acquired else LoadSummary.lock_taken()
     assert loaded.status == "succeeded" and loaded.events > events * 0.95, loaded
     return end
 
@@ -541,8 +553,9 @@ def package(work: Path) -> list[Row]:
 
     from loader.config import LoaderSettings
     from loader.generate import TrafficGenerator
-    from loader.load import Loader
+    from loader.load import Loader, LoadSummary
     from loader.rawstore import LocalStore
+    from loader.runlock import run_lock
     from loader.transform import BUILD, run_dbt
     from loader.warehouse import EmbeddedWarehouse
 
@@ -568,7 +581,9 @@ def package(work: Path) -> list[Row]:
         conn.execute("create database clickstream")
     lake = LocalStore(work / "lake", fsync=False)
     _batched_lake(TrafficGenerator(events=20_000, days=7, seed=5, now=NOW), lake)
-    assert Loader(lake, settings, LoaderSettings()).run().status == "succeeded"
+    with run_lock(settings) as (conn, acquired):
+        loaded = Loader(lake, settings, LoaderSettings()).run(conn) if acquired else LoadSummary.lock_taken()
+    assert loaded.status == "succeeded"
     assert run_dbt([*BUILD, "--quiet"], settings, target_path=work / "target").success
     results = {}
     for variant in ("with the shipped pre-parsed manifest", "without it (reference)"):

@@ -160,25 +160,31 @@ def run_load(
     show_progress: bool = True,
 ) -> Any:
     from loader.config import LoaderSettings
-    from loader.load import Loader
+    from loader.load import Loader, LoadSummary
     from loader.rawstore import open_store
+    from loader.runlock import run_lock
     from loader.warehouse import resolve
 
     settings = LoaderSettings.from_env()
+    warehouse = resolve()
     loader = Loader(
         open_store(RawStoreSettings.from_env(), max_pool_connections=settings.threads + 4),
-        resolve(),
+        warehouse,
         settings,
         trigger=trigger,
         privacy=IngestSettings.from_env(),
     )
-    with progress("loading objects", None) as advance:
-        return loader.run(
-            since=since,
-            until=until,
-            prefix=prefix,
-            on_progress=(lambda objects, events: advance(objects)) if show_progress else None,
-        )
+    with run_lock(warehouse) as (lock_conn, acquired):
+        if not acquired:
+            return LoadSummary.lock_taken()
+        with progress("loading objects", None) as advance:
+            return loader.run(
+                lock_conn,
+                since=since,
+                until=until,
+                prefix=prefix,
+                on_progress=(lambda objects, events: advance(objects)) if show_progress else None,
+            )
 
 
 def _check_backfill(args: argparse.Namespace) -> None:
@@ -203,7 +209,7 @@ _WRITING_DBT_COMMANDS = frozenset({"run", "build", "seed", "snapshot"})
 @contextmanager
 def _run_lock(settings: Any) -> Iterator[bool]:
     """Hold the run lock for the block; yields False (and holds nothing) if another run has it."""
-    from loader.load import lock_holder, run_lock
+    from loader.runlock import lock_holder, run_lock
 
     with run_lock(settings) as (lock_conn, acquired):
         if not acquired:

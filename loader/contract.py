@@ -13,7 +13,7 @@ import math
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -199,13 +199,6 @@ def encode_event(value: Any) -> bytes:
     if b"\\u0000" in data and _NUL_ESCAPE.search(data):
         raise ContractError("event: contains a NUL character (\\u0000), which the warehouse cannot store")
     return data
-
-
-def encode_object(encoded_events: Iterable[bytes]) -> bytes:
-    """A raw object as the collector writes it: a JSON array with one encoded event per line. Any JSON reader
-    takes it whole; the loader can also split it at the newlines (JSON text never holds a raw one). The
-    collector encodes each event with its ``eventId`` first and its ``_ingest`` block last."""
-    return b"[\n" + b",\n".join(encoded_events) + b"\n]"
 
 
 def json_size(value: Any) -> int:

@@ -184,8 +184,9 @@ def run_etl(
     A failed step is reported in ``status`` (dbt does not run after a failed load); only an
     unreachable warehouse or invalid overrides raise.
     """
-    from loader.load import Loader, lock_holder, run_lock
+    from loader.load import Loader
     from loader.rawstore import open_store
+    from loader.runlock import lock_holder, run_lock
     from loader.transform import BUILD, run_dbt
     from loader.warehouse import resolve
 
@@ -208,11 +209,11 @@ def run_etl(
         loader = Loader(store, warehouse, settings.loader, trigger=trigger, privacy=settings.privacy)
         try:
             loaded = loader.run(
+                lock_conn,
                 since=request.since,
                 until=request.until,
                 prefix=request.prefix,
                 on_progress=on_progress,
-                locked_connection=lock_conn,
             )
         except Exception as error:  # recorded in raw.load_runs; the build would only see a partial delta
             summary = EtlSummary(status="failed", message=f"load failed: {type(error).__name__}: {error}")

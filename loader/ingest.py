@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loader import logs
+from loader.collector_format import encode_object
 from loader.config import IngestSettings
 from loader.contract import (
     CONTRACT_VERSION,
@@ -29,7 +30,6 @@ from loader.contract import (
     MAX_REQUEST_BYTES,
     ContractError,
     encode_event,
-    encode_object,
     iso_utc,
     loads,
     normalize_event,

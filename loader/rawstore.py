@@ -7,6 +7,7 @@ Listing returns keys in lexicographic (and so chronological) order on both back 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from loader.config import RawStoreSettings
+
+_PARTITION = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 
 
 class StoreError(RuntimeError):
@@ -29,9 +32,25 @@ class RawObject:
     last_modified: datetime | None = None  # when the store last wrote it (unknown for a retried failure)
 
 
+def hour_prefix(prefix: str, moment: datetime) -> str:
+    """The prefix of the keys of ``moment``'s UTC hour: ``<prefix>YYYY/MM/DD/HH/``."""
+    return f"{prefix}{moment.astimezone(UTC):%Y/%m/%d/%H}/"
+
+
 def partition_key(prefix: str, moment: datetime, name: str) -> str:
-    utc = moment.astimezone(UTC)
-    return f"{prefix}{utc:%Y/%m/%d/%H}/{name}"
+    return hour_prefix(prefix, moment) + name
+
+
+def partition_hour(key: str) -> datetime | None:
+    """The UTC hour a key is partitioned under, or None if it is not in the layout (or not a real hour)."""
+    match = _PARTITION.search(key)
+    if not match:
+        return None
+    try:
+        year, month, day, hour = (int(g) for g in match.groups())
+        return datetime(year, month, day, hour, tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 class RawStore(Protocol):

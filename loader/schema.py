@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Append-only: each entry is applied once, in order, and recorded in raw.schema_migrations.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -101,7 +104,7 @@ MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 
-def migrate(conn: Any) -> int:
+def migrate(conn: psycopg.Connection[Any]) -> int:
     """Bring schema ``raw`` up to date; returns the number of migrations applied."""
     with conn.transaction():
         conn.execute("create schema if not exists raw")

@@ -17,9 +17,12 @@ import warnings
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loader.config import ConfigError, WarehouseSettings, clickstream_home, in_lambda
+
+if TYPE_CHECKING:
+    import psycopg
 
 EMBEDDED_DATABASE = "clickstream"
 EMBEDDED_PREFERRED_PORT = 54329
@@ -233,7 +236,7 @@ def resolve(env: Mapping[str, str] | None = None) -> WarehouseSettings:
     return settings
 
 
-def connect(settings: WarehouseSettings, **kwargs: Any) -> Any:
+def connect(settings: WarehouseSettings, **kwargs: Any) -> psycopg.Connection[Any]:
     """A psycopg connection, or a :class:`WarehouseError` saying which warehouse is unreachable."""
     import psycopg
 

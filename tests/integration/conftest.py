@@ -9,8 +9,9 @@ import psycopg
 import pytest
 
 from loader.config import LoaderSettings, WarehouseSettings
-from loader.load import Loader
+from loader.load import Loader, LoadSummary
 from loader.rawstore import LocalStore
+from loader.runlock import run_lock
 from loader.transform import BUILD, run_dbt
 from tests.support.real_tracker import send_visits
 
@@ -27,7 +28,9 @@ def built(pg_server: WarehouseSettings, tmp_path_factory: pytest.TempPathFactory
     settings = dataclasses.replace(pg_server, database=name, embedded=False)
     store = LocalStore(root / "lake", fsync=False)
     send_visits(store)
-    assert Loader(store, settings, LoaderSettings(threads=2)).run().status == "succeeded"
+    with run_lock(settings) as (conn, acquired):
+        loaded = Loader(store, settings, LoaderSettings(threads=2)).run(conn) if acquired else LoadSummary.lock_taken()
+    assert loaded.status == "succeeded"
     result = run_dbt([*BUILD, "--quiet"], settings, target_path=root / "target")
     assert result.success, result.failures or result.error
     yield settings

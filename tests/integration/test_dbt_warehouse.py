@@ -13,8 +13,9 @@ import pytest
 from loader.config import IngestSettings, LoaderSettings, WarehouseSettings
 from loader.generate import BROWSER_SAMPLE, TrafficGenerator, replay
 from loader.ingest import Collector, HttpRequest
-from loader.load import Loader
+from loader.load import Loader, LoadSummary
 from loader.rawstore import LocalStore
+from loader.runlock import run_lock
 from loader.transform import BUILD, DbtSummary, run_dbt
 
 T = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
@@ -55,7 +56,9 @@ class Warehouse:
         assert collector.handle(request).status == 200
 
     def load(self) -> None:
-        summary = Loader(self.store, self.dw, LoaderSettings(threads=4)).run(since=T - timedelta(days=30))
+        with run_lock(self.dw) as (conn, acquired):
+            loader = Loader(self.store, self.dw, LoaderSettings(threads=4))
+            summary = loader.run(conn, since=T - timedelta(days=30)) if acquired else LoadSummary.lock_taken()
         assert summary.status == "succeeded", summary
 
     def build(self, *extra: str) -> DbtSummary:

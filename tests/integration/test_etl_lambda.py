@@ -32,8 +32,8 @@ import pytest
 from loader.config import RawStoreSettings, WarehouseSettings
 from loader.etl import EtlFailed, EtlRequestError
 from loader.generate import TrafficGenerator, replay
-from loader.load import LOCK_KEY
 from loader.rawstore import open_store
+from loader.runlock import LOCK_KEY
 from tests.conftest import ROOT, find_python_312, load_module
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

@@ -16,7 +16,7 @@ import pytest
 
 from loader.config import IngestSettings, RawStoreSettings
 from loader.ingest import Collector
-from loader.load import parse_object
+from loader.parse import parse_object
 from loader.privacy import anonymize_ip
 from loader.rawstore import LocalStore, open_store
 from tests.conftest import ROOT, load_module

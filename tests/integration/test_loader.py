@@ -20,11 +20,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from loader.collector_format import encode_object
 from loader.config import LoaderSettings, RawStoreSettings, WarehouseSettings
-from loader.contract import CONTRACT_VERSION, encode_object, iso_utc
+from loader.contract import CONTRACT_VERSION, iso_utc
 from loader.generate import TrafficGenerator, replay
-from loader.load import LOCK_KEY, Loader, LoadSummary
+from loader.load import Loader, LoadSummary
 from loader.rawstore import RawStore, open_store
+from loader.runlock import LOCK_KEY, run_lock
 from tests.conftest import ROOT
 from tests.unit.test_contract import BROWSER_EVENT
 
@@ -59,9 +61,11 @@ def store(request: pytest.FixtureRequest, home: Path) -> RawStore:
     return open_store(RawStoreSettings.from_env())
 
 
-def load(store: RawStore, dw: WarehouseSettings, **kwargs: Any) -> LoadSummary:
-    settings = LoaderSettings(threads=4, batch_objects=kwargs.pop("batch_objects", 50))
-    return Loader(store, dw, settings).run(**kwargs)
+def load(store: RawStore, dw: WarehouseSettings, settings: LoaderSettings | None = None, **kwargs: Any) -> LoadSummary:
+    """One run under the run lock, as ``clickstream load`` takes it."""
+    settings = settings or LoaderSettings(threads=4, batch_objects=kwargs.pop("batch_objects", 50))
+    with run_lock(dw) as (conn, acquired):
+        return Loader(store, dw, settings).run(conn, **kwargs) if acquired else LoadSummary.lock_taken()
 
 
 def query(dw: WarehouseSettings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -269,7 +273,7 @@ def test_the_same_event_in_flight_on_both_writers_is_stored_once_and_nothing_is_
     events = [node_event(NOW) for _ in range(61)]
     for index in range(60):  # a chain, one object per batch: each writer's batch shares an event with the other's
         store.put(key_for(NOW, f"events-{index:03d}.json"), json.dumps(events[index : index + 2]).encode())
-    summary = Loader(store, dw, LoaderSettings(threads=4, writers=2, batch_objects=1)).run()
+    summary = load(store, dw, LoaderSettings(threads=4, writers=2, batch_objects=1))
     assert (summary.status, summary.objects, summary.events, summary.duplicates, summary.rejected) == (
         "succeeded",
         60,

@@ -12,8 +12,9 @@ import pytest
 
 from loader.config import LoaderSettings, WarehouseSettings
 from loader.legacy import LEGACY_ROLE, ensure_legacy_login
-from loader.load import Loader
+from loader.load import Loader, LoadSummary
 from loader.rawstore import LocalStore
+from loader.runlock import run_lock
 from loader.transform import BUILD, run_dbt
 from tests.support.real_tracker import (
     CATEGORY_WITH_TITLE,
@@ -150,7 +151,9 @@ def test_a_store_with_the_old_pipelines_objects_fills_the_product_columns(
                             "product_url_path": KEYBOARD["urlPath"]},
     }  # fmt: skip
     store.put("events/2026/11/20/12/event-old.json", json.dumps(old).encode())
-    assert Loader(store, dw, LoaderSettings(threads=2)).run().status == "succeeded"
+    with run_lock(dw) as (conn, acquired):
+        summary = Loader(store, dw, LoaderSettings(threads=2)).run(conn) if acquired else LoadSummary.lock_taken()
+    assert summary.status == "succeeded"
     assert run_dbt([*BUILD, "--quiet"], dw, target_path=tmp_path / "target").success
     assert rows(
         dw,

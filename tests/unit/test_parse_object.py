@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loader.contract import CONTRACT_VERSION, encode_object
-from loader.load import ParsedObject, parse_object
+from loader.collector_format import encode_object
+from loader.contract import CONTRACT_VERSION
+from loader.parse import ParsedObject, parse_object
 from loader.rawstore import RawObject
 from tests.unit.test_contract import BROWSER_EVENT
 
