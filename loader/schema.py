@@ -1,4 +1,5 @@
-"""Schema ``raw``: created and migrated by the loader, idempotently, under the run lock."""
+"""The warehouse's own tables: schema ``raw`` and the dbt models' incremental state (``intermediate.dbt_*``),
+created and migrated by the loader, idempotently, under the run lock."""
 
 from __future__ import annotations
 
@@ -101,7 +102,48 @@ MIGRATIONS: list[tuple[int, str]] = [
             'Objects a run could not read: every later run tries them again, whatever their partition, until loaded.';
         """,
     ),
+    # The dbt models' incremental state (dbt's source dbt_state): one migration path for the warehouse's own tables.
+    (
+        4,
+        """
+        create schema if not exists intermediate;
+        create table if not exists intermediate.dbt_runs (
+            invocation_id text primary key,
+            stamp timestamptz not null,
+            started_at timestamptz not null default now()
+        );
+        create table if not exists intermediate.dbt_watermarks (
+            model_name text primary key,
+            processed_through timestamptz not null,
+            txid_done bigint not null default 0,
+            txid_pending bigint not null default 0,
+            updated_at timestamptz not null default now()
+        );
+        alter table intermediate.dbt_watermarks add column if not exists txid_done bigint not null default 0;
+        alter table intermediate.dbt_watermarks add column if not exists txid_pending bigint not null default 0;
+        create table intermediate.dbt_changed_spans (
+            changed_at timestamptz not null,
+            started_at timestamptz not null,
+            ended_at timestamptz not null
+        );
+        create index dbt_changed_spans_changed_at on intermediate.dbt_changed_spans (changed_at);
+        drop table if exists intermediate.dbt_changed_sessions;
+        comment on table intermediate.dbt_runs is 'dbt invocations that wrote models, with their stamp (macros/incremental).';
+        comment on table intermediate.dbt_watermarks is 'Per incremental model: up to which run it consumed its inputs.';
+        comment on table intermediate.dbt_changed_spans is 'Spans of rows replaced or rebuilt by a run: the periods to recompute.';
+        """,
+    ),
 ]
+
+
+# Spans older than every model's watermark, and old run stamps, are purged at each migrate (cheap, indexed).
+_PURGE = """
+    delete from intermediate.dbt_changed_spans
+    where changed_at <= (
+        select min(processed_through) from intermediate.dbt_watermarks where updated_at > now() - interval '30 days'
+    );
+    delete from intermediate.dbt_runs where started_at < now() - interval '7 days'
+"""
 
 
 def migrate(conn: psycopg.Connection[Any]) -> int:
@@ -120,4 +162,5 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
             conn.execute(sql)
             conn.execute("insert into raw.schema_migrations (version) values (%s)", (version,))
             applied += 1
+        conn.execute(_PURGE)
     return applied

@@ -128,8 +128,19 @@ class DbtSummary:
         return text
 
 
+# dbt commands that read or write the warehouse: the warehouse's own tables (loader/schema.py) are migrated first.
+_WAREHOUSE_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "compile", "show", "docs", "source"})
+
 # Scheduled and CLI builds: unit tests are for CI (dbt's advice), and the incremental one needs built models.
 BUILD = ("build", "--exclude-resource-type", "unit_test")
+
+
+def _migrate(settings: WarehouseSettings) -> None:
+    from loader.schema import migrate
+    from loader.warehouse import connect
+
+    with connect(settings, autocommit=True) as conn:
+        migrate(conn)
 
 
 def run_dbt(
@@ -144,6 +155,8 @@ def run_dbt(
     """Invoke dbt with ``args`` (e.g. ``["build"]``) in this process; never raises for dbt failures
     (an interrupt or exit is re-raised)."""
     dbt_runner = prepare_dbt()
+    if args and args[0] in _WAREHOUSE_COMMANDS:
+        _migrate(settings)
 
     full_args = [*args]
     if quiet and "--quiet" not in full_args:

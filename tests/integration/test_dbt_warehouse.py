@@ -16,34 +16,36 @@ from loader.ingest import Collector, HttpRequest
 from loader.load import Loader, LoadSummary
 from loader.rawstore import LocalStore
 from loader.runlock import run_lock
-from loader.transform import BUILD, DbtSummary, run_dbt
+from loader.transform import BUILD, PROJECT, DbtSummary, run_dbt
 
 T = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
-# Every table a run builds, and the columns that legitimately differ between an incremental run and a full refresh.
-COMPARED = {
-    **{
-        f"marts.{mart}": ()
-        for mart in (
-            "fct_events", "fct_sessions", "dim_clients", "funnel_daily", "funnel_daily_by_segment",
-            "product_engagement_daily", "product_engagement_daily_by_segment", "traffic_hourly",
-            "traffic_hourly_by_segment", "journey_transitions", "retention_weekly", "quarantined_sessions",
-            "fct_cart_items",
-        )
-    },
+# Columns that legitimately differ between an incremental run and a full refresh (run bookkeeping, not data).
+BOOKKEEPING_COLUMNS = {
     "intermediate.int_events_sessionized": ("recomputed_from", "recomputed_until"),
-    "intermediate.int_sessions_aggregated": (),
     "intermediate.int_clients_stitched": ("identity_changed_at",),
-    "intermediate.int_clients_weekly_active": (),
-}  # fmt: skip
+}
+INCREMENTAL_MATERIALIZATIONS = ("clickstream_incremental", "incremental")
+
+
+def incremental_models(target: Path) -> list[str]:
+    """Every model the manifest says is built incrementally (schema.table), found, not listed by hand."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    return sorted(
+        f"{node['schema']}.{node['alias']}"
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] in INCREMENTAL_MATERIALIZATIONS
+    )
 
 
 class Warehouse:
     """A lake and a warehouse database, loaded and built step by step like the ETL does."""
 
-    def __init__(self, home: Path, dw: WarehouseSettings) -> None:
+    def __init__(self, home: Path, dw: WarehouseSettings, project: Path = PROJECT) -> None:
         self.store = LocalStore(home / "lake", fsync=False)
         self.dw = dw
         self.target = home / "target"
+        self.project = project
+        self.compared: list[str] = []
 
     def add_traffic(self, events: int, days: float, seed: int, now: datetime) -> None:
         replay(TrafficGenerator(events=events, days=days, seed=seed, now=now).requests(), self.store)
@@ -62,7 +64,7 @@ class Warehouse:
         assert summary.status == "succeeded", summary
 
     def build(self, *extra: str) -> DbtSummary:
-        summary = run_dbt([*BUILD, "--quiet", *extra], self.dw, target_path=self.target)
+        summary = run_dbt([*BUILD, "--quiet", *extra], self.dw, project=self.project, target_path=self.target)
         assert summary.success, summary.failures or summary.error
         return summary
 
@@ -74,16 +76,19 @@ class Warehouse:
         return self.query(sql, *params)[0][0]
 
     def snapshot(self) -> None:
+        """Keep every incremental model's rows, to compare with a full refresh."""
+        self.compared = incremental_models(self.target)
         with psycopg.connect(**self.dw.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
             conn.execute("drop schema if exists incremental_result cascade; create schema incremental_result")
-            for relation in COMPARED:
+            for relation in self.compared:
                 conn.execute(
                     f"create table incremental_result.{relation.replace('.', '__')} as select * from {relation}"
                 )
 
     def differences_from_snapshot(self, *, every_table_has_rows: bool = True) -> dict[str, int]:
         differences = {}
-        for relation, excluded in COMPARED.items():
+        for relation in self.compared:
+            excluded = BOOKKEEPING_COLUMNS.get(relation, ())
             schema, table = relation.split(".")
             columns = ", ".join(
                 name
@@ -152,7 +157,8 @@ def test_incremental_runs_with_late_events_give_exactly_the_marts_of_a_full_refr
     warehouse.snapshot()
     warehouse.build("--full-refresh")
     differences = warehouse.differences_from_snapshot()
-    assert differences == dict.fromkeys(COMPARED, 0), "rows differ between incremental runs and a full refresh"
+    assert len(differences) >= 17 and {"marts.fct_events", "marts.fct_cart_items"} <= differences.keys()
+    assert differences == dict.fromkeys(differences, 0), "rows differ between incremental runs and a full refresh"
 
 
 def test_identity_follows_the_latest_login_whatever_order_logins_arrive_in(warehouse: Warehouse) -> None:
@@ -193,7 +199,8 @@ def test_identity_follows_the_latest_login_whatever_order_logins_arrive_in(wareh
     assert users()[1] == ((T - timedelta(days=3)).date(), "user-c")
     warehouse.snapshot()
     warehouse.build("--full-refresh")
-    assert warehouse.differences_from_snapshot(every_table_has_rows=False) == dict.fromkeys(COMPARED, 0)
+    differences = warehouse.differences_from_snapshot(every_table_has_rows=False)
+    assert differences == dict.fromkeys(warehouse.compared, 0)
 
 
 def test_marts_agree_with_independent_counts_over_raw_events(warehouse: Warehouse) -> None:
@@ -380,3 +387,84 @@ def test_the_cli_points_dbt_at_the_embedded_warehouse_when_nothing_is_configured
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Connection test: [OK connection ok]" in result.stdout
     assert "port: 5432" not in result.stdout, "the embedded warehouse's own port, not the default"
+
+
+# -- the analyst's view: marts written the plain way, or with one line of machinery ------------------------------
+ANALYST_MARTS = {
+    # a plain mart, as dbt's tutorials write one: rebuilt whole by every build
+    "analyst_sessions_per_day": """
+select started_date as date_day, count(*) as sessions, sum(event_count) as events
+from {{ ref('fct_sessions') }}
+group by started_date
+""",
+    # the same, incremental: one line, then its SELECT (the filter only makes it cheaper)
+    "analyst_sessions_per_day_incremental": """
+{{ incremental_by_period('day') }}
+
+select started_date as date_day, count(*) as sessions, sum(event_count) as events
+from {{ ref('fct_sessions') }}
+where {{ in_changed_periods('started_at') }}
+group by started_date
+""",
+    # the same, incremental WITHOUT the filter: slower, still exact (the materialization keeps the changed days)
+    "analyst_sessions_per_day_unfiltered": """
+{{ incremental_by_period('day') }}
+
+select started_date as date_day, count(*) as sessions, sum(event_count) as events
+from {{ ref('fct_sessions') }}
+group by started_date
+""",
+    # dbt's own incremental with no machinery: appends every run, the mistake the exactness test must catch
+    "analyst_forgot_the_machinery": """
+{{ config(materialized='incremental') }}
+
+select started_date as date_day, count(*) as sessions
+from {{ ref('fct_sessions') }}
+{% if is_incremental() %}
+where started_at > (select max(date_day) from {{ this }})
+{% endif %}
+group by started_date
+""",
+}
+
+
+@pytest.fixture
+def analyst_warehouse(tmp_path: Path, dw: WarehouseSettings) -> Warehouse:
+    """The project, copied, with the analyst's marts dropped into marts/."""
+    import shutil
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(PROJECT / name, project / name)
+    shutil.copytree(PROJECT / "dbt_project", project / "dbt_project", ignore=shutil.ignore_patterns("target"))
+    for name, sql in ANALYST_MARTS.items():
+        (project / "dbt_project" / "models" / "marts" / f"{name}.sql").write_text(sql)
+    return Warehouse(tmp_path, dw, project)
+
+
+def test_marts_an_analyst_drops_in_are_exact_after_scheduled_builds_and_a_forgotten_machinery_is_caught(
+    analyst_warehouse: Warehouse,
+) -> None:
+    warehouse = analyst_warehouse
+    warehouse.add_traffic(3000, 3, seed=1, now=T)
+    warehouse.build()
+    for round_number in range(3):  # scheduled builds, with new and late traffic
+        warehouse.add_traffic(400, 1, seed=20 + round_number, now=T - timedelta(hours=10 * round_number))
+        warehouse.build()
+    plain = warehouse.query("select date_day, sessions, events from marts.analyst_sessions_per_day order by 1")
+    truth = warehouse.query(
+        "select started_date, count(*), sum(event_count) from marts.fct_sessions group by 1 order by 1"
+    )
+    assert plain == truth, "a plain mart is a table, rebuilt whole: no duplicated rows"
+    for name in ("analyst_sessions_per_day_incremental", "analyst_sessions_per_day_unfiltered"):
+        assert warehouse.query(f"select date_day, sessions, events from marts.{name} order by 1") == truth, name
+
+    warehouse.snapshot()
+    assert "marts.analyst_sessions_per_day" not in warehouse.compared, "a table needs no comparison"
+    assert {"marts.analyst_sessions_per_day_incremental", "marts.analyst_forgot_the_machinery"} <= set(
+        warehouse.compared
+    ), "the exactness check finds incremental models by itself"
+    warehouse.build("--full-refresh")
+    wrong = {relation for relation, count in warehouse.differences_from_snapshot().items() if count}
+    assert wrong == {"marts.analyst_forgot_the_machinery"}

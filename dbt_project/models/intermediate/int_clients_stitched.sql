@@ -4,10 +4,8 @@
     marts rebuild a client's history only then.
 -#}
 {{
-    config(
-        unique_key='client_id',
-        incremental_strategy='delete+insert',
-        post_hook=["{{ save_watermark() }}"],
+    incremental_by_key(
+        'client_id',
         indexes=[
             {'columns': ['client_id'], 'unique': true},
             {'columns': ['identity_changed_at']},
@@ -25,8 +23,8 @@ latest_identified as (
         event_id as identified_event_id
     from {{ ref('stg_clickstream__events') }}
     where
-        user_id is not null{% if is_incremental() %}
-        and dbt_processed_at > {{ watermark() }}{% endif %}
+        user_id is not null
+        and {{ processed_since_last_run() }}
     order by client_id asc, event_at desc, event_id desc
 ),
 
@@ -82,8 +80,7 @@ final as (
         case
             when (user_id is distinct from previous_user_id) then {{ run_started() }}
             else previous_identity_changed_at
-        end as identity_changed_at,
-        {{ run_started() }} as dbt_processed_at
+        end as identity_changed_at
     from merged
 )
 

@@ -10,10 +10,8 @@
     its window (recomputed_from, recomputed_until), which is what the models downstream rebuild.
 -#}
 {{
-    config(
-        unique_key='event_id',
-        incremental_strategy='delete+insert',
-        post_hook=["{{ save_watermark() }}"],
+    incremental_by_key(
+        'event_id',
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['client_id', 'event_at']},
@@ -35,7 +33,7 @@ staged_since_last_run as (
         previous.event_at as previous_event_at
     from {{ ref('stg_clickstream__events') }} as staged
     left join {{ this }} as previous on staged.event_id = previous.event_id
-    where staged.dbt_processed_at > {{ watermark() }}
+    where {{ processed_since_last_run('staged.dbt_processed_at') }}
 ),
 
 changed_points as (
@@ -173,8 +171,7 @@ final as (
         session_started_at,
         session_ended_at,
         recompute_from as recomputed_from,
-        recompute_until as recomputed_until,
-        {{ run_started() }} as dbt_processed_at
+        recompute_until as recomputed_until
     from sessionized
 )
 

@@ -4,10 +4,8 @@
     checkout_complete, each at or after the previous step.
 -#}
 {{
-    config(
-        incremental_strategy='append',
-        pre_hook=["{{ delete_client_windows('started_at', changed_windows()) }}"],
-        post_hook=["{{ save_watermark() }}"],
+    incremental_by_client(
+        time_column='started_at',
         indexes=[
             {'columns': ['session_key'], 'unique': true},
             {'columns': ['client_id', 'started_at']},
@@ -23,9 +21,8 @@ sessionized as (
         event_id,
         session_key
     from {{ ref('int_events_sessionized') }}
-    {% if is_incremental() %}
-    where dbt_processed_at > {{ watermark() }}
-    {% endif %}
+    -- a recomputed window holds whole sessions: their events are exactly the rows recomputed since the last run
+    where {{ processed_since_last_run() }}
 ),
 
 events as (
@@ -188,8 +185,7 @@ final as (
             when totals.has_bot_user_agent then 'bot_user_agent'
             when totals.ended_at - totals.started_at > interval '{{ var("session_max_hours") }} hours'
                 then 'longer_than_{{ var("session_max_hours") }}h'
-        end as quarantine_reason,
-        {{ run_started() }} as dbt_processed_at
+        end as quarantine_reason
     from totals
 )
 

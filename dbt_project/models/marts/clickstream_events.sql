@@ -1,5 +1,5 @@
 {#- Exactly the columns of the previous warehouse table, so the existing R Shiny dashboard keeps working. -#}
-{{ config(materialized='view', ) }}
+{{ config(materialized='view') }}
 
 with
 

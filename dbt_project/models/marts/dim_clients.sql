@@ -1,11 +1,10 @@
+{#- A client's first-seen instant decides its new-client hour and its retention cohort: when it moves, both periods
+    are recomputed (logs_spans). -#}
 {{
-    config(
-        incremental_strategy='append',
-        pre_hook=[
-            "{{ log_first_seen() }}",
-            "{% if is_incremental() %}delete from {{ this }} where client_id = any(array(select client_id from ({{ mart_client_scope() }}) as scope)){% endif %}",
-        ],
-        post_hook=["{{ log_first_seen() }}", "{{ save_watermark() }}"],
+    incremental_by_client(
+        client_scope='identity',
+        logs_spans='first_seen_at',
+        logs_changes_of=['first_seen_at'],
         indexes=[
             {'columns': ['first_seen_at']},
             {'columns': ['first_seen_week']},
@@ -14,22 +13,13 @@
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
 
 with
 
-{% if is_incremental() %}
-scope as (
-    {{ mart_client_scope() }}
-),
-{% endif %}
-
 sessions as (
-    select sessions.*
-    from {{ ref('fct_sessions') }} as sessions
-    {% if is_incremental() %}
-    where sessions.client_id = any(array(select scope.client_id from scope))
-    {% endif %}
+    select *
+    from {{ ref('fct_sessions') }}
+    where {{ in_changed_client_windows('client_id') }}
 ),
 
 per_client as (
@@ -71,8 +61,7 @@ final as (
         per_client.tracked_revenue,
         first_sessions.first_channel,
         first_sessions.first_device_class,
-        first_sessions.first_landing_page_path,
-        {{ run_started() }} as dbt_processed_at
+        first_sessions.first_landing_page_path
     from per_client
     inner join first_sessions on per_client.client_id = first_sessions.client_id
     left join {{ ref('int_clients_stitched') }} as identities on per_client.client_id = identities.client_id

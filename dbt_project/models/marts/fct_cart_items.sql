@@ -6,11 +6,16 @@
     after each completed checkout. Quantity is the number of adds since the line was last removed; prices are the
     last ones an add carried. Bots and zombie sessions are left out (fct_events).
 -#}
+{#- A cart depends on all of the client's events since its last completed checkout: each changed client's carts
+    are recomputed from its earliest recomputed window on (open_ended); the days of carts that changed are logged
+    for the product marts. -#}
 {{
-    config(
-        incremental_strategy='append',
-        pre_hook=["{{ replace_cart_items() }}"],
-        post_hook=["{{ log_rebuilt_cart_items() }}", "{{ save_watermark() }}"],
+    incremental_by_client(
+        time_column='checkout_at',
+        client_scope='identity',
+        open_ended=true,
+        logs_spans='checkout_at',
+        logs_changes_of='*',
         indexes=[
             {'columns': ['checkout_event_id', 'product_id'], 'unique': true},
             {'columns': ['client_id', 'checkout_at']},
@@ -20,7 +25,6 @@
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
 
 {%- set cart_event_names = "('add_to_cart_click', 'remove_from_cart_click', 'checkout_start', 'checkout_complete')" %}
 
@@ -28,28 +32,28 @@ with
 
 {% if is_incremental() %}
 scope as (
-    {{ cart_scope() }}
+    {{ client_scope() }}
 ),
 
 -- a client's carts from recompute_from on start after its last completed checkout before that instant
 resets as (
     select
         scope.client_id,
-        scope.recompute_from,
+        scope.recomputed_from,
         coalesce(max(completed.event_at), '-infinity'::timestamptz) as reset_at
     from scope
     left join {{ ref('fct_events') }} as completed
         on
             scope.client_id = completed.client_id
             and completed.event_name = 'checkout_complete'
-            and scope.recompute_from > completed.event_at
-    group by scope.client_id, scope.recompute_from
+            and scope.recomputed_from > completed.event_at
+    group by scope.client_id, scope.recomputed_from
 ),
 
 events as (
     select
         events.*,
-        resets.recompute_from
+        resets.recomputed_from as recompute_from
     from resets
     inner join {{ ref('fct_events') }} as events
         on resets.client_id = events.client_id and resets.reset_at <= events.event_at
@@ -174,8 +178,7 @@ final as (
         items.quantity::integer as quantity,
         items.unit_price,
         items.unit_discount_price,
-        items.quantity * items.unit_price as list_value,
-        {{ run_started() }} as dbt_processed_at
+        items.quantity * items.unit_price as list_value
     from items
     inner join checkouts on items.checkout_event_id = checkouts.event_id
 )

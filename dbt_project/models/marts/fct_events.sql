@@ -1,9 +1,7 @@
 {{
-    config(
-        incremental_strategy='append',
-        pre_hook=["{{ delete_client_windows('event_at', mart_client_scope()) }}"],
-        post_hook=["{{ save_watermark() }}"],
-
+    incremental_by_client(
+        time_column='event_at',
+        client_scope='identity',
         indexes=[
             {'columns': ['client_id', 'event_at']},
             {'columns': ['event_at', 'event_id']},
@@ -14,13 +12,12 @@
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
 
 with
 
 {% if is_incremental() %}
 scope as (
-    {{ mart_client_scope() }}
+    {{ client_scope() }}
 ),
 {% endif %}
 
@@ -92,8 +89,7 @@ final as (
         staged.element_text,
         staged.device_class,
         staged.browser,
-        staged.operating_system,
-        {{ run_started() }} as dbt_processed_at
+        staged.operating_system
     from sessionized
     inner join kept_sessions on sessionized.session_key = kept_sessions.session_key
     inner join {{ ref('stg_clickstream__events') }} as staged on sessionized.event_id = staged.event_id

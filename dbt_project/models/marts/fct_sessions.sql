@@ -1,12 +1,9 @@
 {#- The wide index on started_at covers the dashboard's KPI scans (index-only). -#}
 {{
-    config(
-        incremental_strategy='append',
-        pre_hook=[
-            "{{ log_replaced_sessions() }}",
-            "{{ delete_client_windows('started_at', mart_client_scope()) }}",
-        ],
-        post_hook=["{{ save_watermark() }}"],
+    incremental_by_client(
+        time_column='started_at',
+        client_scope='identity',
+        logs_spans=['started_at', 'ended_at'],
         indexes=[
             {'columns': ['client_id', 'started_at']},
             {'columns': ['started_at', 'login_state', 'device_class', 'client_id', 'user_id', 'is_converted', 'is_bounce', 'duration_seconds']},
@@ -16,13 +13,12 @@
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}
 
 with
 
 {% if is_incremental() %}
 scope as (
-    {{ mart_client_scope() }}
+    {{ client_scope() }}
 ),
 {% endif %}
 
@@ -83,8 +79,7 @@ final as (
         sessions.is_bounce,
         sessions.is_converted,
         sessions.purchase_count::integer as purchase_count,
-        sessions.tracked_revenue,
-        {{ run_started() }} as dbt_processed_at
+        sessions.tracked_revenue
     from sessions
     left join identities on sessions.client_id = identities.client_id
 )

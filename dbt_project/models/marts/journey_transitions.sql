@@ -4,26 +4,11 @@
     journey starts at 'session_start', repeats of the same step are collapsed, and it ends at 'exit'
     ('continues' when it is longer than journey_max_steps).
 -#}
-{{
-    config(
-        incremental_strategy='append',
-        pre_hook=["{{ delete_periods('date_day', 'select period_start::date from (' ~ changed_periods('day') ~ ') as days') }}"],
-        post_hook=["{{ save_watermark() }}"],
-        indexes=[{'columns': ['date_day']}],
-    )
-}}
-
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('int_clients_stitched') }}, {{ ref('fct_sessions') }}
+{{ incremental_by_period('day') }}
 
 {%- set max_steps = var('journey_max_steps') %}
 
 with
-
-{% if is_incremental() %}
-changed_days as (
-    {{ changed_days() }}
-),
-{% endif %}
 
 sessions as (
     select
@@ -32,9 +17,15 @@ sessions as (
         device_class,
         login_state
     from {{ ref('fct_sessions') }}
-    {% if is_incremental() %}
-    where started_date = any(array(select changed_days.date_day from changed_days))
-    {% endif %}
+    where {{ in_changed_periods('started_at') }}
+),
+
+-- the journey steps: the seed page_types
+page_types as (
+    select
+        event_name,
+        page_type
+    from {{ ref('page_types') }}
 ),
 
 steps as (
@@ -42,24 +33,12 @@ steps as (
         events.session_key,
         events.event_at,
         events.event_id,
-        case events.event_name
-            when 'home_view' then 'home'
-            when 'category_view' then 'category'
-            when 'product_view' then 'product'
-            when 'add_to_cart_click' then 'cart'
-            when 'checkout_start' then 'checkout'
-            when 'checkout_complete' then 'purchase'
-            when 'login_success' then 'login'
-        end as step_name
+        page_types.page_type as step_name
     from {{ ref('fct_events') }} as events
+    inner join page_types on events.event_name = page_types.event_name
     inner join sessions on events.session_key = sessions.session_key
-    where
-        events.event_name in (
-            'home_view', 'category_view', 'product_view', 'add_to_cart_click', 'checkout_start',
-            'checkout_complete', 'login_success'
-        ){% if is_incremental() %}
-        -- only events from the changed days on: keeps the scan off the whole history
-        and events.event_at >= {{ first_changed_instant('day') }}{% endif %}
+    -- only events from the changed days on: keeps the scan off the whole history
+    where events.event_at >= {{ first_changed_instant() }}
 ),
 
 collapsed as (
@@ -131,8 +110,7 @@ final as (
         transitions.step_index::integer as step_index,
         transitions.from_step,
         transitions.to_step,
-        count(*)::integer as sessions,
-        {{ run_started() }} as dbt_processed_at
+        count(*)::integer as sessions
     from transitions
     inner join journeys on transitions.session_key = journeys.session_key
     where transitions.to_step is not null

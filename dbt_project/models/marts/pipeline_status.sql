@@ -1,5 +1,5 @@
 {#- Freshness for the dashboard: the last load, when the marts were last rebuilt, the newest event. -#}
-{{ config(materialized='view', ) }}
+{{ config(materialized='view') }}
 
 with
 

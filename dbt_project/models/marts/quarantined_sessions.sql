@@ -1,5 +1,5 @@
 {#- Sessions kept out of every other mart: bot user agents, or longer than session_max_hours. -#}
-{{ config(materialized='view', ) }}
+{{ config(materialized='view') }}
 
 with
 

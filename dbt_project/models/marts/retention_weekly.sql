@@ -5,23 +5,14 @@
     change), so its cost follows recent traffic, not history.
 -#}
 {{
-    config(
-        incremental_strategy='append',
-        pre_hook=["{% if is_incremental() %}delete from {{ this }} where activity_week in (select activity_week from ({{ changed_weeks() }}) as weeks) or cohort_week in (select activity_week from ({{ changed_weeks() }}) as weeks){% endif %}"],
-        post_hook=["{{ save_watermark() }}"],
+    incremental_by_period(
+        'week',
+        period_columns=['activity_week', 'cohort_week'],
         indexes=[{'columns': ['cohort_week']}, {'columns': ['activity_week']}],
     )
 }}
 
--- depends_on: {{ ref('int_events_sessionized') }}, {{ ref('fct_sessions') }}
-
 with
-
-{% if is_incremental() %}
-changed_weeks as (
-    {{ changed_weeks() }}
-),
-{% endif %}
 
 active_clients as (
     -- every client-week of the changed weeks, and every week of the cohorts those weeks start
@@ -31,8 +22,7 @@ active_clients as (
         weeks.client_id
     from {{ ref('int_clients_weekly_active') }} as weeks
     inner join {{ ref('dim_clients') }} as clients on weeks.client_id = clients.client_id
-    {% if is_incremental() %}
-    where weeks.activity_week = any(array(select changed_weeks.activity_week from changed_weeks))
+    where {{ in_changed_periods('weeks.activity_week', cast='date') }}
 
     union
 
@@ -42,8 +32,7 @@ active_clients as (
         weeks.client_id
     from {{ ref('dim_clients') }} as clients
     inner join {{ ref('int_clients_weekly_active') }} as weeks on clients.client_id = weeks.client_id
-    where clients.first_seen_week = any(array(select changed_weeks.activity_week from changed_weeks))
-    {% endif %}
+    where {{ in_changed_periods('clients.first_seen_week', cast='date') }}
 ),
 
 active as (
@@ -71,8 +60,7 @@ final as (
         active.activity_week,
         cohort_sizes.cohort_size::integer as cohort_size,
         active.active_clients::integer as active_clients,
-        round(active.active_clients::numeric / cohort_sizes.cohort_size, 4) as retention_rate,
-        {{ run_started() }} as dbt_processed_at
+        round(active.active_clients::numeric / cohort_sizes.cohort_size, 4) as retention_rate
     from active
     inner join cohort_sizes on active.cohort_week = cohort_sizes.cohort_week
 )

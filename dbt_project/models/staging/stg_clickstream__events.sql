@@ -1,9 +1,7 @@
 {{
-    config(
-        unique_key='event_id',
-        incremental_strategy='delete+insert',
-        pre_hook=["{{ open_txid_window() }}"],
-        post_hook=["{{ close_txid_window() }}"],
+    incremental_by_key(
+        'event_id',
+        reads_raw=true,
         indexes=[
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['client_id', 'event_at']},
@@ -26,9 +24,7 @@ source as (
         loaded_at,
         load_txid
     from {{ source('raw', 'events') }}
-    {% if is_incremental() %}
-    where {{ txid_window('load_txid') }}
-    {% endif %}
+    where {{ new_raw_rows('load_txid') }}
 ),
 
 fields as (
@@ -138,8 +134,7 @@ final as (
         is_event_id_derived,
         source_key,
         load_id,
-        loaded_at,
-        {{ run_started() }} as dbt_processed_at
+        loaded_at
     from products
 )
 

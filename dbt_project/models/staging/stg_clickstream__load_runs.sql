@@ -1,6 +1,4 @@
 {#- The loader's runs (raw.load_runs), for freshness displays. -#}
-{{ config(materialized='view') }}
-
 with
 
 source as (

@@ -1,6 +1,4 @@
 {#- When each incremental model last consumed its inputs (the project's own bookkeeping). -#}
-{{ config(materialized='view') }}
-
 with
 
 source as (
