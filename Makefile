@@ -45,11 +45,11 @@ dashboard: install
 # dist/ingest.zip, dist/etl.zip (Lambda) and dist/dashboard-wheelhouse.tar.gz (the warehouse host's dashboard).
 # DATABASE: the template's WarehouseDatabaseName (the shipped pre-parsed manifest names it).
 package: install
-	$(PY) lambda/package.py --database $(or $(DATABASE),clickstream_dw) ingest etl dashboard
+	$(PY) scripts/package.py --database $(or $(DATABASE),clickstream_dw) ingest etl dashboard
 
 lint: install
-	$(BIN)/ruff check loader lambda dashboard tests bench
-	$(BIN)/ruff format --check loader lambda dashboard tests bench
+	$(BIN)/ruff check loader clickstream lambda scripts dashboard tests bench
+	$(BIN)/ruff format --check loader clickstream lambda scripts dashboard tests bench
 	$(BIN)/mypy
 
 # dbt on Postgres does not validate YAML by itself: parse with deprecations as errors; SQLFluff on the models.

@@ -32,8 +32,9 @@ def _warehouse(work: Path, events_total: int) -> Any:
 
     from bench.sections import _dataset, _fresh, _layout, _project_fingerprint, _settle
     from loader.config import LoaderSettings
-    from loader.load import Loader
+    from loader.load import Loader, LoadSummary
     from loader.rawstore import LocalStore
+    from loader.runlock import run_lock
     from loader.transform import BUILD, run_dbt
     from loader.warehouse import EmbeddedWarehouse
 
@@ -66,7 +67,8 @@ def _warehouse(work: Path, events_total: int) -> Any:
         for key, body in _layout(_dataset(work, events_total), 50):
             store.put(key, body)
         started = time.perf_counter()
-        summary = Loader(store, settings, LoaderSettings()).run()
+        with run_lock(settings) as (conn, acquired):
+            summary = Loader(store, settings, LoaderSettings()).run(conn) if acquired else LoadSummary.lock_taken()
         assert summary.status == "succeeded", summary
         print(f"   loaded {summary.events:,} events in {time.perf_counter() - started:.0f}s", flush=True)
         built = False
@@ -81,11 +83,15 @@ def _warehouse(work: Path, events_total: int) -> Any:
 
 
 def _filter_variants(pool: Any, count: int, seed: int = 7) -> list[Any]:
-    from dashboard.queries import DEVICE_CLASSES, LOGIN_STATES, Filters, data_bounds
+    from dashboard import vocabulary
+    from dashboard.filters import Filters
+    from dashboard.warehouse import data_bounds
 
     bounds = data_bounds(pool)
     first, last = bounds["first_date"], bounds["last_date"]
     assert first is not None and last is not None, "the bench warehouse has no sessions"
+    shop = vocabulary.read(pool)  # the filters' choices, as the dashboard offers them
+    login_states, device_classes = list(shop.login_states), list(shop.device_classes)
     rng = random.Random(seed)
     variants = []
     for index in range(count):
@@ -95,36 +101,36 @@ def _filter_variants(pool: Any, count: int, seed: int = 7) -> list[Any]:
             Filters(
                 start=max(first, end - timedelta(days=days - 1)),
                 end=end,
-                login_state=rng.choice((None, None, *LOGIN_STATES)),
-                device_class=rng.choice((None, None, *DEVICE_CLASSES[:3])),
+                login_state=rng.choice((None, None, *login_states)),
+                device_class=rng.choice((None, None, *device_classes[:3])),
             )
         )
     return variants
 
 
 def _queries(pool: Any) -> dict[str, Callable[[Any], Any]]:
-    from dashboard import queries as q
+    from dashboard import events, freshness, funnel, journeys, overview, products, retention, warehouse
 
     with pool.connection() as conn:
         client = conn.execute(
             "select client_id from marts.dim_clients order by event_count desc, client_id limit 1"
         ).fetchone()[0]
     return {
-        "warehouse_state": lambda f: q.warehouse_state(pool),
-        "data_bounds": lambda f: q.data_bounds(pool),
-        "pipeline_status": lambda f: q.pipeline_status(pool),
-        "kpis (with previous period)": lambda f: q.kpis(pool, f),
-        "timeseries": lambda f: q.timeseries(pool, f),
-        "funnel": lambda f: q.funnel(pool, f),
-        "products": lambda f: q.product_ranking(pool, f, "product"),
-        "categories (top 10)": lambda f: q.product_ranking(pool, f, "category", "add_to_carts", 10),
-        "brands (top 10)": lambda f: q.product_ranking(pool, f, "brand", "views", 10),
-        "journeys": lambda f: q.journeys(pool, f),
-        "retention": lambda f: q.retention(pool, f),
-        "events page 1": lambda f: q.events_page(pool, f),
-        "events page 20": lambda f: q.events_page(pool, f, page=19),
-        "events search client id": lambda f: q.events_page(pool, f, client),
-        "events search event name": lambda f: q.events_page(pool, f, "checkout_complete"),
+        "warehouse_state": lambda f: warehouse.state(pool),
+        "data_bounds": lambda f: warehouse.data_bounds(pool),
+        "pipeline_status": lambda f: freshness.pipeline_status(pool),
+        "kpis (with previous period)": lambda f: overview.kpis(pool, f),
+        "timeseries": lambda f: overview.timeseries(pool, f),
+        "funnel": lambda f: funnel.steps(pool, f),
+        "products": lambda f: products.ranking(pool, f, "product"),
+        "categories (top 10)": lambda f: products.ranking(pool, f, "category", "add_to_carts", 10),
+        "brands (top 10)": lambda f: products.ranking(pool, f, "brand", "views", 10),
+        "journeys": lambda f: journeys.transitions(pool, f),
+        "retention": lambda f: retention.cohorts(pool, f),
+        "events page 1": lambda f: events.newest(pool, f),
+        "events page 20": lambda f: events.newest(pool, f, page=19),
+        "events search client id": lambda f: events.newest(pool, f, client),
+        "events search event name": lambda f: events.newest(pool, f, "checkout_complete"),
     }
 
 

@@ -1,11 +1,13 @@
-"""Benchmark sections. Each returns rows: name, value, unit, and a reference measured in the same run."""
+"""Benchmark sections. Each returns rows: name, value, unit, and a reference measured in the same run.
+
+bench/run.py lists the sections (this module's and bench/dashboard.py's, which uses the helpers here)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -332,9 +334,6 @@ def loader(work: Path, events_total: int = 200_000) -> list[Row]:
     return rows
 
 
-SECTIONS: dict[str, Callable[[Path], list[Row]]] = {"ingest": ingest, "loader": loader}
-
-
 # -- dbt ------------------------------------------------------------------------------------------------
 DAILY_EVENTS = 1_000_000 / 14  # history grows with time: 1M events = 14 days of the shop's traffic
 
@@ -523,9 +522,6 @@ def dbt(work: Path) -> list[Row]:
     ]  # fmt: skip
 
 
-SECTIONS["dbt"] = dbt
-
-
 # -- packages ---------------------------------------------------------------------------------------------
 _COLD_START = """
 import json, time
@@ -560,7 +556,7 @@ def package(work: Path) -> list[Row]:
     from loader.warehouse import EmbeddedWarehouse
 
     root = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, str(root / "lambda" / "package.py")], check=True)
+    subprocess.run([sys.executable, str(root / "scripts" / "package.py")], check=True)
     rows: list[Row] = []
     for name in ("ingest", "etl"):
         archive = root / "dist" / f"{name}.zip"
@@ -616,15 +612,3 @@ def package(work: Path) -> list[Row]:
         {"name": "ETL warm invocation, empty delta", "value": round(shipped["second"], 2), "unit": "s"},
     ]  # fmt: skip
     return rows
-
-
-SECTIONS["package"] = package
-
-
-def dashboard(work: Path) -> list[Row]:
-    from bench.dashboard import dashboard as measure
-
-    return measure(work)
-
-
-SECTIONS["dashboard"] = dashboard

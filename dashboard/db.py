@@ -1,13 +1,26 @@
-"""The dashboard's connection pool: small, read-only, and seeing schema ``marts`` only."""
+"""The dashboard's connection pool (small, read-only, and seeing schema ``marts`` only) and how a query runs on it.
+
+Every page's queries are plain functions ``(pool, filters) -> DataFrame | dict`` built on :func:`rows` and
+:func:`frame`, testable without a Shiny session.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, LiteralString, TypeVar
 
+import pandas as pd
+from psycopg import sql
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
+from shiny import reactive
 
+from dashboard.filters import Filters
 from loader.config import WarehouseSettings
 from loader.warehouse import WarehouseError
+
+T = TypeVar("T")
 
 # Server settings of every dashboard connection: it cannot write (whatever role DW_URL names; in AWS that role is
 # the read-only clickstream_dashboard), resolves unqualified names in marts only, and a runaway query is stopped.
@@ -49,3 +62,30 @@ def open_pool(
             " check DW_URL / DW_PG_* and that the server is running"
         ) from None
     return pool
+
+
+def rows(
+    pool: ConnectionPool, query: sql.Composed | sql.SQL | LiteralString, params: Mapping[str, Any] | Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """The rows of ``query`` (values always passed as ``params``), as dicts."""
+    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+def frame(records: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """A DataFrame with these columns, even when there are no rows (the queries cast numerics to float8/bigint)."""
+    return pd.DataFrame.from_records(records, columns=list(columns))
+
+
+def on_filters(
+    query: Callable[[ConnectionPool, Filters], T], pool: ConnectionPool, filters: Callable[[], Filters]
+) -> Callable[[], Awaitable[T]]:
+    """``query(pool, filters())`` as a reactive calc of a page's server: run again whenever the filters change, in a
+    worker thread (one slow query does not stall other sessions)."""
+
+    @reactive.calc
+    async def result() -> T:
+        return await asyncio.to_thread(query, pool, filters())
+
+    return result

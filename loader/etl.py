@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from loader import logs
-from loader.config import EtlSettings
+from loader.config import EtlSettings, WarehouseSettings
 
 OVERRIDES = ("overridePrefix", "targetUtcHour", "targetUtcDate", "hoursBack", "scope", "fullRefresh")
 # The old ETL's priority when an event gives several: the first of these given wins, the rest are ignored.
@@ -175,11 +175,13 @@ class EtlSummary:
 def run_etl(
     request: EtlRequest,
     settings: EtlSettings,
+    warehouse: WarehouseSettings,
     *,
     trigger: str = "cli",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EtlSummary:
-    """Load, then build, holding the run lock throughout.
+    """Load, then build, holding the run lock throughout, on ``warehouse`` (resolved by the caller:
+    :func:`loader.warehouse.resolve`).
 
     A failed step is reported in ``status`` (dbt does not run after a failed load); only an
     unreachable warehouse or invalid overrides raise.
@@ -188,14 +190,12 @@ def run_etl(
     from loader.rawstore import open_store
     from loader.runlock import lock_holder, run_lock
     from loader.transform import BUILD, run_dbt
-    from loader.warehouse import resolve
 
     if request.prefix is not None and not request.prefix.startswith(settings.store.prefix):
         raise EtlRequestError(
             f"overridePrefix must start with RAW_PREFIX ({settings.store.prefix}), got {request.prefix!r}"
         )
     started = time.perf_counter()
-    warehouse = resolve()
     with run_lock(warehouse) as (lock_conn, acquired):
         if not acquired:
             holder = lock_holder(lock_conn)

@@ -16,7 +16,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loader.config import IngestSettings, RawStoreSettings
 
 SHOP = "https://shop.example.com"
 
@@ -577,3 +580,50 @@ def replay(requests: Iterator[SimulatedRequest], store: Any, settings: Any | Non
         report.events_accepted += int(body.get("accepted", 0))
         report.events_rejected += len(body.get("rejected", []))
     return report
+
+
+@dataclass(frozen=True)
+class GeneratedTraffic:
+    """What :func:`generate_traffic` sent, and where it went."""
+
+    requests: int
+    events_accepted: int
+    events_rejected: int  # bad events the generator sends on purpose, refused by the contract
+    statuses: dict[int, int]
+    location: str
+    seconds: float
+
+
+def generate_traffic(
+    generator: TrafficGenerator,
+    store_settings: RawStoreSettings,
+    privacy: IngestSettings,
+    *,
+    on_request: Callable[[], None] | None = None,
+) -> GeneratedTraffic:
+    """Send ``generator``'s requests into the configured raw store through the ingest code path (without fsync:
+    synthetic data, speed over durability); ``on_request`` is called after each request."""
+    import time
+
+    from loader.rawstore import LocalStore, open_store
+
+    store = open_store(store_settings)
+    if isinstance(store, LocalStore):
+        store.fsync = False
+    started = time.perf_counter()
+
+    def sent() -> Iterator[SimulatedRequest]:
+        for request in generator.requests():
+            yield request
+            if on_request is not None:
+                on_request()
+
+    report = replay(sent(), store, privacy)
+    return GeneratedTraffic(
+        requests=report.requests,
+        events_accepted=report.events_accepted,
+        events_rejected=report.events_rejected,
+        statuses=report.statuses,
+        location=store.location,
+        seconds=round(time.perf_counter() - started, 2),
+    )

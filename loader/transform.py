@@ -217,3 +217,25 @@ def run_dbt(
         if status == "skipped":
             summary.skipped += count
     return summary
+
+
+def generate_docs(
+    settings: WarehouseSettings, *, project: Path = PROJECT, target_path: Path | None = None
+) -> DbtSummary:
+    """``dbt docs generate``: index.html, manifest.json and catalog.json (the built relations' columns and types,
+    read from the warehouse) in the target directory."""
+    return run_dbt(["docs", "generate"], settings, project=project, target_path=target_path)
+
+
+def serve_docs(
+    settings: WarehouseSettings,
+    *,
+    host: str,
+    port: int,
+    project: Path = PROJECT,
+    target_path: Path | None = None,
+) -> DbtSummary:
+    """``dbt docs serve`` of what :func:`generate_docs` wrote, on ``host:port``, until interrupted (no browser is
+    opened: the URL is printed)."""
+    args = ["docs", "serve", "--no-browser", "--host", host, "--port", str(port)]
+    return run_dbt(args, settings, project=project, target_path=target_path)

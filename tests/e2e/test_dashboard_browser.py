@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dashboard import components
-from dashboard.queries import Filters
+from dashboard import formats
+from dashboard.filters import Filters
 from loader.config import WarehouseSettings
 from tests.conftest import ROOT, free_port
 from tests.support import dashboard_warehouse as warehouse
@@ -75,12 +75,12 @@ pytestmark = [
 # -- the app and the browser --------------------------------------------------------------------------
 @contextmanager
 def dashboard_server(settings: WarehouseSettings) -> Iterator[str]:
-    """``python -m loader.cli dashboard`` on a free port, reading ``settings`` through DW_URL."""
+    """``python -m clickstream dashboard`` on a free port, reading ``settings`` through DW_URL."""
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("DW_PG_")}
     env["DW_URL"] = settings.url()
     process = subprocess.Popen(
-        [sys.executable, "-m", "loader.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "clickstream", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -259,9 +259,9 @@ def check_overview(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
             else:
                 assert shown == pytest.approx(value, rel=1e-9), f"{period} {name}: {shown} != {value}"
     for name in KPIS:  # what a person reads: the formatted value and its change
-        assert ui.page.inner_text(f"#kpi_{name}") == components.kpi_text(name, expected["current"][name]), name
+        assert ui.page.inner_text(f"#kpi_{name}") == formats.kpi_text(name, expected["current"][name]), name
         change = expected_change(name, expected["current"][name], expected["previous"][name])
-        assert ui.page.inner_text(f"#kpi_{name}_change") == components.change_text(name, change), name
+        assert ui.page.inner_text(f"#kpi_{name}_change") == formats.change_text(name, change), name
     events = expected_events(dw, f)
     figure = ui.plot("timeseries_plot", f)
     events_trace, sessions_trace = figure["data"]
@@ -299,18 +299,18 @@ def check_products(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
     expected_brands = expected_products(dw, f, "product_brand")
     assert all(expected_brands[name][1] == carts for name, carts in zip(brands["y"], brands["x"], strict=True))
     every_product = expected_products(dw, f, "product_id", keep_empty=True)  # the table lists wishlist-only ones too
-    summary = ui.page.locator("#products_table .shiny-data-grid-summary")
+    summary = ui.page.locator("#products-table .shiny-data-grid-summary")
     summary.wait_for()
     assert summary.inner_text().endswith(f"of {len(every_product)}"), summary.inner_text()
     # sortable: a click on a header orders the rows by that column, a second click the other way
-    header = ui.page.locator("#products_table thead th", has_text="Add to cart").first
-    column = ui.page.locator("#products_table thead th").all_inner_texts().index("Add to cart")
+    header = ui.page.locator("#products-table thead th", has_text="Add to cart").first
+    column = ui.page.locator("#products-table thead th").all_inner_texts().index("Add to cart")
     cart_counts = {carts for _, carts in every_product.values()}
     seen_first = set()
     for _ in range(2):
         header.click()
         ui.page.wait_for_timeout(300)
-        cells = ui.page.locator(f"#products_table tbody tr td:nth-child({column + 1})").all_inner_texts()
+        cells = ui.page.locator(f"#products-table tbody tr td:nth-child({column + 1})").all_inner_texts()
         values = [int(v) for v in cells]
         assert values in (sorted(values), sorted(values, reverse=True))
         seen_first.add(values[0])
@@ -348,10 +348,10 @@ def check_events(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
     page = ui.rendered("events_page", f)
     assert page.get_attribute("data-page") == "0"
     assert shown_event_ids(ui) == expected[:50]
-    ui.page.click("#events_next")
+    ui.page.click("#events-next")
     ui.page.locator('#events_page[data-page="1"]').wait_for()
     assert shown_event_ids(ui) == expected[50:100]
-    ui.page.click("#events_prev")
+    ui.page.click("#events-prev")
     ui.page.locator('#events_page[data-page="0"]').wait_for()
     client = warehouse.query(
         dw,
@@ -363,17 +363,17 @@ def check_events(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
         (client, " and client_id = %(client)s", {"client": client}),
         ("checkout_complete", " and event_name = 'checkout_complete'", {}),
     ):
-        ui.page.fill("#events_search", term)
+        ui.page.fill("#events-search", term)
         ui.page.locator(f'#events_page[data-search="{term}"]').wait_for()
         assert shown_event_ids(ui) == expected_event_ids(dw, f, condition, **params)[:50]
     # a click on a client id shows that client's events
-    ui.page.fill("#events_search", "")
+    ui.page.fill("#events-search", "")
     ui.page.locator('#events_page[data-search=""]').wait_for()
     link = ui.page.locator("#events_rows a.client-link").nth(3)
     clicked = link.inner_text()
     link.click()
     ui.page.locator(f'#events_page[data-search="{clicked}"]').wait_for()
-    assert ui.page.input_value("#events_search") == clicked
+    assert ui.page.input_value("#events-search") == clicked
     shown = shown_event_ids(ui)
     assert shown == expected_event_ids(dw, f, " and client_id = %(client)s", client=clicked)[:50] and shown
 
@@ -388,6 +388,15 @@ def test_every_tab_shows_the_marts_numbers_and_follows_the_filters(
     check_overview(ui, traffic_dw, default)
     assert ui.page.locator("#date_range input").nth(0).input_value() == default.start.isoformat()
     assert ui.page.locator("#date_range input").nth(1).input_value() == default.end.isoformat()
+    # the segments on offer are the vocabulary's seeds: what the storefront sends, every device class but bots
+    options = "options => options.map(o => [o.value, o.textContent])"
+    assert ui.page.eval_on_selector_all("#login_state option", options) == [
+        ["all", "All"], ["logged_in", "Logged in"], ["anonymous", "Anonymous"]
+    ]  # fmt: skip
+    assert ui.page.eval_on_selector_all("#device_class option", options) == [
+        ["all", "All"], ["desktop", "Desktop"], ["mobile", "Mobile"], ["tablet", "Tablet"], ["other", "Other"],
+        ["unknown", "Unknown"],
+    ]  # fmt: skip
     # freshness: the last ETL run and the newest event, from pipeline_status
     finished, newest = warehouse.query(
         traffic_dw, "select last_load_finished_at, newest_event_at from marts.pipeline_status"

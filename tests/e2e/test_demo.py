@@ -14,7 +14,7 @@ import psycopg
 def clickstream(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "CLICKSTREAM_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     return subprocess.run(
-        [sys.executable, "-m", "loader.cli", *args], env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "clickstream", *args], env=env, capture_output=True, text=True, timeout=900
     )
 
 

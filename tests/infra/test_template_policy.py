@@ -508,14 +508,14 @@ def repository_text(relative: str) -> str:
 def package_database_defaults() -> dict[str, str | None]:
     """The database `make package` builds the ETL's pre-parsed manifest for, where each place sets its default."""
     makefile = re.search(r"--database \$\(or \$\(DATABASE\),([A-Za-z0-9_]+)\)", repository_text("Makefile"))
-    script = re.search(r'"--database",\s*default="([A-Za-z0-9_]+)"', repository_text("lambda/package.py"))
+    script = re.search(r'"--database",\s*default="([A-Za-z0-9_]+)"', repository_text("scripts/package.py"))
     integration = re.search(
         r'dataclasses\.replace\(dw, database="([A-Za-z0-9_]+)"\)',
         repository_text("tests/integration/test_etl_lambda.py"),
     )
     return {
         "Makefile package target": makefile.group(1) if makefile else None,
-        "lambda/package.py --database": script.group(1) if script else None,
+        "scripts/package.py --database": script.group(1) if script else None,
         "tests/integration/test_etl_lambda.py": integration.group(1) if integration else None,
     }
 
@@ -1201,7 +1201,7 @@ def etl_anonymises_like_ingest(t: Template) -> list[str]:
 
 def database_default_matches_package(t: Template) -> list[str]:
     """WarehouseDatabaseName defaults to the old dashboard's database, which is what `make package` pre-parses the
-    ETL's dbt manifest for (the Makefile, lambda/package.py and the integration test that mimics the template)."""
+    ETL's dbt manifest for (the Makefile, scripts/package.py and the integration test that mimics the template)."""
     default = parameter_default(t, "WarehouseDatabaseName")
     found = (
         []

@@ -68,14 +68,14 @@ def wheelhouse() -> Path:
     """dist/dashboard-wheelhouse.tar.gz as `make package` builds it (rebuilt when missing or older than the sources)."""
     sources = [
         p
-        for d in ("loader", "dashboard")
+        for d in ("loader", "clickstream", "dashboard")
         for p in (ROOT / d).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     ]
-    project_files = [ROOT / name for name in ("requirements.lock", "pyproject.toml")] + [ROOT / "lambda" / "package.py"]
+    project_files = [ROOT / name for name in ("requirements.lock", "pyproject.toml", "scripts/package.py")]
     newest_source = max(p.stat().st_mtime for p in [*sources, *project_files])
     if not (WHEELHOUSE.exists() and WHEELHOUSE.stat().st_mtime > newest_source):
-        subprocess.run([sys.executable, str(ROOT / "lambda" / "package.py"), "dashboard"], check=True, timeout=1200)
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "package.py"), "dashboard"], check=True, timeout=1200)
     return WHEELHOUSE
 
 

@@ -1,7 +1,9 @@
-"""The dashboard's queries equal independent counts written here against the marts (and fct tables)."""
+"""The dashboard's queries equal independent counts written here against the marts (and fct tables); its
+vocabulary is the seeds'."""
 
 from __future__ import annotations
 
+import csv
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from typing import Any
@@ -11,9 +13,11 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from dashboard import queries
-from dashboard.queries import Filters
+from dashboard import events, freshness, funnel, journeys, overview, products, retention, vocabulary, warehouse
+from dashboard.filters import Filters, default_filters
+from dashboard.formats import RATE_KPIS
 from loader.config import WarehouseSettings
+from tests.conftest import ROOT
 from tests.support.dashboard_expected import (
     expected_event_ids,
     expected_events,
@@ -56,13 +60,55 @@ def test_the_previous_period_has_the_same_length_and_ends_the_day_before() -> No
     assert f.days == 7 and not f.hourly and Filters(date(2026, 11, 22), date(2026, 11, 24)).hourly
 
 
-def test_filters_refuse_reversed_ranges_and_unknown_segments() -> None:
+def test_filters_refuse_reversed_ranges_and_segments_the_vocabulary_lacks(traffic_pool: ConnectionPool) -> None:
     with pytest.raises(ValueError, match="starts"):
         Filters(date(2026, 11, 24), date(2026, 11, 23))
+    shop = vocabulary.read(traffic_pool)
     with pytest.raises(ValueError, match="login state"):
-        Filters(date(2026, 11, 24), date(2026, 11, 24), login_state="robot")
+        shop.check(Filters(date(2026, 11, 24), date(2026, 11, 24), login_state="robot"))
     with pytest.raises(ValueError, match="device class"):
-        Filters(date(2026, 11, 24), date(2026, 11, 24), device_class="fridge")
+        shop.check(Filters(date(2026, 11, 24), date(2026, 11, 24), device_class="fridge"))
+    for f in CASES:
+        assert shop.check(f) is f
+
+
+# -- the vocabulary -------------------------------------------------------------------------------
+def seed(name: str) -> list[dict[str, str]]:
+    with (ROOT / "dbt_project" / "seeds" / f"{name}.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_the_vocabulary_is_the_seeds_in_their_order(traffic_pool: ConnectionPool) -> None:
+    shop = vocabulary.read(traffic_pool)
+    assert list(shop.login_states.items()) == [
+        (r["login_state"], r["label"]) for r in seed("login_states") if r["is_sent_by_storefront"] == "true"
+    ]
+    assert list(shop.login_states) == ["logged_in", "anonymous"], "what the storefront sends; guest shows under All"
+    assert list(shop.device_classes.items()) == [
+        (r["device_class"], r["label"]) for r in seed("device_classes") if r["device_class"] != "bot"
+    ]
+    steps = sorted(seed("funnel_steps"), key=lambda r: int(r["step_order"]))
+    assert list(shop.funnel_steps.items()) == [(r["step_name"], r["label"]) for r in steps]
+    assert {name: (t.label, t.color) for name, t in shop.page_types.items()} == {
+        r["page_type"]: (r["label"], r["color"] or None) for r in seed("page_types")
+    }
+
+
+def test_the_vocabulary_names_every_funnel_step_and_journey_page_of_the_marts(
+    traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    shop = vocabulary.read(traffic_pool)
+    assert {name for (name,) in query(traffic_dw, "select distinct step_name from marts.funnel_daily")} == set(
+        shop.funnel_steps
+    )
+    steps = query(
+        traffic_dw,
+        "select from_step from marts.journey_transitions union select to_step from marts.journey_transitions",
+    )
+    assert {name for (name,) in steps} - set(shop.page_types) == {journeys.START, *journeys.ENDS}
+    segments = query(traffic_dw, "select distinct login_state, device_class from marts.fct_sessions")
+    assert {device for _, device in segments} <= set(shop.device_classes)
+    assert {login for login, _ in segments} - set(shop.login_states) <= {"guest"}
 
 
 # -- the pool -----------------------------------------------------------------------------------------
@@ -83,18 +129,16 @@ def test_the_default_range_is_the_last_seven_days_of_data(
 ) -> None:
     last = query(traffic_dw, "select max(started_date) from marts.fct_sessions")[0][0]
     assert last == LAST_DAY
-    assert queries.default_filters(queries.data_bounds(traffic_pool)["last_date"]) == Filters(
-        last - timedelta(days=6), last
-    )
-    assert queries.warehouse_state(traffic_pool) == "ready"
+    assert default_filters(warehouse.data_bounds(traffic_pool)["last_date"]) == Filters(last - timedelta(days=6), last)
+    assert warehouse.state(traffic_pool) == "ready"
     first = query(traffic_dw, "select min(started_date) from marts.fct_sessions")[0][0]
-    assert queries.data_bounds(traffic_pool) == {"first_date": first, "last_date": last}
+    assert warehouse.data_bounds(traffic_pool) == {"first_date": first, "last_date": last}
 
 
 def test_pipeline_status_is_the_last_load_and_the_newest_event(
     traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
 ) -> None:
-    status = queries.pipeline_status(traffic_pool)
+    status = freshness.pipeline_status(traffic_pool)
     finished, load_status = query(
         traffic_dw,
         "select finished_at, status from raw.load_runs where finished_at is not null order by load_id desc limit 1",
@@ -109,16 +153,16 @@ def test_pipeline_status_is_the_last_load_and_the_newest_event(
 def test_kpis_equal_independent_counts_for_the_range_and_the_previous_period(
     f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
 ) -> None:
-    result = queries.kpis(traffic_pool, f)
+    result = overview.kpis(traffic_pool, f)
     for period, filters in (("current", f), ("previous", f.previous())):
         expected = {**expected_session_kpis(traffic_dw, filters), "events": expected_events(traffic_dw, filters)}
-        for name in queries.KPI_NAMES:
+        for name in overview.KPI_NAMES:
             assert_close(result[period][name], expected[name], f"{period} {name}")
     current, previous = result["current"], result["previous"]
-    for name in queries.KPI_NAMES:
-        if current[name] is None or previous[name] is None or (name not in queries.RATE_KPIS and not previous[name]):
+    for name in overview.KPI_NAMES:
+        if current[name] is None or previous[name] is None or (name not in RATE_KPIS and not previous[name]):
             expected_change = None
-        elif name in queries.RATE_KPIS:
+        elif name in RATE_KPIS:
             expected_change = current[name] - previous[name]
         else:
             expected_change = current[name] / previous[name] - 1
@@ -128,9 +172,9 @@ def test_kpis_equal_independent_counts_for_the_range_and_the_previous_period(
 
 
 def test_a_range_before_the_data_compares_with_nothing(traffic_pool: ConnectionPool) -> None:
-    first = queries.data_bounds(traffic_pool)["first_date"]
+    first = warehouse.data_bounds(traffic_pool)["first_date"]
     assert isinstance(first, date)
-    result = queries.kpis(traffic_pool, Filters(first, first + timedelta(days=1)))
+    result = overview.kpis(traffic_pool, Filters(first, first + timedelta(days=1)))
     assert result["current"]["sessions"] > 0 and result["previous"]["sessions"] == 0
     assert result["previous"]["conversion_rate"] is None and result["change"]["sessions"] is None
     assert result["change"]["conversion_rate"] is None
@@ -140,7 +184,7 @@ def test_a_range_before_the_data_compares_with_nothing(traffic_pool: ConnectionP
 def test_timeseries_has_every_bucket_and_counts_like_fct_tables(
     f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
 ) -> None:
-    frame = queries.timeseries(traffic_pool, f)
+    frame = overview.timeseries(traffic_pool, f)
     unit = "hour" if f.days <= 3 else "day"
     assert len(frame) == f.days * (24 if unit == "hour" else 1)
     assert frame["bucket_at"].iloc[0].to_pydatetime() == f.start_at
@@ -168,7 +212,7 @@ def test_timeseries_has_every_bucket_and_counts_like_fct_tables(
         bucket = row.bucket_at.to_pydatetime().replace(tzinfo=None)
         assert row.events == events.get(bucket, 0), bucket
         assert row.sessions == sessions.get(bucket, 0), bucket
-    kpis = queries.kpis(traffic_pool, f)["current"]
+    kpis = overview.kpis(traffic_pool, f)["current"]
     assert frame["events"].sum() == kpis["events"] and frame["sessions"].sum() == kpis["sessions"]
 
 
@@ -178,7 +222,7 @@ def test_funnel_steps_count_sessions_reaching_each_step_in_order(
     f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
 ) -> None:
     reached = expected_funnel(traffic_dw, f)
-    frame = queries.funnel(traffic_pool, f)
+    frame = funnel.steps(traffic_pool, f)
     assert frame["step_name"].tolist() == [
         "session_start", "product_view", "add_to_cart_click", "checkout_start", "checkout_complete"
     ]  # fmt: skip
@@ -191,7 +235,7 @@ def test_funnel_steps_count_sessions_reaching_each_step_in_order(
             f"step {step} from previous",
         )
         assert_close(frame["conversion_from_start"].iloc[step], reached[step] / reached[0], f"step {step} overall")
-    assert reached[0] == queries.kpis(traffic_pool, f)["current"]["sessions"]
+    assert reached[0] == overview.kpis(traffic_pool, f)["current"]["sessions"]
 
 
 # -- products -------------------------------------------------------------------------------------
@@ -200,10 +244,10 @@ def test_funnel_steps_count_sessions_reaching_each_step_in_order(
     ("by", "column"), [("product", "product_id"), ("category", "product_category"), ("brand", "product_brand")]
 )
 def test_product_rankings_equal_counts_over_fct_events(
-    f: Filters, by: queries.Breakdown, column: str, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+    f: Filters, by: products.Breakdown, column: str, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
 ) -> None:
     expected = expected_products(traffic_dw, f, column)
-    frame = queries.product_ranking(traffic_pool, f, by)
+    frame = products.ranking(traffic_pool, f, by)
     actual = {
         row[column]: (row["views"], row["add_to_carts"])
         for row in frame.to_dict("records")
@@ -214,7 +258,7 @@ def test_product_rankings_equal_counts_over_fct_events(
     assert ranked == sorted(ranked, reverse=True), "ranked by views, then add-to-carts"
     for row in frame.to_dict("records"):
         assert_close(row["view_to_cart_rate"], row["add_to_carts"] / row["views"] if row["views"] else None, "rate")
-    by_carts = queries.product_ranking(traffic_pool, f, by, rank_by="add_to_carts", limit=5)
+    by_carts = products.ranking(traffic_pool, f, by, rank_by="add_to_carts", limit=5)
     assert len(by_carts) == min(5, len(frame))
     assert by_carts["add_to_carts"].tolist() == sorted(frame["add_to_carts"], reverse=True)[: len(by_carts)]
 
@@ -223,7 +267,7 @@ def test_products_carry_their_name_category_and_brand(
     traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
 ) -> None:
     f = Filters(LAST_DAY - timedelta(days=6), LAST_DAY)
-    frame = queries.product_ranking(traffic_pool, f, "product")
+    frame = products.ranking(traffic_pool, f, "product")
     names = dict(
         query(
             traffic_dw,
@@ -250,10 +294,10 @@ def test_journeys_aggregate_transitions_and_start_once_per_session(
         params,
     ):
         expected[(step_index, from_step, to_step)] += sessions
-    frame = queries.journeys(traffic_pool, f)
+    frame = journeys.transitions(traffic_pool, f)
     assert {(r.step_index, r.from_step, r.to_step): r.sessions for r in frame.itertuples(index=False)} == dict(expected)
     # every session starts once; what leaves a node arrived there
-    sessions = queries.kpis(traffic_pool, f)["current"]["sessions"]
+    sessions = overview.kpis(traffic_pool, f)["current"]["sessions"]
     assert frame.loc[frame["step_index"] == 0, "sessions"].sum() == sessions
     into: defaultdict[tuple[int, str], int] = defaultdict(int)
     out: defaultdict[tuple[int, str], int] = defaultdict(int)
@@ -323,7 +367,7 @@ def test_retention_shows_the_cohorts_overlapping_the_range_computed_from_session
         {"start": f.start, "end": f.end},
     )
     expected = {(week, since): (active, size) for week, since, active, size in rows}
-    frame = queries.retention(traffic_pool, f)
+    frame = retention.cohorts(traffic_pool, f)
     actual = {
         (r.cohort_week, r.weeks_since_first_visit): (r.active_clients, r.cohort_size)
         for r in frame.itertuples(index=False)
@@ -332,7 +376,7 @@ def test_retention_shows_the_cohorts_overlapping_the_range_computed_from_session
     for r in frame.itertuples(index=False):
         assert r.retention_rate == pytest.approx(r.active_clients / r.cohort_size, abs=5e-5)
     # the segment filters do not apply to retention
-    assert queries.retention(traffic_pool, Filters(f.start, f.end, "anonymous", "tablet")).equals(frame)
+    assert retention.cohorts(traffic_pool, Filters(f.start, f.end, "anonymous", "tablet")).equals(frame)
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -340,7 +384,7 @@ def all_pages(pool: ConnectionPool, f: Filters, search: str = "", page_size: int
     ids: list[str] = []
     page = 0
     while True:
-        result = queries.events_page(pool, f, search, page, page_size)
+        result = events.newest(pool, f, search, page, page_size)
         assert result["has_previous"] == (page > 0)
         assert len(result["rows"]) == page_size or not result["has_next"]
         ids += [str(i) for i in result["rows"]["event_id"]]
@@ -352,18 +396,18 @@ def all_pages(pool: ConnectionPool, f: Filters, search: str = "", page_size: int
 def test_events_page_newest_first_fifty_per_page(traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings) -> None:
     f = Filters(LAST_DAY - timedelta(days=6), LAST_DAY)
     expected = expected_event_ids(traffic_dw, f)
-    first = queries.events_page(traffic_pool, f)
+    first = events.newest(traffic_pool, f)
     assert [str(i) for i in first["rows"]["event_id"]] == expected[:50]
     assert first["has_next"] and not first["has_previous"] and first["page_size"] == 50
-    third = queries.events_page(traffic_pool, f, page=2)
+    third = events.newest(traffic_pool, f, page=2)
     assert [str(i) for i in third["rows"]["event_id"]] == expected[100:150]
-    assert list(third["rows"].columns) == list(queries.EVENT_COLUMNS)
+    assert list(third["rows"].columns) == list(events.COLUMNS)
     times = third["rows"]["event_at"].tolist()
     assert times == sorted(times, reverse=True)
     last_page = (len(expected) - 1) // 50
-    last = queries.events_page(traffic_pool, f, page=last_page)
+    last = events.newest(traffic_pool, f, page=last_page)
     assert [str(i) for i in last["rows"]["event_id"]] == expected[last_page * 50 :] and not last["has_next"]
-    assert queries.events_page(traffic_pool, f, page=last_page + 1)["rows"].empty
+    assert events.newest(traffic_pool, f, page=last_page + 1)["rows"].empty
 
 
 @pytest.mark.parametrize("f", [CASES[1], CASES[2], CASES[9]], ids=case_id)
@@ -389,43 +433,56 @@ def test_events_search_finds_a_client_or_an_event_name(
     assert all_pages(traffic_pool, segment, "checkout_complete") == expected_event_ids(
         traffic_dw, segment, " and event_name = 'checkout_complete'"
     )
-    nothing = queries.events_page(traffic_pool, f, "no-such-client")
+    nothing = events.newest(traffic_pool, f, "no-such-client")
     assert nothing["rows"].empty and not nothing["has_next"]
-    injection = queries.events_page(traffic_pool, f, "x' or '1'='1")
+    injection = events.newest(traffic_pool, f, "x' or '1'='1")
     assert injection["rows"].empty, "the search is a parameter, not SQL"
 
 
 def test_events_page_refuses_negative_pages(traffic_pool: ConnectionPool) -> None:
     with pytest.raises(ValueError, match="page"):
-        queries.events_page(traffic_pool, Filters(LAST_DAY, LAST_DAY), page=-1)
+        events.newest(traffic_pool, Filters(LAST_DAY, LAST_DAY), page=-1)
 
 
 # -- empty and missing warehouses -------------------------------------------------------------------
 def test_an_empty_warehouse_gives_zeros_and_empty_frames(empty_pool: ConnectionPool) -> None:
-    assert queries.warehouse_state(empty_pool) == "empty"
-    assert queries.data_bounds(empty_pool) == {"first_date": None, "last_date": None}
+    assert warehouse.state(empty_pool) == "empty"
+    assert warehouse.data_bounds(empty_pool) == {"first_date": None, "last_date": None}
     today = date(2026, 11, 25)
-    f = queries.default_filters(queries.data_bounds(empty_pool)["last_date"], today=today)
+    f = default_filters(warehouse.data_bounds(empty_pool)["last_date"], today=today)
     assert f == Filters(today - timedelta(days=6), today)
-    result = queries.kpis(empty_pool, f)
+    result = overview.kpis(empty_pool, f)
     assert result["current"] == {
         "events": 0, "sessions": 0, "clients": 0, "users": 0,
         "conversion_rate": None, "bounce_rate": None, "median_session_seconds": None,
     }  # fmt: skip
     assert all(change is None for change in result["change"].values())
-    series = queries.timeseries(empty_pool, f)
+    series = overview.timeseries(empty_pool, f)
     assert len(series) == 7 and series["events"].sum() == 0 and series["sessions"].sum() == 0
     for frame in (
-        queries.funnel(empty_pool, f),
-        queries.product_ranking(empty_pool, f, "brand"),
-        queries.journeys(empty_pool, f),
-        queries.retention(empty_pool, f),
-        queries.events_page(empty_pool, f)["rows"],
+        funnel.steps(empty_pool, f),
+        products.ranking(empty_pool, f, "brand"),
+        journeys.transitions(empty_pool, f),
+        retention.cohorts(empty_pool, f),
+        events.newest(empty_pool, f)["rows"],
     ):
         assert frame.empty and len(frame.columns) > 0
-    status = queries.pipeline_status(empty_pool)
+    status = freshness.pipeline_status(empty_pool)
     assert status["newest_event_at"] is None and status["last_load_status"] == "succeeded"
+    assert list(vocabulary.read(empty_pool).login_states) == ["logged_in", "anonymous"], "seeds need no traffic"
 
 
 def test_a_warehouse_without_marts_is_reported_as_missing(bare_pool: ConnectionPool) -> None:
-    assert queries.warehouse_state(bare_pool) == "missing"
+    assert warehouse.state(bare_pool) == "missing"
+    assert warehouse.missing_tables(bare_pool) == [*warehouse.MARTS, *vocabulary.SEEDS]
+
+
+def test_marts_built_before_the_seeds_are_reported_as_missing_the_seeds(
+    bare_dw: WarehouseSettings, bare_pool: ConnectionPool
+) -> None:
+    with psycopg.connect(**bare_dw.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute("create schema marts")
+        for name in warehouse.MARTS:
+            conn.execute(psycopg.sql.SQL("create table {} ()").format(psycopg.sql.Identifier("marts", name)))
+    assert warehouse.missing_tables(bare_pool) == list(vocabulary.SEEDS)
+    assert warehouse.state(bare_pool) == "missing"

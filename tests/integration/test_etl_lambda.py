@@ -130,7 +130,7 @@ def test_a_bad_override_fails_the_invocation_naming_it(etl: Any) -> None:
 # `clickstream etl --every` as started from a terminal: Ctrl-C reaches it even when this test run was itself
 # started in the background (a shell's background job ignores SIGINT, and children inherit that).
 _ETL_EVERY = [sys.executable, "-c", "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler);"
-              " runpy.run_module('loader.cli', run_name='__main__')", "etl", "--every", "1s"]  # fmt: skip
+              " runpy.run_module('clickstream', run_name='__main__')", "etl", "--every", "1s"]  # fmt: skip
 
 
 def test_etl_every_keeps_its_schedule_when_a_run_fails(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -284,11 +284,14 @@ def packages() -> dict[str, Path]:
     """dist/*.zip as `make package` builds them (rebuilt here when missing or older than the sources)."""
     dist = ROOT / "dist"
     sources = [p for d in ("loader", "lambda", "dbt_project") for p in (ROOT / d).rglob("*") if p.is_file()]
-    project_files = [ROOT / name for name in ("requirements.lock", "dbt_project.yml", "profiles.yml", "pyproject.toml")]
+    project_files = [
+        ROOT / name
+        for name in ("requirements.lock", "dbt_project.yml", "profiles.yml", "pyproject.toml", "scripts/package.py")
+    ]
     newest_source = max(p.stat().st_mtime for p in [*sources, *project_files])
     zips = [dist / "etl.zip", dist / "ingest.zip"]
     if not all(z.exists() and z.stat().st_mtime > newest_source for z in zips):
-        subprocess.run([sys.executable, str(ROOT / "lambda" / "package.py")], check=True, timeout=1200)
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "package.py")], check=True, timeout=1200)
     return {"etl": dist / "etl.zip", "ingest": dist / "ingest.zip"}
 
 

@@ -319,7 +319,7 @@ def test_a_second_concurrent_run_exits_cleanly_saying_another_run_holds_the_lock
     with psycopg.connect(**dw.conninfo(), autocommit=True) as holder:  # type: ignore[arg-type]
         holder.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
         result = subprocess.run(
-            [sys.executable, "-m", "loader.cli", "load"], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "clickstream", "load"], capture_output=True, text=True, timeout=120
         )
     assert result.returncode == 0, result.stderr
     assert "another run holds the lock" in result.stdout
@@ -350,14 +350,14 @@ def test_two_loaders_started_together_load_once_and_the_second_says_why_it_stopp
     store = open_store(RawStoreSettings.from_env())
     report = replay(TrafficGenerator(events=4000, days=1, seed=13, now=NOW).requests(), store)
     env = {**os.environ, "CLICKSTREAM_LOAD_BATCH_OBJECTS": "10", "CLICKSTREAM_LOAD_THREADS": "1"}
-    first = subprocess.Popen([sys.executable, "-m", "loader.cli", "load"], env=env, stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen([sys.executable, "-m", "clickstream", "load"], env=env, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # the first run is loading
         with contextlib.suppress(psycopg.Error):
             if query(dw, "select count(*) from raw.load_runs where status = 'running'")[0][0]:
                 break
         time.sleep(0.02)
-    second = subprocess.run([sys.executable, "-m", "loader.cli", "load"], capture_output=True, text=True, timeout=120)
+    second = subprocess.run([sys.executable, "-m", "clickstream", "load"], capture_output=True, text=True, timeout=120)
     assert first.wait(timeout=300) == 0
     assert second.returncode == 0 and "another run holds the lock" in second.stdout, second.stdout + second.stderr
     assert query(dw, "select count(*), count(distinct source_key) from raw.load_manifest")[0] == (
@@ -371,7 +371,7 @@ def test_an_unreachable_warehouse_is_a_clear_error_and_a_non_zero_exit(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DW_URL", "postgresql://etl@127.0.0.1:1/dw")
-    result = subprocess.run([sys.executable, "-m", "loader.cli", "load"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "clickstream", "load"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "cannot connect to the warehouse at 127.0.0.1:1" in result.stderr
     assert "Traceback" not in result.stderr
@@ -384,7 +384,7 @@ def test_a_run_killed_mid_load_leaves_nothing_half_loaded_and_the_next_run_finis
     report = replay(TrafficGenerator(events=6000, days=1, seed=9, now=NOW).requests(), store)
     env = {**os.environ, "CLICKSTREAM_LOAD_BATCH_OBJECTS": "20", "CLICKSTREAM_LOAD_THREADS": "2"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "loader.cli", "load"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "clickstream", "load"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + 120
     committed = 0
@@ -400,7 +400,7 @@ def test_a_run_killed_mid_load_leaves_nothing_half_loaded_and_the_next_run_finis
     )
     assert manifest_events == rows, "every committed object's rows are there, and no row without its object"
     resumed = subprocess.run(
-        [sys.executable, "-m", "loader.cli", "load", "--json"], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "clickstream", "load", "--json"], capture_output=True, text=True, timeout=300
     )
     assert resumed.returncode == 0, resumed.stderr
     [(objects, events, distinct)] = query(
@@ -529,13 +529,13 @@ def test_the_cli_prints_a_one_line_summary_and_json_on_request(home: Path, dw: W
     store = open_store(RawStoreSettings.from_env())
     store.put(key_for(NOW), json.dumps(node_event(NOW)).encode())
     line = subprocess.run(
-        [sys.executable, "-m", "loader.cli", "load"], capture_output=True, text=True, timeout=120, cwd=ROOT
+        [sys.executable, "-m", "clickstream", "load"], capture_output=True, text=True, timeout=120, cwd=ROOT
     )
     assert line.returncode == 0, line.stderr
     assert line.stdout.startswith("load succeeded: 1 objects, 1 events, 0 duplicates, 0 rejected in ")
     assert "events/s" in line.stdout
     as_json = subprocess.run(
-        [sys.executable, "-m", "loader.cli", "load", "--json"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "clickstream", "load", "--json"], capture_output=True, text=True, timeout=120
     )
     summary = json.loads(as_json.stdout)
     assert summary["status"] == "succeeded" and summary["objects"] == 0 and "events_per_second" in summary

@@ -18,7 +18,7 @@ from loader.warehouse import EmbeddedWarehouse, WarehouseError, _secret_password
 
 
 def clickstream(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loader.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "clickstream", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_db_url_starts_the_embedded_warehouse_and_db_stop_stops_it(home: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from dashboard.queries import Filters
+from dashboard.filters import Filters
 from loader.config import WarehouseSettings
 from tests.support.dashboard_warehouse import query
 

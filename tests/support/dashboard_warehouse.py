@@ -13,8 +13,9 @@ import psycopg
 
 from loader.config import LoaderSettings, WarehouseSettings
 from loader.generate import TrafficGenerator, replay
-from loader.load import Loader
+from loader.load import Loader, LoadSummary
 from loader.rawstore import LocalStore
+from loader.runlock import run_lock
 from loader.transform import BUILD, run_dbt
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -40,7 +41,8 @@ def build(settings: WarehouseSettings, root: Path, traffic: Sequence[tuple[int, 
     (root / "lake" / store.prefix).mkdir(parents=True, exist_ok=True)
     for events, days, seed in traffic:
         replay(TrafficGenerator(events=events, days=days, seed=seed, now=NOW).requests(), store)
-    summary = Loader(store, settings, LoaderSettings(threads=4)).run()
+    with run_lock(settings) as (conn, acquired):
+        summary = Loader(store, settings, LoaderSettings(threads=4)).run(conn) if acquired else LoadSummary.lock_taken()
     assert summary.status in ("succeeded", "skipped"), summary
     result = run_dbt([*BUILD, "--quiet"], settings, target_path=root / "target")
     assert result.success, result.failures or result.error

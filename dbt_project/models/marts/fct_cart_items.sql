@@ -104,66 +104,61 @@ checkouts as (
     where event_name in ('checkout_start', 'checkout_complete') and event_at >= recompute_from
 ),
 
-adds as (
-    select *
-    from numbered
-    where event_name = 'add_to_cart_click' and product_id is not null
-),
-
-removals as (
-    select *
-    from numbered
-    where event_name = 'remove_from_cart_click' and product_id is not null
-),
-
--- each add still in the cart at a checkout: in the same cart, before it, and not removed in between
-lines as (
+-- each add or removal of a product sets its line in the cart until the product's next add or removal there:
+-- the quantity is the adds since the line was last removed (0 after a removal), the prices the latest add's
+line_changes as (
     select
-        checkouts.event_id as checkout_event_id,
-        adds.product_id,
-        adds.product_name,
-        adds.product_category,
-        adds.product_brand,
-        adds.product_price,
-        adds.product_discount_price,
-        adds.event_at as added_at,
-        adds.event_id as add_event_id
-    from checkouts
-    inner join adds
-        on
-            checkouts.client_id = adds.client_id
-            and checkouts.cart_number = adds.cart_number
-            and (adds.event_at, adds.event_id) < (checkouts.event_at, checkouts.event_id)
-    left join removals
-        on
-            adds.client_id = removals.client_id
-            and adds.cart_number = removals.cart_number
-            and adds.product_id = removals.product_id
-            and (adds.event_at, adds.event_id) < (removals.event_at, removals.event_id)
-            and (removals.event_at, removals.event_id) < (checkouts.event_at, checkouts.event_id)
-    where removals.event_id is null
-),
-
-items as (
-    select
-        checkout_event_id,
+        client_id,
+        cart_number,
         product_id,
-        count(*) as quantity,
-        (array_agg(product_name order by added_at desc, add_event_id desc))[1] as product_name,
-        (array_agg(product_category order by added_at desc, add_event_id desc))[1] as product_category,
-        (array_agg(product_brand order by added_at desc, add_event_id desc))[1] as product_brand,
-        (array_agg(product_price order by added_at desc, add_event_id desc))[1] as unit_price,
-        (array_agg(product_discount_price order by added_at desc, add_event_id desc))[1] as unit_discount_price
-    from lines
-    group by checkout_event_id, product_id
+        event_name,
+        event_at,
+        event_id,
+        product_name,
+        product_category,
+        product_brand,
+        product_price,
+        product_discount_price,
+        count(*) filter (where event_name = 'remove_from_cart_click') over (
+            partition by client_id, cart_number, product_id
+            order by event_at, event_id rows between unbounded preceding and current row
+        ) as removals_so_far
+    from numbered
+    where event_name in ('add_to_cart_click', 'remove_from_cart_click') and product_id is not null
 ),
 
-final as (
+line_states as (
+    select
+        client_id,
+        cart_number,
+        product_id,
+        event_at,
+        event_id,
+        product_name,
+        product_category,
+        product_brand,
+        product_price,
+        product_discount_price,
+        case
+            when event_name = 'add_to_cart_click'
+                then count(*) filter (where event_name = 'add_to_cart_click') over (
+                    partition by client_id, cart_number, product_id, removals_so_far
+                    order by event_at, event_id rows between unbounded preceding and current row
+                )
+            else 0
+        end as quantity,
+        lead(event_at) over line_events as next_event_at,
+        lead(event_id) over line_events as next_event_id
+    from line_changes
+    window line_events as (partition by client_id, cart_number, product_id order by event_at, event_id)
+),
+
+-- at a checkout, each product's line is the state set by its last add or removal before it in the same cart
+items as (
     select
         checkouts.event_id as checkout_event_id,
         checkouts.event_name as checkout_event_name,
         checkouts.event_at as checkout_at,
-        (checkouts.event_at at time zone 'UTC')::date as checkout_date,
         checkouts.client_id,
         checkouts.session_key,
         checkouts.user_id,
@@ -171,16 +166,48 @@ final as (
         checkouts.device_class,
         checkouts.order_id,
         checkouts.order_number,
-        items.product_id,
-        items.product_name,
-        items.product_category,
-        items.product_brand,
-        items.quantity::integer as quantity,
-        items.unit_price,
-        items.unit_discount_price,
-        items.quantity * items.unit_price as list_value
+        states.product_id,
+        states.quantity,
+        states.product_name,
+        states.product_category,
+        states.product_brand,
+        states.product_price as unit_price,
+        states.product_discount_price as unit_discount_price
+    from checkouts
+    inner join line_states as states
+        on
+            checkouts.client_id = states.client_id
+            and checkouts.cart_number = states.cart_number
+            and (states.event_at, states.event_id) < (checkouts.event_at, checkouts.event_id)
+            and (
+                states.next_event_at is null
+                or (checkouts.event_at, checkouts.event_id) < (states.next_event_at, states.next_event_id)
+            )
+    where states.quantity > 0
+),
+
+final as (
+    select
+        checkout_event_id,
+        checkout_event_name,
+        checkout_at,
+        (checkout_at at time zone 'UTC')::date as checkout_date,
+        client_id,
+        session_key,
+        user_id,
+        login_state,
+        device_class,
+        order_id,
+        order_number,
+        product_id,
+        product_name,
+        product_category,
+        product_brand,
+        quantity::integer as quantity,
+        unit_price,
+        unit_discount_price,
+        quantity * unit_price as list_value
     from items
-    inner join checkouts on items.checkout_event_id = checkouts.event_id
 )
 
 select * from final

@@ -47,7 +47,7 @@ ETL_REQUIREMENTS = [
 ]
 DBT_FILES = ["dbt_project.yml", "profiles.yml", "dbt_project"]
 # What the project's wheel is built from (a clean copy: setuptools' build/ folder would keep deleted modules).
-PROJECT_FILES = ["pyproject.toml", "README.md", "loader", "dashboard"]
+PROJECT_FILES = ["pyproject.toml", "README.md", "loader", "clickstream", "dashboard"]
 PROJECT_WHEEL = "clickstream_warehouse-*.whl"
 FIXED_TIME = (2026, 1, 1, 0, 0, 0)
 FIXED_EPOCH = 1767225600  # FIXED_TIME as a Unix time (SOURCE_DATE_EPOCH of the project's wheel)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from clickstream.progress import progress
 from loader.config import ConfigError, IngestSettings, RawStoreSettings, clickstream_home
 
 T = TypeVar("T")
@@ -19,26 +20,6 @@ T = TypeVar("T")
 
 class CliError(Exception):
     """A failure the user can act on: printed without a traceback, exit code 1."""
-
-
-@contextmanager
-def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal; silent otherwise."""
-    if not sys.stderr.isatty():
-        yield lambda n: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=True,
-        console=None,
-    ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def _parse_time(value: str) -> datetime:
@@ -77,45 +58,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def generate_traffic(
-    events: int, days: float, seed: int, now: datetime | None = None, *, non_secure_origin: bool = False
-) -> dict[str, Any]:
-    """Generate traffic into the configured raw store through the ingest code path."""
-    from loader.generate import TrafficGenerator, replay
-    from loader.rawstore import LocalStore, open_store
-
-    settings = RawStoreSettings.from_env()
-    store = open_store(settings)
-    if isinstance(store, LocalStore):
-        store.fsync = False  # synthetic data: speed over durability
-    started = time.perf_counter()
-    generator = TrafficGenerator(
-        events=events, days=days, seed=seed, now=now or datetime.now(UTC), non_secure_origin=non_secure_origin
-    )
-    with progress("generating traffic", events) as advance:
-
-        def counted() -> Iterator[Any]:
-            for request in generator.requests():
-                yield request
-                advance(1)
-
-        report = replay(counted(), store, IngestSettings.from_env())
-    return {
-        "requests": report.requests,
-        "events_accepted": report.events_accepted,
-        "events_rejected": report.events_rejected,
-        "statuses": report.statuses,
-        "location": store.location,
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
-    summary = generate_traffic(args.events, args.days, args.seed, args.now, non_secure_origin=args.non_secure_origin)
+    from loader.generate import TrafficGenerator, generate_traffic
+
+    store, privacy = RawStoreSettings.from_env(), IngestSettings.from_env()
+    now = args.now or datetime.now(UTC)
+    generator = TrafficGenerator(
+        events=args.events, days=args.days, seed=args.seed, now=now, non_secure_origin=args.non_secure_origin
+    )
+    with progress("generating traffic", args.events) as advance:
+        generated = generate_traffic(generator, store, privacy, on_request=lambda: advance(1))
     print(
-        f"generated {summary['requests']:,} requests: {summary['events_accepted']:,} events stored, "
-        f"{summary['events_rejected']:,} rejected by the contract (on purpose), into {summary['location']} "
-        f"in {summary['seconds']}s"
+        f"generated {generated.requests:,} requests: {generated.events_accepted:,} events stored, "
+        f"{generated.events_rejected:,} rejected by the contract (on purpose), into {generated.location} "
+        f"in {generated.seconds}s"
     )
     return 0
 
@@ -282,15 +238,16 @@ def cmd_etl(args: argparse.Namespace) -> int:
     from loader.config import EtlSettings
     from loader.etl import EtlRequest, EtlRequestError, run_etl
     from loader.rawstore import StoreError
-    from loader.warehouse import WarehouseError
+    from loader.warehouse import WarehouseError, resolve
 
     _check_backfill(args)
     settings = EtlSettings.from_env()
+    warehouse = resolve()  # once, like a warm Lambda: every run of --every connects anew
     request = EtlRequest(since=args.since, until=args.until, prefix=args.prefix, full_refresh=args.full_refresh)
 
     def once() -> bool:
         with progress("loading objects", None) as advance:
-            summary = run_etl(request, settings, on_progress=lambda objects, events: advance(objects))
+            summary = run_etl(request, settings, warehouse, on_progress=lambda objects, events: advance(objects))
         if args.json:
             print_json(summary.as_dict())
         else:
@@ -320,8 +277,26 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from loader.config import dbt_project_dir
+    from loader.transform import generate_docs, serve_docs
+    from loader.warehouse import resolve
+
+    settings = resolve()
+    project = dbt_project_dir(os.environ)
+    generated = generate_docs(settings, project=project)
+    if not generated.success:
+        detail = generated.error or "; ".join(generated.failures[:5]) or "see the dbt log"
+        raise CliError(f"dbt docs generate failed: {detail} (the docs need built models: `clickstream transform`)")
+    if args.generate_only:
+        print(f"dbt docs generated in {generated.seconds:.1f}s from {settings.url()}")
+        return 0
+    print(f"dbt docs on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr, flush=True)
+    return 0 if serve_docs(settings, project=project, host=args.host, port=args.port).success else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from loader import demo
+    from clickstream import demo
 
     return demo.run(events=args.events, days=args.days, home=clickstream_home(os.environ))
 
@@ -387,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8050)
     dashboard.set_defaults(func=cmd_dashboard)
+
+    docs = sub.add_parser("docs", help="dbt docs generate, then serve them (models, columns, tests, lineage)")
+    docs.add_argument("--host", default="127.0.0.1")
+    docs.add_argument("--port", type=int, default=8081)
+    docs.add_argument("--generate-only", action="store_true", help="write target/index.html and catalog.json only")
+    docs.set_defaults(func=cmd_docs)
 
     demo = sub.add_parser("demo", help="the whole pipeline on embedded defaults, with a summary")
     demo.add_argument("--events", type=_positive(int), default=50_000)

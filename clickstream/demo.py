@@ -56,20 +56,25 @@ def _invoke_etl_lambda(event: dict[str, Any], log: Path) -> dict[str, Any]:
 
 
 def run(*, events: int, days: float, home: Path) -> int:
-    from loader.cli import generate_traffic
+    from clickstream.progress import progress
+    from loader.config import IngestSettings, RawStoreSettings
     from loader.etl import EtlFailed
+    from loader.generate import TrafficGenerator, generate_traffic
     from loader.warehouse import resolve
 
+    store, privacy = RawStoreSettings.from_env(), IngestSettings.from_env()
     now = datetime.now(UTC)
     state_path, log = home / "demo.json", home / "lambda-etl.log"
     slice_events, slice_days, run_number = _next_slice(state_path, events, days, now)
     what = "first run" if run_number == 1 else f"run {run_number}: a fresh slice since the last run"
     span = f"{slice_days:g} days" if slice_days >= 1 else f"{slice_days * 24:.0f} hour(s)"
     print(f"== 1/3 traffic: {slice_events:,} events over the last {span} ({what})", flush=True)
-    generated = generate_traffic(slice_events, slice_days, seed=run_number, now=now)
+    generator = TrafficGenerator(events=slice_events, days=slice_days, seed=run_number, now=now)
+    with progress("generating traffic", slice_events) as advance:
+        generated = generate_traffic(generator, store, privacy, on_request=lambda: advance(1))
     print(
-        f"   {generated['requests']:,} requests through the collector → {generated['events_accepted']:,} events in "
-        f"{generated['location']} ({generated['events_rejected']} bad events rejected on purpose) in {generated['seconds']}s"
+        f"   {generated.requests:,} requests through the collector → {generated.events_accepted:,} events in "
+        f"{generated.location} ({generated.events_rejected} bad events rejected on purpose) in {generated.seconds}s"
     )
     print(
         "== 2/3 ETL: the Lambda handler, invoked with a scheduled event (load, then dbt build; about a minute"
