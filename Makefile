@@ -55,7 +55,10 @@ lint: install
 # dbt on Postgres does not validate YAML by itself: parse with deprecations as errors; SQLFluff on the models.
 lint-dbt: install
 	$(BIN)/clickstream dbt parse --quiet --no-partial-parse --show-all-deprecations --warn-error-options '{"error": ["Deprecations"], "silence": ["UnsupportedConstraintMaterialization"]}'
-	eval "$$($(BIN)/clickstream db env)" && $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
+	$(BIN)/clickstream db migrate >/dev/null
+	@# a model dbt cannot compile is only "skipped" by SQLFluff: fail on it
+	set -o pipefail; eval "$$($(BIN)/clickstream db env)" && $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests 2>&1 \
+	  | tee /dev/stderr | { ! grep -q "because dbt raised"; }
 
 # cfn-lint and checkov (checkov in its own virtualenv: it conflicts with dbt's dependencies).
 infra-scan: install

@@ -40,9 +40,10 @@ def _rate_row(
 def ingest(work: Path) -> list[Row]:
     """Events/s through the collector (local store, fsync on) vs writing the same bytes to the store."""
     from loader.config import IngestSettings
-    from loader.generate import BROWSER_SAMPLE, TrafficGenerator
+    from loader.generate import TrafficGenerator
     from loader.ingest import Collector, HttpRequest
     from loader.rawstore import LocalStore
+    from loader.shop import BROWSER_SAMPLE
 
     generated = TrafficGenerator(events=11_000, days=1, seed=11, now=NOW).requests()
     events = [e for r in generated for e in _plain_events(r) if e.get("clientId") or e.get("client_id")]
@@ -105,12 +106,14 @@ def _dataset(work: Path, events: int) -> list[bytes]:
     """``events`` ingested events (encoded JSON, with ``_ingest``), cached until the collector's code changes."""
     import hashlib
 
-    from loader.generate import TrafficGenerator, replay
+    from loader.generate import TrafficGenerator
+    from loader.replay import replay
 
     root = Path(__file__).resolve().parents[1] / "loader"
     digest = hashlib.sha256(
         b"".join(
-            (root / name).read_bytes() for name in ("contract.py", "collector_format.py", "generate.py", "ingest.py")
+            (root / name).read_bytes()
+            for name in ("contract.py", "collector_format.py", "generate.py", "shop.py", "replay.py", "ingest.py")
         )
     )
     cache = work.parent / f"dataset-{events}-{digest.hexdigest()[:12]}.ndjson"
@@ -153,7 +156,7 @@ _LOAD_SNIPPET = """
 import json, sys, time
 from loader.config import LoaderSettings, RawStoreSettings, WarehouseSettings
 from loader.enrich import parse_user_agent
-from loader.generate import BOT_AGENTS, USER_AGENTS
+from loader.shop import BOT_AGENTS, USER_AGENTS
 from loader.load import Loader, LoadSummary
 from loader.rawstore import open_store
 from loader.runlock import run_lock
@@ -418,7 +421,7 @@ def _warehouse_with_history(work: Path, events: int) -> tuple[Any, Any, datetime
 
 def _batched_lake(generator: Any, lake: Any) -> None:
     """Requests through the collector (memory), then into the lake as 50-event objects (fast to load)."""
-    from loader.generate import replay
+    from loader.replay import replay
 
     memory = _MemoryStore()
     buffered: list[bytes] = []

@@ -59,7 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from loader.generate import TrafficGenerator, generate_traffic
+    from loader.generate import TrafficGenerator
+    from loader.replay import generate_traffic
 
     store, privacy = RawStoreSettings.from_env(), IngestSettings.from_env()
     now = args.now or datetime.now(UTC)
@@ -90,6 +91,15 @@ def cmd_db(args: argparse.Namespace) -> int:
 
         for name, value in dbt_environment(resolve()).items():
             print(f"export {name}={shlex.quote(value)}")
+        return 0
+    if args.action == "migrate":
+        from loader.schema import migrate
+        from loader.warehouse import connect
+
+        settings = resolve()
+        with connect(settings, autocommit=True) as conn:
+            applied = migrate(conn)
+        print(f"warehouse tables up to date ({applied} migration(s) applied)")
         return 0
     if args.action == "legacy-login":
         from loader.legacy import LEGACY_ROLE, LegacyLogin, ensure_legacy_login
@@ -326,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the warehouse connection (embedded unless DW_URL/DW_PG_HOST is set)")
     db.add_argument(
         "action",
-        choices=["url", "env", "legacy-login", "stop"],
+        choices=["url", "env", "migrate", "legacy-login", "stop"],
         help="url: print the URL in use (starts the embedded one); env: DW_PG_* exports for dbt/psql;"
+        " migrate: bring the warehouse's own tables (raw, dbt state) up to date (loads and dbt commands do it too);"
         " legacy-login: (re)create the old dashboard's read-only login with a new password and print its settings; stop",
     )
     db.set_defaults(func=cmd_db)

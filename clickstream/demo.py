@@ -59,7 +59,8 @@ def run(*, events: int, days: float, home: Path) -> int:
     from clickstream.progress import progress
     from loader.config import IngestSettings, RawStoreSettings
     from loader.etl import EtlFailed
-    from loader.generate import TrafficGenerator, generate_traffic
+    from loader.generate import TrafficGenerator
+    from loader.replay import generate_traffic
     from loader.warehouse import resolve
 
     store, privacy = RawStoreSettings.from_env(), IngestSettings.from_env()

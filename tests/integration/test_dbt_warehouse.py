@@ -11,11 +11,13 @@ import psycopg
 import pytest
 
 from loader.config import IngestSettings, LoaderSettings, WarehouseSettings
-from loader.generate import BROWSER_SAMPLE, TrafficGenerator, replay
+from loader.generate import TrafficGenerator
 from loader.ingest import Collector, HttpRequest
 from loader.load import Loader, LoadSummary
 from loader.rawstore import LocalStore
+from loader.replay import replay
 from loader.runlock import run_lock
+from loader.shop import BROWSER_SAMPLE
 from loader.transform import BUILD, PROJECT, DbtSummary, run_dbt
 
 T = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)

@@ -31,8 +31,9 @@ import pytest
 
 from loader.config import RawStoreSettings, WarehouseSettings
 from loader.etl import EtlFailed, EtlRequestError
-from loader.generate import TrafficGenerator, replay
+from loader.generate import TrafficGenerator
 from loader.rawstore import open_store
+from loader.replay import replay
 from loader.runlock import LOCK_KEY
 from tests.conftest import ROOT, find_python_312, load_module
 

@@ -23,9 +23,10 @@ import pytest
 from loader.collector_format import encode_object
 from loader.config import LoaderSettings, RawStoreSettings, WarehouseSettings
 from loader.contract import CONTRACT_VERSION, iso_utc
-from loader.generate import TrafficGenerator, replay
+from loader.generate import TrafficGenerator
 from loader.load import Loader, LoadSummary
 from loader.rawstore import RawStore, open_store
+from loader.replay import replay
 from loader.runlock import LOCK_KEY, run_lock
 from tests.conftest import ROOT
 from tests.unit.test_contract import BROWSER_EVENT

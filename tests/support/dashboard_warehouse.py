@@ -12,9 +12,10 @@ from typing import Any
 import psycopg
 
 from loader.config import LoaderSettings, WarehouseSettings
-from loader.generate import TrafficGenerator, replay
+from loader.generate import TrafficGenerator
 from loader.load import Loader, LoadSummary
 from loader.rawstore import LocalStore
+from loader.replay import replay
 from loader.runlock import run_lock
 from loader.transform import BUILD, run_dbt
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from loader.contract import KNOWN_EVENT_NAMES
-from loader.generate import CATALOG, SimulatedRequest, TrafficGenerator, replay
+from loader.generate import SimulatedRequest, TrafficGenerator
 from loader.rawstore import LocalStore
+from loader.replay import replay
+from loader.shop import CATALOG
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

@@ -141,16 +141,18 @@ line_states as (
         product_discount_price,
         case
             when event_name = 'add_to_cart_click'
-                then count(*) filter (where event_name = 'add_to_cart_click') over (
-                    partition by client_id, cart_number, product_id, removals_so_far
-                    order by event_at, event_id rows between unbounded preceding and current row
-                )
+                then count(*) filter (where event_name = 'add_to_cart_click') over line
             else 0
         end as quantity,
         lead(event_at) over line_events as next_event_at,
         lead(event_id) over line_events as next_event_id
     from line_changes
-    window line_events as (partition by client_id, cart_number, product_id order by event_at, event_id)
+    window
+        line as (
+            partition by client_id, cart_number, product_id, removals_so_far
+            order by event_at, event_id rows between unbounded preceding and current row
+        ),
+        line_events as (partition by client_id, cart_number, product_id order by event_at, event_id)
 ),
 
 -- at a checkout, each product's line is the state set by its last add or removal before it in the same cart
