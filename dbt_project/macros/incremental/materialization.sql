@@ -82,9 +82,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The rows of a client kind's scope in `alias`, as a predicate. -#}
-{% macro in_client_scope(alias) -%}
-    exists (select 1 from ({{ client_scope() }}) as changed_scope where {{ client_scope_join(alias) }})
+{#- The rows of a client kind's scope in `alias` (`scope`: 'sessions' for the recomputed windows only), as a
+    predicate. -#}
+{% macro in_client_scope(alias, scope=none) -%}
+    exists (select 1 from ({{ client_scope(scope) }}) as changed_scope where {{ client_scope_join(alias) }})
 {%- endmacro %}
 
 {#- The rows of a period kind's changed periods, as a predicate on `alias` (the changed ranges read once). -#}
@@ -115,10 +116,11 @@
     {%- elif kind == 'client' -%}
         {%- set spans = config.get('logs_spans') -%}
         {%- if spans -%}
-            {#- the rows about to be replaced, to log what changed once the new ones are in -#}
+            {#- the rows about to be replaced in the recomputed windows, to log what changed once the new ones are in
+                (a stitched user changing alone changes no period: no period mart groups by it) -#}
             create temporary table replaced_rows on commit drop as
             select target_rows.* from {{ target }} as target_rows
-            inner join ({{ client_scope() }}) as changed_scope on {{ client_scope_join('target_rows') }};
+            inner join ({{ client_scope('sessions') }}) as changed_scope on {{ client_scope_join('target_rows') }};
         {%- endif %}
         {#- driven by the scope (small) through the target's (client_id, time) index -#}
         delete from {{ target }} as target_rows
@@ -145,7 +147,7 @@
         {%- set compared = dest_columns | map(attribute='name') | reject('equalto', 'dbt_processed_at') | list -%}
     {%- endif -%}
     {%- set new_rows -%}
-        select * from {{ temp }} as new_rows where {{ in_client_scope('new_rows') }}
+        select * from {{ temp }} as new_rows where {{ in_client_scope('new_rows', 'sessions') }}
     {%- endset -%}
     insert into intermediate.dbt_changed_spans (changed_at, started_at, ended_at)
     select distinct {{ run_started() }}, changed.{{ spans[0] }}, changed.{{ spans[1] }}
