@@ -93,12 +93,9 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"export {name}={shlex.quote(value)}")
         return 0
     if args.action == "migrate":
-        from loader.schema import migrate
-        from loader.warehouse import connect
+        from loader.schema import migrate_warehouse
 
-        settings = resolve()
-        with connect(settings, autocommit=True) as conn:
-            applied = migrate(conn)
+        applied = migrate_warehouse(resolve())
         print(f"warehouse tables up to date ({applied} migration(s) applied)")
         return 0
     if args.action == "legacy-login":

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import psycopg
 
+    from loader.config import WarehouseSettings
+
 # Append-only: each entry is applied once, in order, and recorded in raw.schema_migrations.
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -164,3 +166,11 @@ def migrate(conn: psycopg.Connection[Any]) -> int:
             applied += 1
         conn.execute(_PURGE)
     return applied
+
+
+def migrate_warehouse(settings: WarehouseSettings) -> int:
+    """``migrate`` on a connection of its own (dbt commands, ``clickstream db migrate``)."""
+    from loader.warehouse import connect
+
+    with connect(settings, autocommit=True) as conn:
+        return migrate(conn)

@@ -135,14 +135,6 @@ _WAREHOUSE_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "co
 BUILD = ("build", "--exclude-resource-type", "unit_test")
 
 
-def _migrate(settings: WarehouseSettings) -> None:
-    from loader.schema import migrate
-    from loader.warehouse import connect
-
-    with connect(settings, autocommit=True) as conn:
-        migrate(conn)
-
-
 def run_dbt(
     args: Sequence[str],
     settings: WarehouseSettings,
@@ -156,7 +148,9 @@ def run_dbt(
     (an interrupt or exit is re-raised)."""
     dbt_runner = prepare_dbt()
     if args and args[0] in _WAREHOUSE_COMMANDS:
-        _migrate(settings)
+        from loader.schema import migrate_warehouse
+
+        migrate_warehouse(settings)
 
     full_args = [*args]
     if quiet and "--quiet" not in full_args:
