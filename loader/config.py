@@ -7,10 +7,11 @@ these frozen dataclasses and never touches ``os.environ``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 IpMode = Literal["truncate", "hash", "full"]
 IP_MODES: tuple[IpMode, ...] = ("truncate", "hash", "full")
@@ -118,9 +119,20 @@ class RawStoreSettings:
         return str(self.local_root / self.prefix)
 
 
+_SSL_WORDS = {"true": "require", "1": "require", "yes": "require", "false": "disable", "0": "disable", "no": "disable"}
+
+
+def _sslmode(env: Mapping[str, str], name: str) -> str:
+    ssl = (_text(env, name) or "prefer").lower()
+    sslmode = _SSL_WORDS.get(ssl, ssl)
+    if sslmode not in SSL_MODES:
+        raise ConfigError(f"{name} must be true, false or a libpq sslmode ({', '.join(SSL_MODES)}); got {ssl!r}")
+    return sslmode
+
+
 @dataclass(frozen=True)
-class WarehouseSettings:
-    """Connection to the PostgreSQL warehouse. ``embedded`` means nothing was configured."""
+class PostgresSettings:
+    """A PostgreSQL connection: the warehouse's, or the shop database's."""
 
     host: str
     port: int
@@ -130,64 +142,8 @@ class WarehouseSettings:
     sslmode: str
     secret_arn: str | None = None
     password_param: str | None = None
-    embedded: bool = False
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> WarehouseSettings | None:
-        """Settings from ``DW_URL`` or ``DW_PG_*``; ``None`` when neither is set (use the embedded one)."""
-        url = _text(env, "DW_URL")
-        if url is not None:
-            return cls.from_url(url, env)
-        host = _text(env, "DW_PG_HOST")
-        if host is None:
-            return None
-        ssl = (_text(env, "DW_PG_SSL") or "prefer").lower()
-        sslmode = {
-            "true": "require",
-            "1": "require",
-            "yes": "require",
-            "false": "disable",
-            "0": "disable",
-            "no": "disable",
-        }.get(ssl, ssl)
-        if sslmode not in SSL_MODES:
-            raise ConfigError(f"DW_PG_SSL must be true, false or a libpq sslmode ({', '.join(SSL_MODES)}); got {ssl!r}")
-        return cls(
-            host=host,
-            port=_int(env, "DW_PG_PORT", 5432, 1, 65535),
-            user=_text(env, "DW_PG_USER") or "postgres",
-            password=env.get("DW_PG_PASSWORD") or None,
-            database=_text(env, "DW_PG_DATABASE") or "postgres",
-            sslmode=sslmode,
-            secret_arn=_text(env, "DW_PG_SECRET_ARN"),
-            password_param=_text(env, "DW_PG_PASSWORD_PARAM"),
-        )
-
-    @classmethod
-    def from_url(cls, url: str, env: Mapping[str, str] = os.environ) -> WarehouseSettings:
-        from urllib.parse import parse_qs, unquote, urlsplit
-
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
-            raise ConfigError(f"DW_URL must look like postgresql://user:password@host:port/database, got {url!r}")
-        try:
-            port = parts.port or 5432
-        except ValueError:
-            raise ConfigError(f"DW_URL has an invalid port: {url!r}") from None
-        query = parse_qs(parts.query)
-        sslmode = query.get("sslmode", ["prefer"])[0]
-        if sslmode not in SSL_MODES:
-            raise ConfigError(f"DW_URL sslmode must be one of {', '.join(SSL_MODES)}; got {sslmode!r}")
-        return cls(
-            host=parts.hostname,
-            port=port,
-            user=unquote(parts.username or "postgres"),
-            password=unquote(parts.password) if parts.password else None,
-            database=unquote(parts.path.lstrip("/")) or "postgres",
-            sslmode=sslmode,
-            secret_arn=_text(env, "DW_PG_SECRET_ARN"),
-            password_param=_text(env, "DW_PG_PASSWORD_PARAM"),
-        )
+    APPLICATION = "clickstream"  # application_name: what the server's pg_stat_activity shows
 
     def url(self, *, with_password: bool = False) -> str:
         from urllib.parse import quote
@@ -205,7 +161,7 @@ class WarehouseSettings:
             "dbname": self.database,
             "sslmode": self.sslmode,
             "connect_timeout": 10,
-            "application_name": "clickstream",
+            "application_name": self.APPLICATION,
             # The run lock lives on an idle connection for the whole dbt build: keep it alive and notice a dead one.
             "keepalives": 1,
             "keepalives_idle": 60,
@@ -215,6 +171,116 @@ class WarehouseSettings:
         if self.password:
             info["password"] = self.password
         return info
+
+
+def _parse_url(url: str, name: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The connection fields of a postgresql:// URL, and its query parameters."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+        raise ConfigError(f"{name} must look like postgresql://user:password@host:port/database, got {url!r}")
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise ConfigError(f"{name} has an invalid port: {url!r}") from None
+    query = parse_qs(parts.query)
+    sslmode = query.get("sslmode", ["prefer"])[0]
+    if sslmode not in SSL_MODES:
+        raise ConfigError(f"{name} sslmode must be one of {', '.join(SSL_MODES)}; got {sslmode!r}")
+    fields = {
+        "host": parts.hostname,
+        "port": port,
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password) if parts.password else None,
+        "database": unquote(parts.path.lstrip("/")) or "postgres",
+        "sslmode": sslmode,
+    }
+    return fields, query
+
+
+@dataclass(frozen=True)
+class WarehouseSettings(PostgresSettings):
+    """Connection to the PostgreSQL warehouse. ``embedded`` means nothing was configured."""
+
+    embedded: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> WarehouseSettings | None:
+        """Settings from ``DW_URL`` or ``DW_PG_*``; ``None`` when neither is set (use the embedded one)."""
+        url = _text(env, "DW_URL")
+        if url is not None:
+            return cls.from_url(url, env)
+        host = _text(env, "DW_PG_HOST")
+        if host is None:
+            return None
+        return cls(
+            host=host,
+            port=_int(env, "DW_PG_PORT", 5432, 1, 65535),
+            user=_text(env, "DW_PG_USER") or "postgres",
+            password=env.get("DW_PG_PASSWORD") or None,
+            database=_text(env, "DW_PG_DATABASE") or "postgres",
+            sslmode=_sslmode(env, "DW_PG_SSL"),
+            secret_arn=_text(env, "DW_PG_SECRET_ARN"),
+            password_param=_text(env, "DW_PG_PASSWORD_PARAM"),
+        )
+
+    @classmethod
+    def from_url(cls, url: str, env: Mapping[str, str] = os.environ) -> WarehouseSettings:
+        fields, _ = _parse_url(url, "DW_URL")
+        return cls(
+            **fields, secret_arn=_text(env, "DW_PG_SECRET_ARN"), password_param=_text(env, "DW_PG_PASSWORD_PARAM")
+        )
+
+
+@dataclass(frozen=True)
+class ShopDatabaseSettings(PostgresSettings):
+    """The shop's own PostgreSQL (Prisma's tables), read-only, copied into schema ``raw_shop`` by each ETL run.
+
+    ``SHOP_DB_URL`` (Prisma's ``DATABASE_URL`` works as it is: its ``?schema=`` names the tables' schema) or
+    ``SHOP_PG_HOST``/``PORT``/``USER``/``PASSWORD``/``DATABASE``/``SSL``, the password (and, as in an RDS secret,
+    username, host, port and dbname) optionally from ``SHOP_PG_SECRET_ARN``. ``host`` is empty until the secret is read
+    when only the secret names it.
+    """
+
+    schema: str = "public"
+    overlap_minutes: int = 15  # re-read rows updated this long before the last one seen (clock skew, late commits)
+
+    APPLICATION = "clickstream-shop-sync"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ShopDatabaseSettings | None:
+        """Settings from ``SHOP_DB_URL`` or ``SHOP_PG_*``; ``None`` when none is set (the platform runs without it)."""
+        url, host, secret = _text(env, "SHOP_DB_URL"), _text(env, "SHOP_PG_HOST"), _text(env, "SHOP_PG_SECRET_ARN")
+        overlap = _int(env, "SHOP_SYNC_OVERLAP_MINUTES", 15, 0, 7 * 24 * 60)
+        if url is not None:
+            fields, query = _parse_url(url, "SHOP_DB_URL")
+            schema = query.get("schema", ["public"])[0]
+            return cls(**fields, schema=_schema_name(schema, "SHOP_DB_URL"), secret_arn=secret, overlap_minutes=overlap)
+        if host is None and secret is None:
+            return None
+        return cls(
+            host=host or "",
+            port=_int(env, "SHOP_PG_PORT", 5432, 1, 65535),
+            user=_text(env, "SHOP_PG_USER") or "postgres",
+            password=env.get("SHOP_PG_PASSWORD") or None,
+            database=_text(env, "SHOP_PG_DATABASE") or "postgres",
+            sslmode=_sslmode(env, "SHOP_PG_SSL"),
+            schema=_schema_name(_text(env, "SHOP_PG_SCHEMA") or "public", "SHOP_PG_SCHEMA"),
+            secret_arn=secret,
+            overlap_minutes=overlap,
+        )
+
+    @property
+    def source(self) -> str:
+        """Where the rows come from, without the password: for logs and raw_shop.sync_runs."""
+        return f"{self.url()} schema {self.schema}"
+
+
+def _schema_name(value: str, name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", value):
+        raise ConfigError(f"{name}: the shop's schema must be a plain identifier such as public, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -239,7 +305,8 @@ class LoaderSettings:
 
 @dataclass(frozen=True)
 class EtlSettings:
-    """What an ETL run needs besides the warehouse: the lake, the loader's tuning, the dbt project and target."""
+    """What an ETL run needs besides the warehouse: the lake, the loader's tuning, the shop database (if any), the
+    dbt project and target."""
 
     store: RawStoreSettings
     loader: LoaderSettings
@@ -247,6 +314,7 @@ class EtlSettings:
     dbt_project: Path
     dbt_target: Path  # writable: dbt's target and logs (under CLICKSTREAM_HOME, so /tmp in Lambda)
     in_lambda: bool = False
+    shop: ShopDatabaseSettings | None = None  # None: no shop database configured, raw_shop stays as it is
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> EtlSettings:
@@ -257,4 +325,5 @@ class EtlSettings:
             dbt_project=dbt_project_dir(env),
             dbt_target=clickstream_home(env) / "dbt-target",
             in_lambda=in_lambda(env),
+            shop=ShopDatabaseSettings.from_env(env),
         )

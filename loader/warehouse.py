@@ -1,7 +1,8 @@
-"""The PostgreSQL warehouse: configured, or an embedded server under ``$CLICKSTREAM_HOME/pg``.
+"""The PostgreSQL servers: the warehouse (configured, or embedded under ``$CLICKSTREAM_HOME/pg``) and the shop's
+database (configured by ``SHOP_DB_URL``/``SHOP_PG_*``; the demo's is embedded under ``$CLICKSTREAM_HOME/shop-pg``).
 
-The embedded server uses the PostgreSQL 16 binaries shipped by the ``pgserver`` wheel, listens
-on 127.0.0.1 only, and keeps running between commands until ``clickstream db stop``.
+An embedded server uses the PostgreSQL 16 binaries shipped by the ``pgserver`` wheel, listens on 127.0.0.1 only,
+and keeps running between commands until ``clickstream db stop``.
 """
 
 from __future__ import annotations
@@ -9,23 +10,31 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import json
 import os
 import socket
 import subprocess
 import warnings
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loader.config import ConfigError, WarehouseSettings, clickstream_home, in_lambda
+from loader.config import (
+    ConfigError,
+    PostgresSettings,
+    ShopDatabaseSettings,
+    WarehouseSettings,
+    clickstream_home,
+    in_lambda,
+)
+from loader.secrets import SecretError, read_secret
 
 if TYPE_CHECKING:
     import psycopg
 
 EMBEDDED_DATABASE = "clickstream"
 EMBEDDED_PREFERRED_PORT = 54329
+EMBEDDED_SHOP_DATABASE = "shop"
+EMBEDDED_SHOP_PREFERRED_PORT = 54330
 _SERVER_OPTIONS = {
     "listen_addresses": "127.0.0.1",
     "unix_socket_directories": "",
@@ -45,13 +54,22 @@ class WarehouseError(RuntimeError):
     """The warehouse cannot be reached or started; the message says which and why."""
 
 
-class EmbeddedWarehouse:
-    """A private PostgreSQL for laptops and tests (no root, no service manager needed)."""
+class ShopDatabaseError(RuntimeError):
+    """The shop's database cannot be reached or its credentials read; the message says which and why."""
+
+
+class EmbeddedPostgres:
+    """A private PostgreSQL for laptops and tests (no root, no service manager needed): its data directory is
+    ``home/<name>``, and it serves ``database``."""
+
+    name = "pg"
+    database = EMBEDDED_DATABASE
+    preferred_port = EMBEDDED_PREFERRED_PORT
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.datadir = home / "pg"
-        self.port_file = home / "pg.port"
+        self.datadir = home / self.name
+        self.port_file = home / f"{self.name}.port"
         self._user: str | None = "pgserver" if os.geteuid() == 0 else None  # postgres refuses to run as root
 
     def _pg(self, program: str, *args: str, timeout: float = 120) -> str:
@@ -70,7 +88,7 @@ class EmbeddedWarehouse:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.home / "pg.lock", "w") as handle:
+        with open(self.home / f"{self.name}.lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -87,22 +105,14 @@ class EmbeddedWarehouse:
             return None
         return port
 
-    def start(self) -> WarehouseSettings:
+    def start_server(self) -> int:
+        """Start the server if it is not running (creating its data directory and database); returns its port."""
         with self._locked():
             if not (self.datadir / "PG_VERSION").exists():
                 self._initdb()
             port = self.running_port() or self._start_server()
-            settings = WarehouseSettings(
-                host="127.0.0.1",
-                port=port,
-                user="postgres",
-                password=None,
-                database=EMBEDDED_DATABASE,
-                sslmode="disable",
-                embedded=True,
-            )
-            self._ensure_database(settings)
-            return settings
+            self._ensure_database(port, self.database)
+            return port
 
     def stop(self) -> bool:
         """Stop the server; ``False`` when none was running."""
@@ -160,17 +170,37 @@ class EmbeddedWarehouse:
         try:
             return int(self.port_file.read_text())
         except (OSError, ValueError):
-            return EMBEDDED_PREFERRED_PORT
+            return self.preferred_port
 
     @staticmethod
-    def _ensure_database(settings: WarehouseSettings) -> None:
+    def _ensure_database(port: int, database: str) -> None:
         import psycopg
 
-        admin = {**settings.conninfo(), "dbname": "postgres"}
-        with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
-            exists = conn.execute("select 1 from pg_database where datname = %s", (settings.database,)).fetchone()
+        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+            exists = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
             if not exists:
-                conn.execute(f'create database "{settings.database}"')
+                conn.execute(f'create database "{database}"')
+
+
+class EmbeddedWarehouse(EmbeddedPostgres):
+    """The warehouse when nothing is configured: ``$CLICKSTREAM_HOME/pg``, database ``clickstream``."""
+
+    def start(self) -> WarehouseSettings:
+        port = self.start_server()
+        return WarehouseSettings("127.0.0.1", port, "postgres", None, self.database, "disable", embedded=True)
+
+
+class EmbeddedShopDatabase(EmbeddedPostgres):
+    """The demo's shop database, a server of its own (``$CLICKSTREAM_HOME/shop-pg``, database ``shop``): the
+    warehouse reads it over TCP, as it reads the shop's real PostgreSQL."""
+
+    name = "shop-pg"
+    database = EMBEDDED_SHOP_DATABASE
+    preferred_port = EMBEDDED_SHOP_PREFERRED_PORT
+
+    def start(self) -> ShopDatabaseSettings:
+        port = self.start_server()
+        return ShopDatabaseSettings("127.0.0.1", port, "postgres", None, self.database, "disable")
 
 
 def _pg_bin() -> Path:
@@ -193,29 +223,6 @@ def _free_port(preferred: int) -> int:
     raise WarehouseError("no free TCP port on 127.0.0.1 for the embedded warehouse")
 
 
-@lru_cache(maxsize=8)
-def _secret_password(secret_arn: str | None, password_param: str | None) -> dict[str, Any]:
-    """Read the password once per process (Lambda: once per cold start)."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        if secret_arn:
-            text = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
-            try:
-                secret = json.loads(text)
-            except ValueError:
-                return {"password": text}
-            if not isinstance(secret, dict) or "password" not in secret:
-                raise WarehouseError(f"secret {secret_arn} is JSON without a 'password' key")
-            return secret
-        value = boto3.client("ssm").get_parameter(Name=password_param, WithDecryption=True)["Parameter"]["Value"]
-        return {"password": value}
-    except (BotoCoreError, ClientError) as error:
-        source = f"secret {secret_arn}" if secret_arn else f"parameter {password_param}"
-        raise WarehouseError(f"cannot read the warehouse password from {source}: {error}") from error
-
-
 def resolve(env: Mapping[str, str] | None = None) -> WarehouseSettings:
     """The warehouse to use: configured (password from Secrets Manager/SSM if so set) or embedded."""
     environ = os.environ if env is None else env
@@ -227,7 +234,10 @@ def resolve(env: Mapping[str, str] | None = None) -> WarehouseSettings:
             )
         return EmbeddedWarehouse(clickstream_home(environ)).start()
     if settings.password is None and (settings.secret_arn or settings.password_param):
-        secret = _secret_password(settings.secret_arn, settings.password_param)
+        try:
+            secret = read_secret(settings.secret_arn, settings.password_param)
+        except SecretError as error:
+            raise WarehouseError(f"cannot read the warehouse password from {error.source}: {error.detail}") from error
         settings = dataclasses.replace(
             settings,
             password=str(secret["password"]),
@@ -236,18 +246,78 @@ def resolve(env: Mapping[str, str] | None = None) -> WarehouseSettings:
     return settings
 
 
-def connect(settings: WarehouseSettings, **kwargs: Any) -> psycopg.Connection[Any]:
+def connect(settings: PostgresSettings, **kwargs: Any) -> psycopg.Connection[Any]:
     """A psycopg connection, or a :class:`WarehouseError` saying which warehouse is unreachable."""
     import psycopg
 
     try:
         return psycopg.connect(**settings.conninfo(), **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as error:
-        detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise WarehouseError(
-            f"cannot connect to the warehouse at {settings.host}:{settings.port}: {detail}"
+            f"cannot connect to the warehouse at {settings.host}:{settings.port}: {_last_line(error)}"
             " (check DW_URL or DW_PG_HOST/DW_PG_PORT, and that the server is running and reachable)"
         ) from error
 
 
-__all__ = ["ConfigError", "EmbeddedWarehouse", "WarehouseError", "connect", "resolve"]
+def resolve_shop(settings: ShopDatabaseSettings) -> ShopDatabaseSettings:
+    """The shop database's settings with what ``SHOP_PG_SECRET_ARN`` holds filled in (read once per process): the
+    password, and, as an RDS secret carries them, username, host, port and dbname where the environment gave none."""
+    if settings.secret_arn is None or settings.password is not None:
+        if not settings.host:
+            raise ConfigError("SHOP_PG_HOST (or SHOP_DB_URL) is needed: the shop database has no host")
+        return settings
+    try:
+        secret = read_secret(settings.secret_arn, None)
+    except SecretError as error:
+        raise ShopDatabaseError(
+            f"cannot read the shop database's credentials from {error.source}: {error.detail}"
+        ) from error
+    host = settings.host or str(secret.get("host") or "")
+    if not host:
+        raise ConfigError(f"the shop database has no host: set SHOP_PG_HOST (secret {settings.secret_arn} names none)")
+    try:
+        port = int(secret.get("port") or settings.port) if not settings.host else settings.port
+    except ValueError:
+        raise ShopDatabaseError(
+            f"secret {settings.secret_arn}: port must be a number, got {secret.get('port')!r}"
+        ) from None
+    return dataclasses.replace(
+        settings,
+        host=host,
+        port=port,
+        password=str(secret["password"]),
+        user=str(secret.get("username") or settings.user),
+        database=str(secret.get("dbname") or settings.database) if not settings.host else settings.database,
+    )
+
+
+def connect_shop(settings: ShopDatabaseSettings, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A connection to the shop's database with the session the sync reads in (UTC, a statement timeout), or a
+    :class:`ShopDatabaseError` saying which server is unreachable."""
+    import psycopg
+
+    options = "-c TimeZone=UTC -c statement_timeout=600000 -c idle_in_transaction_session_timeout=900000"
+    try:
+        return psycopg.connect(**settings.conninfo(), options=options, **kwargs)  # type: ignore[arg-type]
+    except psycopg.OperationalError as error:
+        raise ShopDatabaseError(
+            f"cannot connect to the shop database at {settings.host}:{settings.port}: {_last_line(error)}"
+            " (check SHOP_DB_URL or SHOP_PG_HOST/SHOP_PG_PORT, and that the ETL may reach it)"
+        ) from error
+
+
+def _last_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+
+
+__all__ = [
+    "ConfigError",
+    "EmbeddedShopDatabase",
+    "EmbeddedWarehouse",
+    "ShopDatabaseError",
+    "WarehouseError",
+    "connect",
+    "connect_shop",
+    "resolve",
+    "resolve_shop",
+]

@@ -13,8 +13,17 @@ import boto3
 import psycopg
 import pytest
 
-from loader.config import ConfigError
-from loader.warehouse import EmbeddedWarehouse, WarehouseError, _secret_password, connect, resolve
+from loader.config import ConfigError, ShopDatabaseSettings
+from loader.secrets import read_secret
+from loader.warehouse import (
+    EmbeddedWarehouse,
+    ShopDatabaseError,
+    WarehouseError,
+    connect,
+    connect_shop,
+    resolve,
+    resolve_shop,
+)
 
 
 def clickstream(*args: str) -> subprocess.CompletedProcess[str]:
@@ -62,9 +71,9 @@ def aws(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("DW_PG_HOST", "warehouse.internal")
     monkeypatch.delenv("DW_URL", raising=False)
     monkeypatch.delenv("DW_PG_PASSWORD", raising=False)
-    _secret_password.cache_clear()
+    read_secret.cache_clear()
     yield s3_endpoint
-    _secret_password.cache_clear()
+    read_secret.cache_clear()
 
 
 def test_the_password_comes_from_a_json_secret_once_per_process(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,3 +113,51 @@ def test_lambda_without_a_configured_warehouse_says_what_to_set(home: Path, monk
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "clickstream-etl")
     with pytest.raises(ConfigError, match="set DW_URL or DW_PG_HOST"):
         resolve()
+
+
+def test_the_shop_database_login_comes_from_an_rds_style_secret(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An RDS-managed secret carries username, password, host, port and dbname: with SHOP_PG_SECRET_ARN alone the
+    ETL finds the shop; a host set in the environment wins over the secret's address."""
+    secret = {
+        "username": "clickstream_reader",
+        "password": "r3ad",
+        "host": "shop.internal",
+        "port": 6432,
+        "dbname": "shop",
+    }
+    arn = boto3.client("secretsmanager", endpoint_url=aws).create_secret(
+        Name=f"shop-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(secret)
+    )["ARN"]
+    settings = ShopDatabaseSettings.from_env({"SHOP_PG_SECRET_ARN": arn})
+    assert settings is not None
+    resolved = resolve_shop(settings)
+    assert (resolved.host, resolved.port, resolved.user, resolved.password, resolved.database) == (
+        "shop.internal", 6432, "clickstream_reader", "r3ad", "shop"
+    )  # fmt: skip
+    pinned = ShopDatabaseSettings.from_env(
+        {"SHOP_PG_SECRET_ARN": arn, "SHOP_PG_HOST": "10.0.1.5", "SHOP_PG_DATABASE": "db"}
+    )
+    assert pinned is not None
+    assert (resolve_shop(pinned).host, resolve_shop(pinned).port, resolve_shop(pinned).database) == (
+        "10.0.1.5",
+        5432,
+        "db",
+    )
+
+
+def test_an_unreadable_shop_secret_or_a_missing_host_is_a_clear_error(aws: str) -> None:
+    settings = ShopDatabaseSettings.from_env(
+        {"SHOP_PG_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:none-AbCdEf"}
+    )
+    assert settings is not None
+    with pytest.raises(ShopDatabaseError, match="cannot read the shop database's credentials from secret arn:aws"):
+        resolve_shop(settings)
+    with pytest.raises(ConfigError, match="SHOP_PG_HOST"):
+        resolve_shop(ShopDatabaseSettings("", 5432, "reader", "pw", "shop", "prefer"))
+
+
+def test_an_unreachable_shop_database_names_it_and_the_variables_to_check() -> None:
+    with pytest.raises(
+        ShopDatabaseError, match=r"cannot connect to the shop database at 127\.0\.0\.1:1: .*SHOP_DB_URL"
+    ):
+        connect_shop(ShopDatabaseSettings("127.0.0.1", 1, "reader", None, "shop", "disable"))

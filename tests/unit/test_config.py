@@ -11,6 +11,7 @@ from loader.config import (
     IngestSettings,
     LoaderSettings,
     RawStoreSettings,
+    ShopDatabaseSettings,
     WarehouseSettings,
 )
 
@@ -109,3 +110,60 @@ def test_etl_settings_find_the_project_and_keep_dbt_state_under_the_home(tmp_pat
     assert settings.dbt_project == ROOT and settings.dbt_target == tmp_path / "dbt-target" and settings.in_lambda
     with pytest.raises(ConfigError, match=r"CLICKSTREAM_DBT_PROJECT_DIR: no dbt_project\.yml in"):
         EtlSettings.from_env({"CLICKSTREAM_DBT_PROJECT_DIR": str(tmp_path)})
+
+
+def test_no_shop_database_is_configured_unless_a_shop_variable_is_set() -> None:
+    assert ShopDatabaseSettings.from_env({"DW_PG_HOST": "dw"}) is None
+    assert EtlSettings.from_env({}).shop is None
+
+
+def test_the_shop_database_takes_prismas_database_url_as_it_is() -> None:
+    """The storefront's .env DATABASE_URL, with Prisma's ?schema= (which libpq would refuse), names the shop's schema."""
+    settings = ShopDatabaseSettings.from_env(
+        {"SHOP_DB_URL": "postgresql://reader:p%40ss@oltp:5433/shopdb?schema=storefront&sslmode=require"}
+    )
+    assert settings is not None
+    assert (settings.host, settings.port, settings.user, settings.password, settings.database) == (
+        "oltp", 5433, "reader", "p@ss", "shopdb"
+    )  # fmt: skip
+    assert (settings.schema, settings.sslmode, settings.overlap_minutes) == ("storefront", "require", 15)
+    assert "schema" not in settings.conninfo() and settings.conninfo()["application_name"] == "clickstream-shop-sync"
+    assert "p@ss" not in settings.source and "p%40ss" not in settings.source
+
+
+def test_the_shop_database_from_shop_pg_variables() -> None:
+    settings = ShopDatabaseSettings.from_env(
+        {"SHOP_PG_HOST": "10.0.1.5", "SHOP_PG_USER": "clickstream_reader", "SHOP_PG_DATABASE": "shop",
+         "SHOP_PG_SSL": "true", "SHOP_PG_SECRET_ARN": "arn:aws:secretsmanager:ap-southeast-1:1:secret:shop-AbCdEf",
+         "SHOP_SYNC_OVERLAP_MINUTES": "30"}
+    )  # fmt: skip
+    assert settings is not None
+    assert (settings.host, settings.port, settings.user, settings.password, settings.sslmode, settings.schema) == (
+        "10.0.1.5", 5432, "clickstream_reader", None, "require", "public"
+    )  # fmt: skip
+    assert settings.secret_arn and settings.overlap_minutes == 30
+    only_secret = ShopDatabaseSettings.from_env({"SHOP_PG_SECRET_ARN": "arn:aws:secretsmanager:x:1:secret:s-AbCdEf"})
+    assert only_secret is not None and only_secret.host == "", "the secret may name the host (an RDS secret does)"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SHOP_DB_URL": "mysql://shop"}, "SHOP_DB_URL must look like postgresql://"),
+        (
+            {"SHOP_DB_URL": "postgresql://h/db?schema=public;drop"},
+            "SHOP_DB_URL: the shop's schema must be a plain identifier",
+        ),
+        ({"SHOP_PG_HOST": "h", "SHOP_PG_PORT": "0"}, "SHOP_PG_PORT must be between 1 and 65535"),
+        ({"SHOP_PG_HOST": "h", "SHOP_PG_SSL": "maybe"}, "SHOP_PG_SSL must be true, false or a libpq sslmode"),
+        (
+            {"SHOP_PG_HOST": "h", "SHOP_PG_SCHEMA": "a b"},
+            "SHOP_PG_SCHEMA: the shop's schema must be a plain identifier",
+        ),
+        ({"SHOP_PG_HOST": "h", "SHOP_SYNC_OVERLAP_MINUTES": "soon"}, "SHOP_SYNC_OVERLAP_MINUTES must be an integer"),
+    ],
+)
+def test_invalid_shop_database_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        ShopDatabaseSettings.from_env(env)
+    assert message in str(error.value)
