@@ -33,15 +33,20 @@ checkov() {
 echo "== checkov $TEMPLATE"
 checkov "$TEMPLATE"
 
-# checkov evaluates Conditions with the parameters' defaults, so resources that are off by default (the OLTP host)
-# would never be scanned: scan a copy with them switched on as well.
+# checkov evaluates Conditions with the parameters' defaults, so resources that are off by default (the OLTP host,
+# the shop database's endpoint, rules and permission) would never be scanned: scan a copy with them switched on as
+# well (every optional resource at once, a static scan: not necessarily a combination the template's Rules accept).
+# A parameter opts in with the comment `Default: "<off>" # infra/scan.sh also scans the template with "<on>"`.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-sed 's|Default: "false" # infra/scan.sh|Default: "true" # infra/scan.sh|' "$TEMPLATE" > "$work/template.yaml"
+switch='^( *Default: )"[^"]*"( # infra/scan\.sh also scans the template with "([^"]*)".*)$'
+sed -E "s|$switch|\1\"\3\"\2|" "$TEMPLATE" > "$work/template.yaml"
 if cmp -s "$TEMPLATE" "$work/template.yaml"; then
-  echo "scan.sh: no 'Default: \"false\" # infra/scan.sh' switch found in $TEMPLATE" >&2
+  echo "scan.sh: no 'Default: ... # infra/scan.sh also scans the template with \"...\"' switch found in $TEMPLATE" >&2
   exit 1
 fi
-echo "== checkov $TEMPLATE with DeployOltpInstance=true"
+switched=$(SWITCH="$switch" awk '/^  [A-Za-z0-9]+:$/ { name = substr($1, 1, length($1) - 1) }
+  $0 ~ ENVIRON["SWITCH"] { split($0, quoted, "\""); printf "%s%s=%s", sep, name, quoted[4]; sep = ", " }' "$TEMPLATE")
+echo "== checkov $TEMPLATE with $switched"
 checkov "$work/template.yaml"
 echo "== infra scan: clean"

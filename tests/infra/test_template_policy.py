@@ -84,6 +84,7 @@ ENI_ACTIONS = {
 LOG_ACTIONS = {"logs:createlogstream", "logs:putlogevents"}
 INGEST_ACTIONS = {"s3:putobject", *LOG_ACTIONS}
 ETL_ACTIONS = {"s3:getobject", "s3:listbucket", "ssm:getparameter", *LOG_ACTIONS, *ENI_ACTIONS}
+SHOP_SECRET_ACTION = "secretsmanager:getsecretvalue"  # the ETL's, with a shop database only
 POLICY_RESOURCE_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy")
 ROUTE_TARGETS = (
     "GatewayId",
@@ -312,6 +313,9 @@ def statement_violations(t: Template, role: str, statement: dict[str, Any]) -> l
             )
             if [sub_text(r) for r in resources_] != [wanted]:
                 found.append(f"{where}: ssm:GetParameter must be on the warehouse password parameter only")
+        elif action == SHOP_SECRET_ACTION:
+            if resources_ != [{"Ref": "ShopDatabaseSecretArn"}]:
+                found.append(f"{where}: {action} must be on the secret ShopDatabaseSecretArn only, not {resources_}")
         else:
             found.append(f"{where}: unexpected action {action}")
     return found
@@ -344,18 +348,72 @@ def condition_holds(t: Template, expression: Any, values: dict[str, str]) -> boo
     raise ValueError(f"cannot evaluate the condition {expression}")
 
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def resolve_ifs(value: Any, holds: dict[str, bool]) -> Any:
+    """``value`` with each Fn::If replaced by the branch its condition picks, and AWS::NoValue left out."""
+    if isinstance(value, dict):
+        if list(value) == ["Fn::If"]:
+            condition, when_true, when_false = value["Fn::If"]
+            return resolve_ifs(when_true if holds[condition] else when_false, holds)
+        resolved = {k: resolve_ifs(v, holds) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v != NO_VALUE}
+    if isinstance(value, list):
+        return [v for v in (resolve_ifs(item, holds) for item in value) if v != NO_VALUE]
+    return value
+
+
 def deployed(t: Template, **values: str) -> Template:
     """What a deploy with these parameter values (the others at their defaults) creates: the resources and outputs
-    whose Condition is false are left out."""
+    whose Condition is false are left out, and their Fn::If take the branch the parameters pick."""
     holds = {name: condition_holds(t, e, values) for name, e in t.get("Conditions", {}).items()}
     result = copy.deepcopy(t)
     for section in ("Resources", "Outputs"):
-        result[section] = {k: v for k, v in t.get(section, {}).items() if holds.get(v.get("Condition"), True)}
+        kept = {k: v for k, v in t.get(section, {}).items() if holds.get(v.get("Condition"), True)}
+        result[section] = resolve_ifs(copy.deepcopy(kept), holds)
     return result
 
 
-# The default deploy and the one with every optional resource (infra/scan.sh scans the same two).
-VARIANTS: tuple[dict[str, str], ...] = ({}, {"DeployOltpInstance": "true"})
+def rule_refusals(t: Template, values: dict[str, str]) -> list[str]:
+    """The assertions of the template's Rules that a deploy with these parameter values fails."""
+    found = []
+    for name, rule in t.get("Rules", {}).items():
+        if "RuleCondition" in rule and not condition_holds(t, rule["RuleCondition"], values):
+            continue
+        found += [
+            f"{name}: {' '.join(str(a.get('AssertDescription', '')).split())}"
+            for a in rule.get("Assertions", [])
+            if not condition_holds(t, a["Assert"], values)
+        ]
+    return found
+
+
+# The shop database: on the optional OLTP host, or outside this template (its host and network given).
+SHOP_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:clickstream/shop-reader-AbCdEf"
+SHOP_ON_OLTP = {"DeployOltpInstance": "true", "ShopDatabaseSecretArn": SHOP_SECRET_ARN}
+SHOP_OUTSIDE = {
+    "ShopDatabaseSecretArn": SHOP_SECRET_ARN,
+    "ShopDatabaseHost": "shop-db.internal.example",
+    "ShopDatabaseCidr": "10.20.0.10/32",
+}
+# The deploys the checks evaluate: the default one, the OLTP host alone, and the two kinds of shop database (between
+# them every optional resource; infra/scan.sh scans the default and every optional resource at once).
+VARIANTS: tuple[dict[str, str], ...] = ({}, {"DeployOltpInstance": "true"}, SHOP_ON_OLTP, SHOP_OUTSIDE)
+# Combinations the template's Rules must refuse: each would deploy an ETL that cannot reach its shop database, or
+# settings nothing uses.
+REFUSED_SHOP_DEPLOYS: tuple[dict[str, str], ...] = (
+    {"ShopDatabaseSecretArn": SHOP_SECRET_ARN},  # no host: neither the OLTP host nor ShopDatabaseHost
+    {"ShopDatabaseSecretArn": SHOP_SECRET_ARN, "ShopDatabaseHost": "shop-db.internal.example"},  # no network
+    {**SHOP_ON_OLTP, "ShopDatabasePort": "6432"},  # the OLTP host listens on 5432
+    {**SHOP_ON_OLTP, "ShopDatabaseCidr": "10.0.0.0/16"},  # an egress rule the OLTP host does not need
+    {"ShopDatabaseHost": "shop-db.internal.example", "ShopDatabaseCidr": "10.20.0.10/32"},  # no credentials
+    {"DeployOltpInstance": "true", "ShopDatabaseCidr": "10.0.0.0/16"},
+)
+
+
+def has_shop_database(values: dict[str, str]) -> bool:
+    return bool(values.get("ShopDatabaseSecretArn"))
 
 
 def variant_name(values: dict[str, str]) -> str:
@@ -673,16 +731,25 @@ def ingest_role(t: Template) -> list[str]:
 
 
 def etl_role(t: Template) -> list[str]:
-    role = role_of_function(t, ETL_FUNCTION)
-    statements = role_statements(t, role)
-    found = [f"{role} must have no managed policy"] if props(t["Resources"][role]).get("ManagedPolicyArns") else []
-    granted = set().union(*(actions(s) for s in statements if s.get("Effect") == "Allow"))
-    if granted != ETL_ACTIONS:
-        found.append(f"{role} actions are {sorted(granted)}, expected exactly {sorted(ETL_ACTIONS)}")
-    for s in statements:
-        if "*" in as_list(s.get("Resource")) and not actions(s) <= ENI_ACTIONS:
-            found.append(f"{role} statement {s.get('Sid')} grants {sorted(actions(s) - ENI_ACTIONS)} on '*'")
-    return found + [v for s in statements for v in statement_violations(t, role, s)]
+    """Exactly the ETL's minimal actions, each scoped, in every deploy: with a shop database also
+    secretsmanager:GetSecretValue (its scope and condition: etl_shop_secret_read)."""
+    found = []
+    for values in VARIANTS:
+        d = deployed(t, **values)
+        role = role_of_function(d, ETL_FUNCTION)
+        where = f"{variant_name(values)}: {role}"
+        statements = role_statements(d, role)
+        if props(d["Resources"][role]).get("ManagedPolicyArns"):
+            found.append(f"{where} must have no managed policy")
+        wanted = ETL_ACTIONS | ({SHOP_SECRET_ACTION} if has_shop_database(values) else set())
+        granted = set().union(*(actions(s) for s in statements if s.get("Effect") == "Allow"))
+        if granted != wanted:
+            found.append(f"{where} actions are {sorted(granted)}, expected exactly {sorted(wanted)}")
+        for s in statements:
+            if "*" in as_list(s.get("Resource")) and not actions(s) <= ENI_ACTIONS:
+                found.append(f"{where} statement {s.get('Sid')} grants {sorted(actions(s) - ENI_ACTIONS)} on '*'")
+        found += [f"{variant_name(values)}: {v}" for s in statements for v in statement_violations(d, role, s)]
+    return found
 
 
 def functions_without_explicit_roles(t: Template) -> list[str]:
@@ -1235,6 +1302,294 @@ def legacy_connection_output(t: Template) -> list[str]:
     ]
 
 
+def oltp_instance(t: Template) -> str | None:
+    public = subnet(t, PUBLIC_CIDR)
+    found = [lid for lid, i in resources(t, "AWS::EC2::Instance").items() if instance_subnet(i) == public]
+    assert len(found) <= 1, f"expected at most one instance in the public subnet, found {found}"
+    return found[0] if found else None
+
+
+def is_exact_postgres(rule: dict[str, Any]) -> bool:
+    return str(rule.get("IpProtocol")) == "tcp" and rule.get("FromPort") == rule.get("ToPort") == 5432
+
+
+def may_overlap(value: Any, cidr: str) -> bool:
+    """Whether a literal network overlaps ``cidr``; an expression this check cannot evaluate may."""
+    try:
+        return ipaddress.ip_network(str(value), strict=False).overlaps(ipaddress.ip_network(cidr))
+    except (TypeError, ValueError):
+        return not isinstance(value, str)
+
+
+def oltp_postgres_ingress(t: Template) -> list[str]:
+    """SG-OLTP admits 5432 from OltpIngressCidr (the storefront's servers) and, when the ETL copies the shop
+    database, from SG-ETL-Lambda: no other source, no other port; and no other security group of the stack (SG-DW,
+    SG-Shiny, SG-Endpoints) lets 5432 out to SG-OLTP or the public subnet."""
+    found = []
+    for values in VARIANTS:
+        d = deployed(t, **values)
+        if oltp_instance(d) is None:
+            continue
+        oltp, etl = security_group(d, "SG-OLTP"), security_group(d, "SG-ETL-Lambda")
+        where = variant_name(values)
+        sources: list[str] = []
+        for group, rule in ingress_rules(d):
+            if group != oltp:
+                continue
+            keys = {k for k in ("CidrIp", "CidrIpv6", "SourceSecurityGroupId", "SourcePrefixListId") if k in rule}
+            if keys == {"CidrIp"} and rule["CidrIp"] == {"Ref": "OltpIngressCidr"}:
+                source = "OltpIngressCidr"
+            elif keys == {"SourceSecurityGroupId"} and target(rule["SourceSecurityGroupId"]) == etl:
+                source = "SG-ETL-Lambda"
+            else:
+                source = f"{rule}"
+            if not is_exact_postgres(rule) or source not in ("OltpIngressCidr", "SG-ETL-Lambda"):
+                found.append(f"{where}: SG-OLTP admits {rule}: only 5432 from OltpIngressCidr and SG-ETL-Lambda")
+            sources.append(source)
+        wanted = ["OltpIngressCidr", *(["SG-ETL-Lambda"] if has_shop_database(values) else [])]
+        if sorted(sources) != sorted(wanted):
+            found.append(f"{where}: SG-OLTP must admit 5432 from {wanted} (once each), admits from {sorted(sources)}")
+        for group, rules in egress_rules(d).items():
+            if group == etl:
+                continue  # etl_postgres_egress
+            found += [
+                f"{where}: {group} lets 5432 out to the OLTP host: {rule}"
+                for rule in rules
+                if covers_port(rule, 5432)
+                and (
+                    target(rule.get("DestinationSecurityGroupId")) == oltp
+                    or ("CidrIp" in rule and may_overlap(rule["CidrIp"], PUBLIC_CIDR))
+                )
+            ]
+    return found
+
+
+def etl_postgres_egress(t: Template) -> list[str]:
+    """SG-ETL-Lambda lets PostgreSQL out only to the warehouse subnet, to SG-OLTP (when it copies the shop database
+    and the OLTP host exists) and to ShopDatabaseCidr on ShopDatabasePort (when that is set), which can never be the
+    whole internet."""
+    found = []
+    for values in VARIANTS:
+        d = deployed(t, **values)
+        etl, where = security_group(d, "SG-ETL-Lambda"), variant_name(values)
+        oltp = security_group(d, "SG-OLTP") if oltp_instance(d) else None
+        seen = []
+        for rule in egress_rules(d).get(etl, []):
+            shop_port = rule.get("FromPort") == rule.get("ToPort") == {"Ref": "ShopDatabasePort"}
+            if not (covers_port(rule, 5432) or shop_port):
+                continue
+            tcp = str(rule.get("IpProtocol")) == "tcp"
+            keys = {
+                k for k in ("CidrIp", "CidrIpv6", "DestinationSecurityGroupId", "DestinationPrefixListId") if k in rule
+            }
+            if is_exact_postgres(rule) and keys == {"CidrIp"} and rule["CidrIp"] == ANALYTICS_CIDR:
+                seen.append("the warehouse subnet")
+            elif is_exact_postgres(rule) and keys == {"DestinationSecurityGroupId"} and oltp is not None:
+                if target(rule["DestinationSecurityGroupId"]) != oltp:
+                    found.append(f"{where}: SG-ETL-Lambda lets PostgreSQL out to another group: {rule}")
+                seen.append("SG-OLTP")
+            elif tcp and shop_port and keys == {"CidrIp"} and rule["CidrIp"] == {"Ref": "ShopDatabaseCidr"}:
+                seen.append("ShopDatabaseCidr")
+            else:
+                found.append(f"{where}: SG-ETL-Lambda lets PostgreSQL out with {rule}")
+        wanted = ["the warehouse subnet"]
+        if has_shop_database(values) and oltp is not None:
+            wanted.append("SG-OLTP")
+        if has_shop_database(values) and values.get("ShopDatabaseCidr"):
+            wanted.append("ShopDatabaseCidr")
+        if sorted(seen) != sorted(wanted):
+            found.append(f"{where}: SG-ETL-Lambda must let PostgreSQL out to {wanted} (once each), does to {seen}")
+    if may_be_world(t, {"Ref": "ShopDatabaseCidr"}) or "ShopDatabaseCidr" not in t.get("Parameters", {}):
+        found.append("ShopDatabaseCidr must be a parameter that can never be the whole internet (AllowedPattern)")
+    return found
+
+
+def etl_shop_secret_read(t: Template) -> list[str]:
+    """Secrets Manager is read by the ETL role only, only with a shop database (a statement under Fn::If), and only
+    secretsmanager:GetSecretValue on the one secret ShopDatabaseSecretArn, which accepts a full secret ARN and
+    never a wildcard."""
+    found = []
+    for values in VARIANTS:
+        d = deployed(t, **values)
+        etl, where, grants = role_of_function(d, ETL_FUNCTION), variant_name(values), 0
+        for role in resources(d, "AWS::IAM::Role"):
+            for s in role_statements(d, role):
+                granted = {a for a in actions(s) if a.startswith("secretsmanager:")}
+                if not granted or s.get("Effect") != "Allow":
+                    continue
+                if role != etl or not has_shop_database(values):
+                    found.append(f"{where}: {role} statement {s.get('Sid')} grants {sorted(granted)}")
+                elif (
+                    actions(s) != {SHOP_SECRET_ACTION}
+                    or "NotResource" in s
+                    or as_list(s.get("Resource")) != [{"Ref": "ShopDatabaseSecretArn"}]
+                ):
+                    found.append(f"{where}: {role} must get GetSecretValue on ShopDatabaseSecretArn only: {s}")
+                else:
+                    grants += 1
+        if has_shop_database(values) and grants != 1:
+            found.append(f"{where}: {etl} must be granted GetSecretValue on ShopDatabaseSecretArn once, is {grants}")
+    param = t.get("Parameters", {}).get("ShopDatabaseSecretArn", {})
+    pattern = param.get("AllowedPattern")
+    if param.get("Default") != "" or pattern is None:
+        return [*found, "ShopDatabaseSecretArn must default to '' (no shop database) and have an AllowedPattern"]
+    arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:"
+    for value, allowed in (
+        ("", True),
+        (SHOP_SECRET_ARN, True),
+        (f"{arn}shop-AbCdEf", True),
+        ("*", False),
+        (f"{arn}*", False),
+        (f"{arn}shop-??????", False),
+        (f"{arn}shop", False),  # without the suffix Secrets Manager adds, the policy's ARN would match no secret
+        ("arn:aws:ssm:eu-west-1:111122223333:parameter/shop", False),
+    ):
+        if bool(re.fullmatch(pattern, value)) != allowed:
+            found.append(f"ShopDatabaseSecretArn's pattern {'refuses' if allowed else 'accepts'} {value!r}")
+    return found
+
+
+def secrets_manager_endpoint(t: Template) -> list[str]:
+    """A secretsmanager interface endpoint exactly when the ETL copies a shop database: in a private subnet, with
+    private DNS, in SG-Endpoints, and the ETL function created after it."""
+    name = "com.amazonaws.${AWS::Region}.secretsmanager"
+    found = []
+    for values in VARIANTS:
+        d = deployed(t, **values)
+        where, private, group = (
+            variant_name(values),
+            {subnet(d, c) for c in PRIVATE_CIDRS},
+            security_group(d, "SG-Endpoints"),
+        )
+        matches = {
+            lid: props(e) for lid, e in interface_endpoints(d).items() if sub_text(props(e).get("ServiceName")) == name
+        }
+        wanted = 1 if has_shop_database(values) else 0
+        if len(matches) != wanted:
+            found.append(f"{where}: {len(matches)} secretsmanager endpoints, expected {wanted}")
+        depends = as_list(d["Resources"][ETL_FUNCTION].get("DependsOn", []))
+        for lid, p in matches.items():
+            subnets = {target(s) for s in p.get("SubnetIds", [])}
+            if not subnets or not subnets <= private:
+                found.append(f"{where}: {lid} must be in private subnets only, is in {sorted(map(str, subnets))}")
+            if not is_true(p.get("PrivateDnsEnabled")):
+                found.append(f"{where}: {lid} needs PrivateDnsEnabled (boto3 calls the service's public name)")
+            if {target(g) for g in p.get("SecurityGroupIds", [])} != {group}:
+                found.append(f"{where}: {lid} must use SG-Endpoints only, uses {p.get('SecurityGroupIds')}")
+            waits = lid in depends or any(
+                json.dumps({"Ref": lid}) in json.dumps(d["Resources"].get(str(r), {})) for r in depends
+            )
+            if not waits:
+                found.append(
+                    f"{where}: {ETL_FUNCTION} does not wait for {lid} (DependsOn, directly or through a handle)"
+                )
+    return found
+
+
+SHOP_VARIABLES = (
+    "SHOP_PG_HOST",
+    "SHOP_PG_PORT",
+    "SHOP_PG_DATABASE",
+    "SHOP_PG_SCHEMA",
+    "SHOP_PG_SSL",
+    "SHOP_PG_SECRET_ARN",
+)
+
+
+def shop_variables(t: Template) -> list[str]:
+    """The ETL gets the SHOP_PG_* settings only with a shop database: the OLTP host's private IP or ShopDatabaseHost,
+    the port, database and schema parameters, SHOP_PG_SSL require and the secret's ARN; no other function gets any."""
+    found = []
+    for values in VARIANTS:
+        d = deployed(t, **values)
+        where = variant_name(values)
+        for lid, function in resources(d, "AWS::Serverless::Function").items():
+            variables = props(function).get("Environment", {}).get("Variables", {})
+            shop = {k: v for k, v in variables.items() if k.startswith("SHOP_")}
+            if lid != ETL_FUNCTION or not has_shop_database(values):
+                found += [f"{where}: {lid} gets {k}" for k in shop]
+                continue
+            oltp = oltp_instance(d)
+            host = (
+                {"Ref": "ShopDatabaseHost"}
+                if values.get("ShopDatabaseHost") or oltp is None
+                else {"Fn::GetAtt": [oltp, "PrivateIp"]}
+            )
+            wanted = dict(
+                zip(
+                    SHOP_VARIABLES,
+                    (
+                        host,
+                        {"Ref": "ShopDatabasePort"},
+                        {"Ref": "ShopDatabaseName"},
+                        {"Ref": "ShopDatabaseSchema"},
+                        "require",
+                        {"Ref": "ShopDatabaseSecretArn"},
+                    ),
+                    strict=True,
+                )
+            )
+            found += [
+                f"{where}: {ETL_FUNCTION} {k} is {shop.get(k)}, expected {wanted.get(k)}"
+                for k in sorted(set(shop) | set(wanted))
+                if shop.get(k) != wanted.get(k)
+            ]
+    return found
+
+
+def shop_password_never_inline(t: Template) -> list[str]:
+    """The shop database's password is only in its secret: the template never sets SHOP_PG_PASSWORD or SHOP_DB_URL
+    (a URL would carry it), and no parameter holds a shop password, URL or credential."""
+    text = json.dumps(t)
+    found = [
+        f"the template names {name}: the password comes from the secret"
+        for name in ("SHOP_PG_PASSWORD", "SHOP_DB_URL")
+        if name in text
+    ]
+    found += [
+        f"parameter {name} looks like it holds the shop database's credentials: pass ShopDatabaseSecretArn"
+        for name in t.get("Parameters", {})
+        if name.lower().startswith("shop")
+        and name != "ShopDatabaseSecretArn"
+        and any(word in name.lower() for word in ("password", "url", "credential", "secret", "user"))
+    ]
+    return found
+
+
+def shop_database_combinations(t: Template) -> list[str]:
+    """The template's Rules accept the deploys the checks evaluate and refuse a shop database the ETL could not
+    reach (no host, an outside host without its network, another port on the OLTP host) and settings nothing uses."""
+    found = [f"{variant_name(values)} is refused: {r}" for values in VARIANTS for r in rule_refusals(t, values)]
+    found += [
+        f"{variant_name(values)} is accepted: the template's Rules must refuse it"
+        for values in REFUSED_SHOP_DEPLOYS
+        if not rule_refusals(t, values)
+    ]
+    return found
+
+
+def oltp_admits_the_etl_over_tls(t: Template) -> list[str]:
+    """The OLTP host's first-boot pg_hba.conf admits OltpIngressCidr and the ETL subnet, each hostssl with
+    scram-sha-256; nothing over plain TCP, nothing without a password."""
+    lid = oltp_instance(t)
+    if lid is None:
+        return ["no OLTP host in the public subnet"]
+    entries = pg_hba_entries(user_data(t, lid))
+    remote = [fields for fields in entries if fields[0] != "local"]
+    found = [
+        f"the OLTP host's pg_hba.conf has `{' '.join(fields)}`: hostssl with scram-sha-256 only"
+        for fields in remote
+        if fields[0] != "hostssl" or fields[-1] != "scram-sha-256"
+    ]
+    addresses = [fields[3] for fields in remote if len(fields) > 4]
+    found += [
+        f"the OLTP host's pg_hba.conf does not admit {wanted} (has {addresses})"
+        for wanted in ("${OltpIngressCidr}", ETL_CIDR)
+        if wanted not in addresses
+    ]
+    return found
+
+
 # ---------------------------------------------------------------- the template keeps its promises
 
 CHECKS: list[Check] = [
@@ -1279,6 +1634,14 @@ CHECKS: list[Check] = [
     etl_anonymises_like_ingest,
     database_default_matches_package,
     legacy_connection_output,
+    oltp_postgres_ingress,
+    etl_postgres_egress,
+    etl_shop_secret_read,
+    secrets_manager_endpoint,
+    shop_variables,
+    shop_password_never_inline,
+    shop_database_combinations,
+    oltp_admits_the_etl_over_tls,
 ]
 
 
@@ -1457,6 +1820,40 @@ def test_legacy_dashboard_connection_output_names_the_five_settings(template: Te
     assert legacy_connection_output(template) == []
 
 
+def test_oltp_host_admits_postgres_only_from_the_etl_and_oltp_ingress_cidr(template: Template) -> None:
+    assert oltp_postgres_ingress(template) == []
+
+
+def test_etl_lets_postgres_out_only_to_the_warehouse_subnet_the_oltp_host_and_shop_database_cidr(
+    template: Template,
+) -> None:
+    assert etl_postgres_egress(template) == []
+
+
+def test_etl_reads_only_the_shop_database_secret_and_only_with_a_shop_database(template: Template) -> None:
+    assert etl_shop_secret_read(template) == []
+
+
+def test_secrets_manager_endpoint_exists_exactly_with_a_shop_database_in_a_private_subnet(template: Template) -> None:
+    assert secrets_manager_endpoint(template) == []
+
+
+def test_shop_settings_reach_the_etl_only_with_a_shop_database_and_require_tls(template: Template) -> None:
+    assert shop_variables(template) == []
+
+
+def test_shop_database_password_is_never_in_the_template(template: Template) -> None:
+    assert shop_password_never_inline(template) == []
+
+
+def test_rules_refuse_a_shop_database_the_etl_could_not_reach(template: Template) -> None:
+    assert shop_database_combinations(template) == []
+
+
+def test_oltp_host_admits_the_etl_subnet_over_tls_with_scram(template: Template) -> None:
+    assert oltp_admits_the_etl_over_tls(template) == []
+
+
 # ---------------------------------------------------------------- the checks notice a broken template
 
 
@@ -1534,15 +1931,46 @@ def _append(path: str, value: Any) -> Callable[[Template], None]:
     return mutate
 
 
-def _user_data(old: str, new: str) -> Callable[[Template], None]:
-    """Replace text in the warehouse host's user data (which must contain it, or the break would break nothing)."""
+def _user_data(old: str, new: str, instance: str | None = None) -> Callable[[Template], None]:
+    """Replace text in a host's user data, the warehouse's unless ``instance`` is given (which must contain it, or
+    the break would break nothing)."""
 
     def mutate(t: Template) -> None:
-        data = t["Resources"][warehouse_instance(t)]["Properties"]["UserData"]["Fn::Base64"]
+        data = t["Resources"][instance or warehouse_instance(t)]["Properties"]["UserData"]["Fn::Base64"]
         assert old in data["Fn::Sub"], f"the break expects {old!r} in the user data"
         data["Fn::Sub"] = data["Fn::Sub"].replace(old, new)
 
     return mutate
+
+
+def _shop_secret_statements(t: Template) -> tuple[list[Any], int]:
+    """The ETL role's statement list and the index of the Fn::If holding its shop secret statement."""
+    role = role_of_function(t, ETL_FUNCTION)
+    statements = props(t["Resources"][role])["Policies"][0]["PolicyDocument"]["Statement"]
+    (index,) = [
+        i
+        for i, s in enumerate(statements)
+        if isinstance(s, dict) and "Fn::If" in s and s["Fn::If"][1].get("Sid") == "ReadShopDatabaseSecret"
+    ]
+    return statements, index
+
+
+def _shop_secret(key: str, value: Any) -> Callable[[Template], None]:
+    def mutate(t: Template) -> None:
+        statements, index = _shop_secret_statements(t)
+        statements[index]["Fn::If"][1][key] = value
+
+    return mutate
+
+
+def _shop_secret_unconditional(t: Template) -> None:
+    statements, index = _shop_secret_statements(t)
+    statements[index] = statements[index]["Fn::If"][1]
+
+
+def _shop_secret_removed(t: Template) -> None:
+    statements, index = _shop_secret_statements(t)
+    del statements[index]
 
 
 def _move_outputs_before_resources(t: Template) -> None:
@@ -1616,6 +2044,36 @@ OLTP = "Resources.OltpInstance.Properties"
 DATA = f"{WH}.BlockDeviceMappings.1.Ebs"
 S3_ENDPOINT_READS = "Resources.S3GatewayEndpoint.Properties.PolicyDocument.Statement.0"
 ARTIFACTS_POLICY = "Resources.ArtifactsBucketPolicy.Properties.PolicyDocument.Statement"
+OLTP_FROM_SHINY = {
+    "Type": "AWS::EC2::SecurityGroupIngress",
+    "Condition": "CreateOltp",
+    "Properties": {
+        "GroupId": {"Fn::GetAtt": ["OltpSecurityGroup", "GroupId"]},
+        "IpProtocol": "tcp",
+        "FromPort": 5432,
+        "ToPort": 5432,
+        "SourceSecurityGroupId": {"Fn::GetAtt": ["ShinySecurityGroup", "GroupId"]},
+    },
+}
+DW_TO_OLTP = {
+    "Type": "AWS::EC2::SecurityGroupEgress",
+    "Condition": "CreateOltp",
+    "Properties": {
+        "GroupId": {"Fn::GetAtt": ["WarehouseSecurityGroup", "GroupId"]},
+        "IpProtocol": "tcp",
+        "FromPort": 5432,
+        "ToPort": 5432,
+        "DestinationSecurityGroupId": {"Fn::GetAtt": ["OltpSecurityGroup", "GroupId"]},
+    },
+}
+HOST_READS_THE_SHOP_SECRET = {
+    "Effect": "Allow",
+    "Action": "secretsmanager:GetSecretValue",
+    "Resource": {"Ref": "ShopDatabaseSecretArn"},
+}
+ETL_EGRESS = "Resources.EtlLambdaSecurityGroup.Properties.SecurityGroupEgress"
+SHOP_EGRESS = "Resources.EtlEgressToShopDatabase"
+OLTP_HBA_ETL = "hostssl all   all   10.0.3.0/24   scram-sha-256"
 DEFAULT_PRIVILEGES = (
     'alter default privileges for role :"etl_user" in schema marts grant select on tables to clickstream_dashboard;\n'
 )
@@ -2004,6 +2462,156 @@ BREAKS: list[tuple[str, Check, Callable[[Template], None]]] = [
             "host ${WarehouseDatabaseName} ${WarehouseEtlUser} 10.0.3.0/24",
         ),
     ),
+    ("etl-role-without-the-shop-secret", etl_role, _shop_secret_removed),
+    ("oltp-postgres-from-shiny", oltp_postgres_ingress, _add_resource("OltpFromShiny", OLTP_FROM_SHINY)),
+    (
+        "oltp-admits-the-etl-without-a-shop-database",
+        oltp_postgres_ingress,
+        _set("Resources.OltpIngressFromEtl.Condition", "CreateOltp"),
+    ),
+    (
+        "oltp-every-port-from-the-etl",
+        oltp_postgres_ingress,
+        _set("Resources.OltpIngressFromEtl.Properties.ToPort", 65535),
+    ),
+    ("oltp-not-admitting-the-etl", oltp_postgres_ingress, _set("Resources.OltpIngressFromEtl", None)),
+    (
+        "shiny-reaches-the-oltp-subnet",
+        oltp_postgres_ingress,
+        _append(
+            "Resources.ShinySecurityGroup.Properties.SecurityGroupEgress",
+            {**POSTGRES_FROM_ADMIN, "CidrIp": "10.0.0.0/16"},
+        ),
+    ),
+    ("dw-reaches-the-oltp-group", oltp_postgres_ingress, _add_resource("DwToOltp", DW_TO_OLTP)),
+    ("etl-postgres-to-the-vpc", etl_postgres_egress, _set(f"{ETL_EGRESS}.0.CidrIp", "10.0.0.0/16")),
+    ("etl-https-range-up-to-postgres", etl_postgres_egress, _set(f"{ETL_EGRESS}.1.ToPort", 5432)),
+    (
+        "etl-reaches-the-oltp-host-without-a-shop-database",
+        etl_postgres_egress,
+        _set("Resources.EtlEgressToOltp.Condition", "CreateOltp"),
+    ),
+    ("etl-shop-egress-without-its-cidr", etl_postgres_egress, _set(f"{SHOP_EGRESS}.Condition", "HasShopDatabase")),
+    ("etl-shop-egress-every-port", etl_postgres_egress, _set(f"{SHOP_EGRESS}.Properties.FromPort", 0)),
+    ("etl-shop-egress-anywhere", etl_postgres_egress, _set(f"{SHOP_EGRESS}.Properties.CidrIp", "0.0.0.0/0")),
+    ("shop-cidr-unconstrained", etl_postgres_egress, _set("Parameters.ShopDatabaseCidr.AllowedPattern", None)),
+    ("etl-reads-every-secret", etl_shop_secret_read, _shop_secret("Resource", "*")),
+    (
+        "etl-reads-secrets-by-wildcard",
+        etl_shop_secret_read,
+        _shop_secret(
+            "Resource", {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"}
+        ),
+    ),
+    (
+        "etl-may-list-secrets",
+        etl_shop_secret_read,
+        _shop_secret("Action", ["secretsmanager:GetSecretValue", "secretsmanager:ListSecrets"]),
+    ),
+    ("etl-reads-the-secret-without-a-shop-database", etl_shop_secret_read, _shop_secret_unconditional),
+    ("etl-never-reads-the-secret", etl_shop_secret_read, _shop_secret_removed),
+    ("host-reads-the-shop-secret", etl_shop_secret_read, _append(HOST_STATEMENTS, HOST_READS_THE_SHOP_SECRET)),
+    ("secret-arn-any-string", etl_shop_secret_read, _set("Parameters.ShopDatabaseSecretArn.AllowedPattern", "^.*$")),
+    (
+        "shop-database-on-by-default",
+        etl_shop_secret_read,
+        _set("Parameters.ShopDatabaseSecretArn.Default", SHOP_SECRET_ARN),
+    ),
+    ("secrets-endpoint-always", secrets_manager_endpoint, _set("Resources.SecretsManagerEndpoint.Condition", None)),
+    ("secrets-endpoint-missing", secrets_manager_endpoint, _set("Resources.SecretsManagerEndpoint", None)),
+    (
+        "secrets-endpoint-in-the-public-subnet",
+        secrets_manager_endpoint,
+        _set("Resources.SecretsManagerEndpoint.Properties.SubnetIds", [{"Ref": "PublicSubnet"}]),
+    ),
+    (
+        "secrets-endpoint-without-private-dns",
+        secrets_manager_endpoint,
+        _set("Resources.SecretsManagerEndpoint.Properties.PrivateDnsEnabled", False),
+    ),
+    (
+        "etl-does-not-wait-for-the-secrets-endpoint",
+        secrets_manager_endpoint,
+        _set(
+            f"Resources.{ETL_FUNCTION}.DependsOn",
+            ["S3GatewayEndpoint", "SsmEndpoint", "EtlSubnetRouteTableAssociation"],
+        ),
+    ),
+    (
+        "shop-ssl-prefer",
+        shop_variables,
+        _set(f"{ETL_VARIABLES}.SHOP_PG_SSL", {"Fn::If": ["HasShopDatabase", "prefer", NO_VALUE]}),
+    ),
+    (
+        "shop-secret-arn-always",
+        shop_variables,
+        _set(f"{ETL_VARIABLES}.SHOP_PG_SECRET_ARN", {"Ref": "ShopDatabaseSecretArn"}),
+    ),
+    (
+        "shop-host-the-warehouse",
+        shop_variables,
+        _set(f"{ETL_VARIABLES}.SHOP_PG_HOST.Fn::If.1", {"Fn::GetAtt": ["WarehouseInstance", "PrivateIp"]}),
+    ),
+    ("shop-without-schema", shop_variables, _set(f"{ETL_VARIABLES}.SHOP_PG_SCHEMA", None)),
+    (
+        "shop-settings-to-ingest",
+        shop_variables,
+        _set(f"Resources.{INGEST_FUNCTION}.Properties.Environment.Variables.SHOP_PG_HOST", {"Ref": "ShopDatabaseHost"}),
+    ),
+    (
+        "shop-password-in-the-environment",
+        shop_password_never_inline,
+        _set(f"{ETL_VARIABLES}.SHOP_PG_PASSWORD", {"Ref": "ShopDatabasePassword"}),
+    ),
+    (
+        "shop-url-in-the-environment",
+        shop_password_never_inline,
+        _set(f"{ETL_VARIABLES}.SHOP_DB_URL", {"Fn::Sub": "postgresql://reader:hunter2@${ShopDatabaseHost}/shop"}),
+    ),
+    (
+        "shop-password-as-a-parameter",
+        shop_password_never_inline,
+        _set("Parameters.ShopDatabasePassword", {"Type": "String", "NoEcho": True}),
+    ),
+    (
+        "shop-without-a-host-accepted",
+        shop_database_combinations,
+        _set("Rules.ShopDatabaseOnTheOltpHost.Assertions.0", None),
+    ),
+    (
+        "shop-oltp-on-another-port-accepted",
+        shop_database_combinations,
+        _set("Rules.ShopDatabaseOnTheOltpHost.Assertions.1", None),
+    ),
+    (
+        "shop-outside-without-its-network-accepted",
+        shop_database_combinations,
+        _set("Rules.ShopDatabaseOutsideNeedsItsNetwork", None),
+    ),
+    (
+        "shop-settings-without-the-secret-accepted",
+        shop_database_combinations,
+        _set("Rules.ShopDatabaseSettingsNeedTheSecret", None),
+    ),
+    (
+        "shop-outside-refused",
+        shop_database_combinations,
+        _set(
+            "Rules.ShopDatabaseOnTheOltpHost.RuleCondition",
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ShopDatabaseSecretArn"}, ""]}]},
+        ),
+    ),
+    ("oltp-hba-without-the-etl", oltp_admits_the_etl_over_tls, _user_data(f"{OLTP_HBA_ETL}\n", "", "OltpInstance")),
+    (
+        "oltp-hba-etl-without-tls",
+        oltp_admits_the_etl_over_tls,
+        _user_data(OLTP_HBA_ETL, OLTP_HBA_ETL.replace("hostssl", "host"), "OltpInstance"),
+    ),
+    (
+        "oltp-hba-etl-trusted",
+        oltp_admits_the_etl_over_tls,
+        _user_data(OLTP_HBA_ETL, OLTP_HBA_ETL.replace("scram-sha-256", "trust"), "OltpInstance"),
+    ),
 ]
 
 
@@ -2104,3 +2712,10 @@ def test_dashboard_install_output_runs_the_install_script_on_the_host_from_the_a
     upload = str(sub_text(outputs["DashboardUploadCommand"]["Value"]))
     assert upload == f"aws s3 cp dist/dashboard-wheelhouse.tar.gz {archive}"
     assert f"CLICKSTREAM_DASHBOARD_ARCHIVE={archive}" in user_data(template, warehouse_instance(template))
+
+
+def test_etl_security_group_id_output_names_sg_etl_lambda_in_every_deploy(template: Template) -> None:
+    output = template["Outputs"]["EtlSecurityGroupId"]
+    assert output["Value"] == {"Fn::GetAtt": [security_group(template, "SG-ETL-Lambda"), "GroupId"]}
+    assert "Condition" not in output
+    assert "10.0.3.0/24" in output["Description"], "an outside database may admit the ETL subnet instead"
