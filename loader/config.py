@@ -245,6 +245,7 @@ class ShopDatabaseSettings(PostgresSettings):
 
     schema: str = "public"
     overlap_minutes: int = 15  # re-read rows updated this long before the last one seen (clock skew, late commits)
+    full_every_hours: int = 24  # re-read every row when the last full sync is older (0: only when asked)
 
     APPLICATION = "clickstream-shop-sync"
 
@@ -253,10 +254,11 @@ class ShopDatabaseSettings(PostgresSettings):
         """Settings from ``SHOP_DB_URL`` or ``SHOP_PG_*``; ``None`` when none is set (the platform runs without it)."""
         url, host, secret = _text(env, "SHOP_DB_URL"), _text(env, "SHOP_PG_HOST"), _text(env, "SHOP_PG_SECRET_ARN")
         overlap = _int(env, "SHOP_SYNC_OVERLAP_MINUTES", 15, 0, 7 * 24 * 60)
+        full_every = _int(env, "SHOP_SYNC_FULL_EVERY_HOURS", 24, 0, 366 * 24)
         if url is not None:
             fields, query = _parse_url(url, "SHOP_DB_URL")
-            schema = query.get("schema", ["public"])[0]
-            return cls(**fields, schema=_schema_name(schema, "SHOP_DB_URL"), secret_arn=secret, overlap_minutes=overlap)
+            schema = _schema_name(query.get("schema", ["public"])[0], "SHOP_DB_URL")
+            return cls(**fields, schema=schema, secret_arn=secret, overlap_minutes=overlap, full_every_hours=full_every)
         if host is None and secret is None:
             return None
         return cls(
@@ -269,6 +271,7 @@ class ShopDatabaseSettings(PostgresSettings):
             schema=_schema_name(_text(env, "SHOP_PG_SCHEMA") or "public", "SHOP_PG_SCHEMA"),
             secret_arn=secret,
             overlap_minutes=overlap,
+            full_every_hours=full_every,
         )
 
     @property

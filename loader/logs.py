@@ -75,7 +75,7 @@ class _NotSummaries(logging.Filter):
         return record.getMessage() not in SUMMARIES
 
 
-SUMMARIES = frozenset({"load", "etl"})  # one line per run, which the CLI prints in its own words
+SUMMARIES = frozenset({"load", "shop sync", "etl"})  # one line per run, which the CLI prints in its own words
 
 
 def configure_cli() -> None:

@@ -1,5 +1,6 @@
-"""The warehouse's own tables: schema ``raw`` and the dbt models' incremental state (``intermediate.dbt_*``),
-created and migrated by the loader, idempotently, under the run lock."""
+"""The warehouse's own tables: schema ``raw`` (the raw lake's events), schema ``raw_shop`` (the shop database's
+copy, ``loader/shop_schema.py``) and the dbt models' incremental state (``intermediate.dbt_*``), created and migrated
+by the loader, idempotently, under the run lock."""
 
 from __future__ import annotations
 
@@ -135,12 +136,87 @@ MIGRATIONS: list[tuple[int, str]] = [
         comment on table intermediate.dbt_changed_spans is 'Spans of rows replaced or rebuilt by a run: the periods to recompute.';
         """,
     ),
+    # The shop database's copy (loader/shop_schema.py lists the same columns; a test compares them), and the client
+    # windows that rebuilt models log for the client kinds downstream (order changes reaching sessions and clients).
+    (
+        5,
+        """
+        create schema raw_shop;
+        create table raw_shop.sync_runs (
+            sync_id bigserial primary key,
+            started_at timestamptz not null default now(),
+            finished_at timestamptz,
+            status text not null default 'running' check (status in ('running', 'succeeded', 'failed', 'aborted')),
+            trigger text not null default 'cli',
+            source text not null,
+            full_resync boolean not null default false,
+            tables jsonb not null default '{}',
+            error text
+        );
+        create table raw_shop.sync_state (
+            table_name text primary key,
+            watermark timestamp(3),
+            last_sync_id bigint not null references raw_shop.sync_runs (sync_id),
+            updated_at timestamptz not null default now()
+        );
+        create table raw_shop.users (
+            id text primary key, created_at timestamp(3), updated_at timestamp(3),
+            _sync_id bigint not null, _synced_at timestamptz not null default now(), _deleted_at timestamptz
+        );
+        create table raw_shop.brands (
+            id text primary key, name text, slug text, image_url text, created_at timestamp(3),
+            _sync_id bigint not null, _synced_at timestamptz not null default now(), _deleted_at timestamptz
+        );
+        create table raw_shop.categories (
+            id text primary key, title text, slug text, image_url text, created_at timestamp(3),
+            _sync_id bigint not null, _synced_at timestamptz not null default now(), _deleted_at timestamptz
+        );
+        create table raw_shop.product_categories (
+            id text primary key, product_id text, category_id text,
+            _sync_id bigint not null, _synced_at timestamptz not null default now(), _deleted_at timestamptz
+        );
+        create table raw_shop.products (
+            id text primary key, name text, slug text, description text, price numeric, discount numeric,
+            stock integer, status text, variant text, is_featured boolean, brand_id text, images text[],
+            created_at timestamp(3), updated_at timestamp(3),
+            _sync_id bigint not null, _synced_at timestamptz not null default now(), _deleted_at timestamptz
+        );
+        create table raw_shop.orders (
+            id text primary key, user_id text, order_number text, status text, total_price numeric,
+            payment_status text, created_at timestamp(3), updated_at timestamp(3),
+            _sync_id bigint not null, _synced_at timestamptz not null default now(), _deleted_at timestamptz
+        );
+        create index orders_user_id on raw_shop.orders (user_id);
+        create table raw_shop.order_items (
+            id text primary key, order_id text, product_id text, quantity integer, price numeric,
+            _sync_id bigint not null, _synced_at timestamptz not null default now(), _deleted_at timestamptz
+        );
+        create index order_items_order_id on raw_shop.order_items (order_id);
+        comment on schema raw_shop is 'The shop database''s tables, copied by the ETL (loader/shop_sync.py); never written by dbt.';
+        comment on table raw_shop.sync_runs is 'One row per sync of the shop database.';
+        comment on table raw_shop.sync_state is 'Per table: the last updatedAt seen (the next sync re-reads from it, minus an overlap).';
+
+        create table intermediate.dbt_changed_client_windows (
+            changed_at timestamptz not null,
+            client_id text not null,
+            started_at timestamptz not null,
+            ended_at timestamptz not null
+        );
+        create index dbt_changed_client_windows_changed_at on intermediate.dbt_changed_client_windows (changed_at);
+        comment on table intermediate.dbt_changed_client_windows is
+            'Client windows whose rows a rebuilt model changed (orders moving between sessions): the client kinds recompute them.';
+        """,
+    ),
 ]
 
 
 # Spans older than every model's watermark, and old run stamps, are purged at each migrate (cheap, indexed).
 _PURGE = """
     delete from intermediate.dbt_changed_spans
+    where changed_at <= (
+        select min(processed_through) from intermediate.dbt_watermarks where updated_at > now() - interval '30 days'
+    );
+    delete from intermediate.dbt_changed_client_windows
     where changed_at <= (
         select min(processed_through) from intermediate.dbt_watermarks where updated_at > now() - interval '30 days'
     );
