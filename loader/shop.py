@@ -111,7 +111,7 @@ def cuid(rng: random.Random) -> str:
     return "c" + "".join(rng.choice("0123456789abcdefghijklmnopqrstuvwxyz") for _ in range(24))
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     """URL slug: Vietnamese letters without their marks (đ → d), lower case, hyphens."""
     import unicodedata
 
@@ -131,7 +131,7 @@ def build_catalog() -> tuple[list[Product], list[Category]]:
                 name = f"{title} {brand} {model}"
                 price = int(round(math.exp(rng.uniform(math.log(low), math.log(high))), -4))
                 discount = int(round(price * rng.uniform(0.8, 0.95), -4)) if rng.random() < 0.2 else None
-                products.append(Product(cuid(rng), name, category, brand, price, discount, f"/product/{_slug(name)}"))
+                products.append(Product(cuid(rng), name, category, brand, price, discount, f"/product/{slug(name)}"))
     return products, categories
 
 
