@@ -214,15 +214,15 @@ def advance_orders(conn: psycopg.Connection[Any], now: datetime, *, exclude: set
     """Move the orders placed in the last :data:`LIFE_DAYS` days to their state at ``now`` (what the back office
     did since); returns how many changed."""
     rows = conn.execute(
-        sql.SQL('select "id", "createdAt", "status", "paymentStatus" from "Order" where "createdAt" >= %s'),
-        (_naive(now - timedelta(days=LIFE_DAYS)),),
+        sql.SQL('select "id", "createdAt", "updatedAt" from "Order" where "createdAt" between %s and %s'),
+        (_naive(now - timedelta(days=LIFE_DAYS)), _naive(now)),
     ).fetchall()
     changes = []
-    for order_id, created_at, status, payment_status in rows:
+    for order_id, created_at, updated_at in rows:
         if exclude and order_id in exclude:
             continue
         state = state_at(life(order_id, created_at.replace(tzinfo=now.tzinfo)), now)
-        if (state.status, state.payment_status) != (status, payment_status):
+        if _naive(state.at) > updated_at:  # only forward: a slice generated for an earlier moment changes nothing
             changes.append((state.status, state.payment_status, _naive(state.at), order_id))
     with conn.cursor() as cur:
         cur.executemany(

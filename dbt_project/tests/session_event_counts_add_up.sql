@@ -1,34 +1,62 @@
--- Every session's event_count equals its events in fct_events, and no event is outside a session (the latest
--- run's sessions and events: they are rebuilt together; every row with data_tests_scope 'all').
+-- Every session's event_count equals its events in fct_events, and no event is outside a session. Checked for the
+-- sessions the latest run wrote and the sessions of the events it wrote (a run may rewrite a session without its
+-- events: an order's status changed); every session with data_tests_scope 'all'.
 {%- set latest_run = var('data_tests_scope') == 'latest_run' %}
 
 with
 
-counted as (
-    select
-        session_key,
-        count(*) as events
+latest_sessions as (
+    select session_key
+    from {{ ref('fct_sessions') }}
+    {% if latest_run %}
+    where dbt_processed_at >= (select max(latest.dbt_processed_at) from {{ ref('fct_sessions') }} as latest)
+    {% endif %}
+),
+
+latest_event_sessions as (
+    select distinct session_key
     from {{ ref('fct_events') }}
     {% if latest_run %}
     where dbt_processed_at >= (select max(latest.dbt_processed_at) from {{ ref('fct_events') }} as latest)
     {% endif %}
-    group by session_key
+),
+
+checked as (
+    select session_key from latest_sessions
+    union
+    select session_key from latest_event_sessions
 ),
 
 sessions as (
     select
         session_key,
+        client_id,
+        started_at,
+        ended_at,
         event_count
     from {{ ref('fct_sessions') }}
-    {% if latest_run %}
-    where dbt_processed_at >= (select max(latest.dbt_processed_at) from {{ ref('fct_sessions') }} as latest)
-    {% endif %}
+    where session_key in (select checked.session_key from checked)
+),
+
+-- a session's events lie between its first and last event: read through fct_events' (client_id, event_at) index
+counted as (
+    select
+        sessions.session_key,
+        count(events.event_id) as events
+    from sessions
+    left join {{ ref('fct_events') }} as events
+        on
+            sessions.client_id = events.client_id
+            and events.event_at between sessions.started_at and sessions.ended_at
+            and sessions.session_key = events.session_key
+    group by sessions.session_key
 )
 
 select
-    coalesce(sessions.session_key, counted.session_key) as session_key,
+    checked.session_key,
     sessions.event_count,
     counted.events
-from sessions
-full outer join counted on sessions.session_key = counted.session_key
-where sessions.event_count is distinct from counted.events
+from checked
+left join sessions on checked.session_key = sessions.session_key
+left join counted on checked.session_key = counted.session_key
+where sessions.session_key is null or sessions.event_count is distinct from counted.events

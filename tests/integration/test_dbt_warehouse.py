@@ -2,113 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from loader.config import IngestSettings, LoaderSettings, WarehouseSettings
-from loader.generate import TrafficGenerator
-from loader.ingest import Collector, HttpRequest
-from loader.load import Loader, LoadSummary
-from loader.rawstore import LocalStore
-from loader.replay import replay
-from loader.runlock import run_lock
-from loader.shop import BROWSER_SAMPLE
-from loader.transform import BUILD, PROJECT, DbtSummary, run_dbt
-
-T = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
-# Columns that legitimately differ between an incremental run and a full refresh (run bookkeeping, not data).
-BOOKKEEPING_COLUMNS = {
-    "intermediate.int_events_sessionized": ("recomputed_from", "recomputed_until"),
-    "intermediate.int_clients_stitched": ("identity_changed_at",),
-}
-INCREMENTAL_MATERIALIZATIONS = ("clickstream_incremental", "incremental")
-
-
-def incremental_models(target: Path) -> list[str]:
-    """Every model the manifest says is built incrementally (schema.table), found, not listed by hand."""
-    manifest = json.loads((target / "manifest.json").read_text())
-    return sorted(
-        f"{node['schema']}.{node['alias']}"
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["config"]["materialized"] in INCREMENTAL_MATERIALIZATIONS
-    )
-
-
-class Warehouse:
-    """A lake and a warehouse database, loaded and built step by step like the ETL does."""
-
-    def __init__(self, home: Path, dw: WarehouseSettings, project: Path = PROJECT) -> None:
-        self.store = LocalStore(home / "lake", fsync=False)
-        self.dw = dw
-        self.target = home / "target"
-        self.project = project
-        self.compared: list[str] = []
-
-    def add_traffic(self, events: int, days: float, seed: int, now: datetime) -> None:
-        replay(TrafficGenerator(events=events, days=days, seed=seed, now=now).requests(), self.store)
-        self.load()
-
-    def send(self, received_at: datetime, body: Any, user_agent: str = BROWSER_SAMPLE) -> None:
-        """One request through the collector, received at ``received_at``."""
-        collector = Collector(self.store, IngestSettings(), clock=lambda: received_at)
-        request = HttpRequest("POST", headers={"user-agent": user_agent}, body=json.dumps(body).encode())
-        assert collector.handle(request).status == 200
-
-    def load(self) -> None:
-        with run_lock(self.dw) as (conn, acquired):
-            loader = Loader(self.store, self.dw, LoaderSettings(threads=4))
-            summary = loader.run(conn, since=T - timedelta(days=30)) if acquired else LoadSummary.lock_taken()
-        assert summary.status == "succeeded", summary
-
-    def build(self, *extra: str) -> DbtSummary:
-        summary = run_dbt([*BUILD, "--quiet", *extra], self.dw, project=self.project, target_path=self.target)
-        assert summary.success, summary.failures or summary.error
-        return summary
-
-    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(**self.dw.conninfo()) as conn:  # type: ignore[arg-type]
-            return conn.execute(sql, params).fetchall()
-
-    def one(self, sql: str, *params: Any) -> Any:
-        return self.query(sql, *params)[0][0]
-
-    def snapshot(self) -> None:
-        """Keep every incremental model's rows, to compare with a full refresh."""
-        self.compared = incremental_models(self.target)
-        with psycopg.connect(**self.dw.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
-            conn.execute("drop schema if exists incremental_result cascade; create schema incremental_result")
-            for relation in self.compared:
-                conn.execute(
-                    f"create table incremental_result.{relation.replace('.', '__')} as select * from {relation}"
-                )
-
-    def differences_from_snapshot(self, *, every_table_has_rows: bool = True) -> dict[str, int]:
-        differences = {}
-        for relation in self.compared:
-            excluded = BOOKKEEPING_COLUMNS.get(relation, ())
-            schema, table = relation.split(".")
-            columns = ", ".join(
-                name
-                for (name,) in self.query(
-                    "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
-                    "and column_name <> 'dbt_processed_at' order by ordinal_position",
-                    schema,
-                    table,
-                )
-                if name not in excluded
-            )
-            saved = f"incremental_result.{relation.replace('.', '__')}"
-            differences[relation] = self.one(
-                f"select count(*) from ((select {columns} from {saved} except all select {columns} from {relation})"
-                f" union all (select {columns} from {relation} except all select {columns} from {saved})) as d"
-            )
-            assert not every_table_has_rows or self.one(f"select count(*) from {relation}") > 0, relation
-        return differences
+from loader.config import WarehouseSettings
+from loader.shop_orders import advance_orders
+from loader.transform import PROJECT, run_dbt
+from tests.support.built_warehouse import T, Warehouse
 
 
 @pytest.fixture
@@ -136,6 +40,38 @@ def _resend_session_starts_as_earlier_copies(warehouse: Warehouse, sessions: int
     return len(rows)
 
 
+def _change_orders_as_the_back_office_does(warehouse: Warehouse, now: datetime) -> None:
+    """Late order changes: every order moves on to its state twelve days later (cash on delivery paid, shipped,
+    delivered, refunded), a tracked order is refunded, one is deleted with its items, one order moves to another
+    user, a line is removed from another, and a late untracked order lands on an old day."""
+    with psycopg.connect(**warehouse.shop.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        assert advance_orders(conn, now) > 0
+    later = now.replace(tzinfo=None)
+    matched = [order_id for (order_id,) in warehouse.query(
+        "select order_id from marts.fct_orders where match_method <> 'none' and revenue > 0 order by order_id limit 4"
+    )]  # fmt: skip
+    warehouse.shop_execute(
+        """update "Order" set status = 'refunded', "paymentStatus" = 'refunded', "updatedAt" = %s where id = %s""",
+        later, matched[0],
+    )  # fmt: skip
+    warehouse.shop_execute('delete from "Order" where id = %s', matched[1])
+    warehouse.shop_execute(
+        """update "Order" set "userId" = null, "updatedAt" = %s where id = %s""", later, matched[2]
+    )  # fmt: skip
+    warehouse.shop_execute(
+        """delete from "OrderItem" where id = (select min(id) from "OrderItem" where "orderId" = %s)""", matched[3]
+    )
+    warehouse.shop_execute("""update "Order" set "updatedAt" = %s where id = %s""", later, matched[3])
+    warehouse.shop_execute(
+        """insert into "Order" values ('late-order', null, 'DH-LATE', 'delivered', 990000, 'paid', %s, %s)""",
+        (T - timedelta(days=3)).replace(tzinfo=None), later,
+    )  # fmt: skip
+    warehouse.shop_execute(
+        """insert into "OrderItem" select 'late-order-1', 'late-order', id, 1, 990000 from "Product" limit 1"""
+    )
+    warehouse.load()
+
+
 def test_incremental_runs_with_late_events_give_exactly_the_marts_of_a_full_refresh(warehouse: Warehouse) -> None:
     warehouse.add_traffic(5000, 4, seed=1, now=T)
     warehouse.build()
@@ -155,11 +91,19 @@ def test_incremental_runs_with_late_events_give_exactly_the_marts_of_a_full_refr
     warehouse.build()
     warehouse.add_traffic(400, 0.1, seed=4, now=T + timedelta(hours=6))
     warehouse.build()
+    revenue_before = warehouse.query("select session_key, revenue from marts.fct_sessions where revenue > 0")
+    _change_orders_as_the_back_office_does(warehouse, now=T + timedelta(days=12))
+    warehouse.build()
+    revenue_after = warehouse.query("select session_key, revenue from marts.fct_sessions where revenue > 0")
+    assert set(revenue_before) != set(revenue_after), "the order changes reached the sessions' revenue"
 
     warehouse.snapshot()
     warehouse.build("--full-refresh")
     differences = warehouse.differences_from_snapshot()
-    assert len(differences) >= 17 and {"marts.fct_events", "marts.fct_cart_items"} <= differences.keys()
+    assert (
+        len(differences) >= 19
+        and {"marts.fct_events", "marts.fct_cart_items", "marts.fct_orders"} <= differences.keys()
+    )
     assert differences == dict.fromkeys(differences, 0), "rows differ between incremental runs and a full refresh"
 
 
@@ -305,13 +249,13 @@ def test_marts_agree_with_independent_counts_over_raw_events(warehouse: Warehous
 
 
 def test_schemas_are_exactly_staging_intermediate_and_marts(warehouse: Warehouse) -> None:
-    """Plus public.clickstream_events, the one name the old dashboard looks up."""
+    """Plus the loader's raw and raw_shop, and public.clickstream_events, the one name the old dashboard looks up."""
     warehouse.add_traffic(300, 1, seed=6, now=T)
     warehouse.build()
     relations = warehouse.query(
         "select table_schema, table_name from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')"
     )
-    assert {schema for schema, _ in relations} == {"raw", "staging", "intermediate", "marts", "public"}
+    assert {schema for schema, _ in relations} == {"raw", "raw_shop", "staging", "intermediate", "marts", "public"}
     assert [name for schema, name in relations if schema == "public"] == ["clickstream_events"]
     legacy_columns = [
         c

@@ -25,6 +25,7 @@
     {%- do ref('fct_sessions') -%}
     {%- do ref('dim_clients') -%}
     {%- do ref('fct_cart_items') -%}
+    {%- do ref('fct_order_items') -%}
 {%- endmacro %}
 
 {#-
@@ -54,6 +55,25 @@
     {%- if client_scope == 'identity' -%}
         {%- do ref('int_clients_stitched') -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Rebuilt whole by every run, like a plain table, then compared with the previous build: the client windows and
+    spans of the rows that changed (old and new) are logged, so the incremental marts downstream recompute them. For
+    small models whose rows can change for reasons no event carries (orders: a status set later by the shop).
+    `logs_client_windows`: (client, start, end) columns, a window of whole sessions; `logs_spans`: (start, end)
+    columns (one column: an instant).
+-#}
+{% macro rebuilt_and_compared(logs_client_windows=none, logs_spans=none, indexes=[]) -%}
+    {%- set spans = [logs_spans, logs_spans] if logs_spans is string else logs_spans -%}
+    {{ config(
+        materialized='clickstream_incremental',
+        incremental_kind='compared',
+        logs_client_windows=logs_client_windows,
+        logs_spans=spans,
+        indexes=indexes,
+        on_schema_change='fail',
+    ) }}
 {%- endmacro %}
 
 {#-

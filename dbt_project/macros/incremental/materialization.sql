@@ -113,6 +113,8 @@
         delete from {{ target }} as target_rows where {{ in_period_scope('target_rows', ranges) }};
         insert into {{ target }} ({{ columns }})
         select {{ columns }} from {{ temp }} as new_rows where {{ in_period_scope('new_rows', ranges) }};
+    {%- elif kind == 'compared' -%}
+        {{ compared_replace_sql(target, temp, dest_columns) }}
     {%- elif kind == 'client' -%}
         {%- set spans = config.get('logs_spans') -%}
         {%- if spans -%}
@@ -163,6 +165,36 @@
         select {{ spans | join(', ') }} from ({{ new_rows }}) as new_rows
         {%- endif %}
     ) as changed
+{%- endmacro %}
+
+{#-
+    A rebuilt-and-compared model's writes: the rows that differ between the previous build and this one (old and
+    new; the stamp aside) are compared once, their client windows and spans logged, then the table's rows replaced.
+-#}
+{% macro compared_replace_sql(target, temp, dest_columns) -%}
+    {%- set compared = dest_columns | map(attribute='name') | reject('equalto', 'dbt_processed_at') | list -%}
+    {%- set columns = compared | join(', ') -%}
+    {%- set windows = config.get('logs_client_windows') -%}
+    {%- set spans = config.get('logs_spans') -%}
+    create temporary table changed_rows on commit drop as
+    (select {{ columns }} from {{ target }} except select {{ columns }} from {{ temp }})
+    union all
+    (select {{ columns }} from {{ temp }} except select {{ columns }} from {{ target }});
+    {%- if windows %}
+    insert into intermediate.dbt_changed_client_windows (changed_at, client_id, started_at, ended_at)
+    select distinct {{ run_started() }}, {{ windows | join(', ') }}
+    from changed_rows
+    where {{ windows | join(' is not null and ') }} is not null;
+    {%- endif %}
+    {%- if spans %}
+    insert into intermediate.dbt_changed_spans (changed_at, started_at, ended_at)
+    select distinct {{ run_started() }}, {{ spans | join(', ') }}
+    from changed_rows
+    where {{ spans | join(' is not null and ') }} is not null;
+    {%- endif %}
+    delete from {{ target }};
+    insert into {{ target }} ({{ dest_columns | map(attribute='quoted') | join(', ') }})
+    select {{ dest_columns | map(attribute='quoted') | join(', ') }} from {{ temp }};
 {%- endmacro %}
 
 {#- After the rows are written: the watermark (and staging's transaction-id window). -#}

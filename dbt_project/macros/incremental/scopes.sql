@@ -6,7 +6,8 @@
 {#-
     The windows of sessionized events recomputed since this model's watermark: per client, from
     recomputed_from to recomputed_until. Each window starts and ends at session boundaries, before and
-    after the recomputation, so a session is either wholly inside a window or wholly outside.
+    after the recomputation, so a session is either wholly inside a window or wholly outside. Plus the
+    sessions a rebuilt-and-compared model (fct_orders) logged because their rows changed.
 -#}
 {% macro changed_windows() -%}
     select distinct
@@ -15,6 +16,14 @@
         recomputed_until
     from {{ ref('int_events_sessionized') }}
     where dbt_processed_at > {{ watermark() }}
+    union
+    -- sessions whose rows a rebuilt-and-compared model changed (an order's status or session)
+    select
+        client_id,
+        started_at,
+        ended_at
+    from intermediate.dbt_changed_client_windows
+    where changed_at > {{ watermark() }}
 {%- endmacro %}
 
 {#-

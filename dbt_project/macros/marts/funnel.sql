@@ -1,7 +1,8 @@
 {#-
     The funnel, per UTC day of session start and `segments` (columns of fct_sessions): sessions reaching each step
     of the seed funnel_steps, in order in time (fct_sessions.funnel_step), with conversion from the previous step
-    and from the start, and the tracked revenue of the sessions reaching the step. funnel_daily and
+    and from the start, and the tracked revenue and revenue (their matched orders' paid totals) of the sessions
+    reaching the step. funnel_daily and
     funnel_daily_by_segment are this macro with and without the dashboard's segments.
 -#}
 {% macro funnel_by_day(segments=[]) -%}
@@ -17,7 +18,8 @@ sessions as (
         {{ segment }},
         {%- endfor %}
         funnel_step,
-        tracked_revenue
+        tracked_revenue,
+        revenue
     from {{ ref('fct_sessions') }}
     where {{ in_changed_periods('started_at') }}
 ),
@@ -38,7 +40,8 @@ counted as (
         steps.step_name,
         count(*) filter (where sessions.funnel_step >= steps.step_order) as sessions,
         coalesce(sum(sessions.tracked_revenue) filter (where sessions.funnel_step >= steps.step_order), 0)
-            as tracked_revenue
+            as tracked_revenue,
+        coalesce(sum(sessions.revenue) filter (where sessions.funnel_step >= steps.step_order), 0) as revenue
     from sessions
     cross join steps
     group by {{ by | join(', ') }}, steps.step_order, steps.step_name
@@ -54,6 +57,7 @@ final as (
         step_name,
         sessions::integer as sessions,
         tracked_revenue,
+        revenue,
         round(
             sessions::numeric / nullif(lag(sessions) over (partition by {{ partition }} order by step_order), 0), 4
         ) as conversion_from_previous,

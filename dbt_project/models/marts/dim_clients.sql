@@ -31,7 +31,9 @@ per_client as (
         sum(event_count) as event_count,
         count(*) filter (where is_converted) as converted_session_count,
         sum(purchase_count) as purchase_count,
-        sum(tracked_revenue) as tracked_revenue
+        sum(tracked_revenue) as tracked_revenue,
+        sum(order_count) as order_count,
+        sum(revenue) as lifetime_revenue
     from sessions
     group by client_id
 ),
@@ -59,6 +61,8 @@ final as (
         per_client.converted_session_count::integer as converted_session_count,
         per_client.purchase_count::integer as purchase_count,
         per_client.tracked_revenue,
+        per_client.order_count::integer as order_count,
+        per_client.lifetime_revenue,
         first_sessions.first_channel,
         first_sessions.first_device_class,
         first_sessions.first_landing_page_path

@@ -69,8 +69,7 @@ events as (
 ),
 {% endif %}
 
--- carts are numbered per client: a completed checkout ends one, the next event starts the next
-numbered as (
+cart_events as (
     select
         event_id,
         event_name,
@@ -88,71 +87,16 @@ numbered as (
         product_brand,
         product_price,
         product_discount_price,
-        recompute_from,
-        coalesce(
-            count(*) filter (where event_name = 'checkout_complete') over (
-                partition by client_id order by event_at, event_id rows between unbounded preceding and 1 preceding
-            ),
-            0
-        ) as cart_number
+        recompute_from
     from events
 ),
+
+{{ cart_line_states('cart_events') }}
 
 checkouts as (
     select *
     from numbered
     where event_name in ('checkout_start', 'checkout_complete') and event_at >= recompute_from
-),
-
--- each add or removal of a product sets its line in the cart until the product's next add or removal there:
--- the quantity is the adds since the line was last removed (0 after a removal), the prices the latest add's
-line_changes as (
-    select
-        client_id,
-        cart_number,
-        product_id,
-        event_name,
-        event_at,
-        event_id,
-        product_name,
-        product_category,
-        product_brand,
-        product_price,
-        product_discount_price,
-        count(*) filter (where event_name = 'remove_from_cart_click') over (
-            partition by client_id, cart_number, product_id
-            order by event_at, event_id rows between unbounded preceding and current row
-        ) as removals_so_far
-    from numbered
-    where event_name in ('add_to_cart_click', 'remove_from_cart_click') and product_id is not null
-),
-
-line_states as (
-    select
-        client_id,
-        cart_number,
-        product_id,
-        event_at,
-        event_id,
-        product_name,
-        product_category,
-        product_brand,
-        product_price,
-        product_discount_price,
-        case
-            when event_name = 'add_to_cart_click'
-                then count(*) filter (where event_name = 'add_to_cart_click') over line
-            else 0
-        end as quantity,
-        lead(event_at) over line_events as next_event_at,
-        lead(event_id) over line_events as next_event_id
-    from line_changes
-    window
-        line as (
-            partition by client_id, cart_number, product_id, removals_so_far
-            order by event_at, event_id rows between unbounded preceding and current row
-        ),
-        line_events as (partition by client_id, cart_number, product_id order by event_at, event_id)
 ),
 
 -- at a checkout, each product's line is the state set by its last add or removal before it in the same cart
@@ -180,11 +124,7 @@ items as (
         on
             checkouts.client_id = states.client_id
             and checkouts.cart_number = states.cart_number
-            and (states.event_at, states.event_id) < (checkouts.event_at, checkouts.event_id)
-            and (
-                states.next_event_at is null
-                or (checkouts.event_at, checkouts.event_id) < (states.next_event_at, states.next_event_id)
-            )
+            and {{ line_state_at('states', 'checkouts.event_at', 'checkouts.event_id') }}
     where states.quantity > 0
 ),
 

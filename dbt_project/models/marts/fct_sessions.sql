@@ -45,6 +45,17 @@ identities as (
     from {{ ref('int_clients_stitched') }}
 ),
 
+-- the shop orders this session's purchases placed (fct_orders' match), in their current status
+orders as (
+    select
+        orders.session_key,
+        count(*) as order_count,
+        sum(orders.revenue) as revenue
+    from {{ ref('fct_orders') }} as orders
+    inner join sessions on orders.session_key = sessions.session_key
+    group by orders.session_key
+),
+
 final as (
     select
         sessions.session_key,
@@ -79,9 +90,12 @@ final as (
         sessions.is_bounce,
         sessions.is_converted,
         sessions.purchase_count::integer as purchase_count,
-        sessions.tracked_revenue
+        sessions.tracked_revenue,
+        coalesce(orders.order_count, 0)::integer as order_count,
+        coalesce(orders.revenue, 0) as revenue
     from sessions
     left join identities on sessions.client_id = identities.client_id
+    left join orders on sessions.session_key = orders.session_key
 )
 
 select * from final
