@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -107,11 +108,44 @@ def cmd_db(args: argparse.Namespace) -> int:
             password = ensure_legacy_login(conn)
         print(LegacyLogin(settings.host, settings.port, settings.database, LEGACY_ROLE, password).lines())
         return 0
+    from loader.warehouse import EmbeddedShopDatabase
+
     if WarehouseSettings.from_env() is not None:
         raise CliError("the warehouse is configured by DW_URL/DW_PG_HOST; only the embedded one can be stopped here")
     stopped = EmbeddedWarehouse(clickstream_home(os.environ)).stop()
     print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
+    if EmbeddedShopDatabase(clickstream_home(os.environ)).stop():
+        print("embedded shop database stopped")
     return 0
+
+
+def cmd_shop(args: argparse.Namespace) -> int:
+    from loader.runlock import run_lock
+    from loader.shop_sync import sync_shop
+    from loader.warehouse import configured_shop, resolve
+
+    shop = configured_shop()
+    if shop is None:
+        raise CliError(
+            "no shop database configured: set SHOP_DB_URL (the storefront's Prisma DATABASE_URL works) or SHOP_PG_HOST"
+            " and friends (`make demo` creates a local one)"
+        )
+    if args.action == "url":
+        print(shop.url())
+        return 0
+    warehouse = resolve()
+    with run_lock(warehouse) as (lock_conn, acquired):
+        if not acquired:
+            from loader.runlock import lock_holder
+
+            print(f"{lock_holder(lock_conn)}; try again when it has finished", file=sys.stderr)
+            return 1
+        summary = sync_shop(shop, lock_conn, trigger="cli", full=args.full)
+    if args.json:
+        print_json(summary.as_dict())
+    else:
+        print(summary.line())
+    return 0 if summary.status == "succeeded" else 1
 
 
 def run_load(
@@ -245,12 +279,18 @@ def cmd_etl(args: argparse.Namespace) -> int:
     from loader.config import EtlSettings
     from loader.etl import EtlRequest, EtlRequestError, run_etl
     from loader.rawstore import StoreError
-    from loader.warehouse import WarehouseError, resolve
+    from loader.warehouse import WarehouseError, configured_shop, resolve
 
     _check_backfill(args)
-    settings = EtlSettings.from_env()
+    settings = dataclasses.replace(EtlSettings.from_env(), shop=configured_shop())  # the demo's shop when none set
     warehouse = resolve()  # once, like a warm Lambda: every run of --every connects anew
-    request = EtlRequest(since=args.since, until=args.until, prefix=args.prefix, full_refresh=args.full_refresh)
+    request = EtlRequest(
+        since=args.since,
+        until=args.until,
+        prefix=args.prefix,
+        full_refresh=args.full_refresh,
+        shop_full_sync=args.shop_full_sync,
+    )
 
     def once() -> bool:
         with progress("loading objects", None) as advance:
@@ -363,8 +403,19 @@ def build_parser() -> argparse.ArgumentParser:
     etl.add_argument("--until", type=_parse_time, help="backfill: partitions up to this hour")
     etl.add_argument("--prefix", help="backfill: every object under this key prefix")
     etl.add_argument("--full-refresh", action="store_true", help="rebuild the incremental models from scratch")
+    etl.add_argument("--shop-full-sync", action="store_true", help="re-read every row of the shop database")
     etl.add_argument("--json", action="store_true", help="print the summary as JSON")
     etl.set_defaults(func=cmd_etl)
+
+    shop = sub.add_parser(
+        "shop", help="the shop database (SHOP_DB_URL/SHOP_PG_*, else the demo's): copy its changes into raw_shop now"
+    )
+    shop.add_argument(
+        "action", choices=["sync", "url"], help="sync: copy what changed since the last sync (the ETL does it too); url"
+    )
+    shop.add_argument("--full", action="store_true", help="sync: re-read every row, not only what changed")
+    shop.add_argument("--json", action="store_true", help="sync: print the summary as JSON")
+    shop.set_defaults(func=cmd_shop)
 
     dashboard = sub.add_parser("dashboard", help="serve the Shiny dashboard (reads the marts only)")
     dashboard.add_argument("--host", default="127.0.0.1")
@@ -389,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from loader.etl import EtlFailed, EtlRequestError
     from loader.rawstore import StoreError
-    from loader.warehouse import WarehouseError
+    from loader.warehouse import ShopDatabaseError, WarehouseError
 
     args = build_parser().parse_args(argv)
     if args.command != "serve":  # the collector logs one JSON line per request
@@ -399,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (CliError, ConfigError, StoreError, WarehouseError, EtlRequestError, EtlFailed) as error:
+    except (CliError, ConfigError, StoreError, WarehouseError, ShopDatabaseError, EtlRequestError, EtlFailed) as error:
         print(f"clickstream: {error}", file=sys.stderr)
         return 1
     except psycopg.Error as error:

@@ -1,8 +1,10 @@
 """``make demo``: the whole pipeline on the embedded defaults, then a readable summary.
 
-First run: ~50k events of shop traffic over 14 days → the local lake (through the ingest code) →
-the ETL Lambda handler, called as Lambda calls it → summary. Later runs add a fresh slice of traffic
-since the previous run and run incrementally.
+First run: ~50k events of shop traffic over 14 days → the local lake (through the ingest code), and the
+orders those visits placed → a second embedded PostgreSQL, the shop's database (Prisma's tables) → the ETL
+Lambda handler, called as Lambda calls it (load, shop sync, dbt build) → summary. Later runs add a fresh
+slice of traffic since the previous run, move earlier orders along (paid, shipped, refunded, ...) and run
+incrementally.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -56,12 +59,15 @@ def _invoke_etl_lambda(event: dict[str, Any], log: Path) -> dict[str, Any]:
 
 
 def run(*, events: int, days: float, home: Path) -> int:
+    import psycopg
+
     from clickstream.progress import progress
     from loader.config import IngestSettings, RawStoreSettings
     from loader.etl import EtlFailed
     from loader.generate import TrafficGenerator
     from loader.replay import generate_traffic
-    from loader.warehouse import resolve
+    from loader.shop_orders import ShopOrders
+    from loader.warehouse import EmbeddedShopDatabase, resolve
 
     store, privacy = RawStoreSettings.from_env(), IngestSettings.from_env()
     now = datetime.now(UTC)
@@ -69,20 +75,34 @@ def run(*, events: int, days: float, home: Path) -> int:
     slice_events, slice_days, run_number = _next_slice(state_path, events, days, now)
     what = "first run" if run_number == 1 else f"run {run_number}: a fresh slice since the last run"
     span = f"{slice_days:g} days" if slice_days >= 1 else f"{slice_days * 24:.0f} hour(s)"
-    print(f"== 1/3 traffic: {slice_events:,} events over the last {span} ({what})", flush=True)
-    generator = TrafficGenerator(events=slice_events, days=slice_days, seed=run_number, now=now)
-    with progress("generating traffic", slice_events) as advance:
-        generated = generate_traffic(generator, store, privacy, on_request=lambda: advance(1))
+    print(f"== 1/3 traffic: {slice_events:,} events over the last {span} ({what}), and the shop's orders", flush=True)
+    # The demo's own shop database (never a configured SHOP_DB_URL: the demo writes made-up orders into it).
+    shop = EmbeddedShopDatabase(home).start()
+    with psycopg.connect(**shop.conninfo(), autocommit=True) as shop_conn:  # type: ignore[arg-type]
+        orders = ShopOrders.open(shop_conn, seed=run_number, since=now - timedelta(days=slice_days), now=now)
+        generator = TrafficGenerator(
+            events=slice_events, days=slice_days, seed=run_number, now=now, place_order=orders.place_order
+        )
+        with progress("generating traffic", slice_events) as advance:
+            generated = generate_traffic(generator, store, privacy, on_request=lambda: advance(1))
+        written = orders.write(shop_conn)
     print(
         f"   {generated.requests:,} requests through the collector → {generated.events_accepted:,} events in "
         f"{generated.location} ({generated.events_rejected} bad events rejected on purpose) in {generated.seconds}s"
     )
     print(
-        "== 2/3 ETL: the Lambda handler, invoked with a scheduled event (load, then dbt build; about a minute"
-        " the first time)",
+        f"   shop database {shop.url()}: {written.orders:,} new orders ({written.tracked:,} at tracked checkouts,"
+        f" {written.untracked:,} by visitors who blocked the tracker; {written.gateway_errors} tracked purchases"
+        f" whose payment failed before an order was saved), {written.status_changes:,} earlier orders moved on"
+        " (paid, shipped, delivered, cancelled, refunded)"
+    )
+    print(
+        "== 2/3 ETL: the Lambda handler, invoked with a scheduled event (load, shop sync, then dbt build; about a"
+        " minute the first time)",
         flush=True,
     )
     warehouse = resolve()
+    os.environ["SHOP_DB_URL"] = shop.url(with_password=True)  # what the deployed ETL reads as SHOP_PG_*
     try:
         result = _invoke_etl_lambda(_scheduled_event(now), log)
     except EtlFailed as failure:
@@ -93,15 +113,25 @@ def run(*, events: int, days: float, home: Path) -> int:
     if result["status"] == "skipped":
         print(f"   skipped: {result['message']} (the traffic stays in the lake for the next run)")
     else:
-        load, dbt = result["load"], result["transform"]
+        load, dbt, synced = result["load"], result["transform"], result["shop"]
         print(
             f"   loaded {load['objects']:,} objects, {load['events']:,} events ({load['duplicates']} duplicates, "
-            f"{load['rejected']} quarantined) at {load['events_per_second']:,.0f} events/s; dbt built "
-            f"{dbt['models_ok']} models, {dbt['tests_passed']} tests passed; {result['seconds']:.0f}s (Lambda log: {log})"
+            f"{load['rejected']} quarantined) at {load['events_per_second']:,.0f} events/s; {_synced(synced)}; dbt"
+            f" built {dbt['models_ok']} models, {dbt['tests_passed']} tests passed; {result['seconds']:.0f}s"
+            f" (Lambda log: {log})"
         )
     print("== 3/3 what the warehouse says", flush=True)
     print(summary_text(warehouse))
     return 0
+
+
+def _synced(shop: dict[str, Any]) -> str:
+    """The shop sync's part of the ETL line."""
+    orders = shop.get("tables", {}).get("orders", {})
+    return (
+        f"shop sync: {orders.get('inserted', 0):,} new orders, {orders.get('updated', 0):,} status changes,"
+        f" {orders.get('deleted', 0):,} deleted"
+    )
 
 
 def vnd(amount: Any) -> str:
@@ -137,13 +167,45 @@ def summary_text(warehouse: Any) -> str:
             " group by product_category order by sum(views) desc"
         ).fetchall()
         channels = conn.execute(
-            "select channel, count(*), avg(is_converted::int) from marts.fct_sessions group by channel order by count(*) desc"
+            "select channel, count(*), avg(is_converted::int), sum(revenue) from marts.fct_sessions"
+            " group by channel order by count(*) desc"
         ).fetchall()
+        shop = (
+            conn.execute(
+                "select coalesce(sum(shop_orders), 0), coalesce(sum(paid_orders), 0), coalesce(sum(shop_revenue), 0),"
+                " coalesce(sum(matched_orders), 0), coalesce(sum(matched_by_order_id), 0),"
+                " coalesce(sum(matched_by_user_time), 0), coalesce(sum(matched_revenue), 0),"
+                " coalesce(sum(unmatched_tracked_purchases), 0), coalesce(sum(duplicate_tracked_purchases), 0)"
+                " from marts.order_reconciliation_daily"
+            ).fetchone()
+            or (0,) * 9
+        )
+        carts = (
+            conn.execute(
+                "select coalesce(sum(carts), 0), coalesce(sum(abandoned_carts), 0), coalesce(sum(abandoned_value), 0),"
+                " coalesce(sum(recovered_carts), 0), coalesce(sum(recovered_revenue), 0),"
+                " coalesce(sum(revenue_left_in_cart), 0), coalesce(sum(open_carts), 0) from marts.abandoned_carts_daily"
+            ).fetchone()
+            or (0,) * 7
+        )
+        best_sellers = conn.execute(
+            "select max(product_name), sum(orders), sum(units), sum(revenue) from marts.product_engagement_daily"
+            " group by product_id having sum(revenue) > 0 order by sum(revenue) desc limit 5"
+        ).fetchall()
+    placed, paid, shop_revenue, matched, by_id, by_user_time, matched_revenue, unmatched, duplicates = shop
+    carted, abandoned, abandoned_value, recovered, recovered_revenue, left_in_cart, still_open = carts
     lines = [
         f"   {events:,} events in {sessions:,} sessions from {clients:,} browsers ({users:,} known users), "
         f"{first_day} to {last_day} (UTC); bounce rate {float(bounce or 0):.0%}; {quarantined} bot/zombie sessions quarantined",
-        f"   Tracked revenue {vnd(revenue)} from {orders:,} completed checkouts"
-        f" (average {vnd(revenue / orders if orders else 0)}; the tracker's order totals, before reconciliation)",
+        f"   Revenue {vnd(shop_revenue)} from {paid:,} paid orders of {placed:,} placed in the shop's database"
+        f" (average order {vnd(shop_revenue / paid if paid else 0)})",
+        f"   Capture rate {matched / placed if placed else 0:.1%} of orders, {matched_revenue / shop_revenue if shop_revenue else 0:.1%}"
+        f" of revenue: {by_id:,} matched by order id, {by_user_time:,} by user and time, {placed - matched:,} unmatched"
+        f" (tracking blocked, or a guest checkout whose event named no order); {unmatched:,} tracked purchases match"
+        f" no order, {duplicates:,} were seen twice",
+        f"   Tracked revenue {vnd(revenue)} from {orders:,} completed checkouts (the tracker's order totals, paid or not)",
+        f"   Carts: {carted:,}, {abandoned:,} abandoned ({vnd(abandoned_value)}), {recovered:,} of them recovered later"
+        f" ({vnd(recovered_revenue)} paid), {still_open:,} still open; revenue left in carts {vnd(left_in_cart)}",
         "",
         "   Conversion funnel (steps in order)       sessions   of previous   of all   tracked revenue",
     ]
@@ -164,8 +226,16 @@ def summary_text(warehouse: Any) -> str:
         f"     {category:<16} {views:>9,}   {cart:>7,}   {cart / views if views else 0:>8.1%}"
         for category, views, cart in categories
     ]
-    lines += ["", "   Channels              sessions   converted"]
-    lines += [f"     {channel:<16} {count:>10,}   {float(rate):>8.1%}" for channel, count, rate in channels]
+    lines += ["", "   Best sellers by revenue                               orders   units           revenue"]
+    lines += [
+        f"     {(name or '?')[:48]:<48} {sold:>9,}   {units:>5,}   {vnd(money):>15}"
+        for name, sold, units, money in best_sellers
+    ]
+    lines += ["", "   Channels              sessions   converted           revenue"]
+    lines += [
+        f"     {channel:<16} {count:>10,}   {float(rate):>8.1%}   {vnd(money):>15}"
+        for channel, count, rate, money in channels
+    ]
     lines += [
         "",
         f'   Warehouse: {warehouse.url()}  (psql "$(.venv/bin/clickstream db url)"; schemas raw, staging, intermediate, marts)',

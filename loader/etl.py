@@ -1,9 +1,10 @@
-"""One ETL run: under the run lock, load new raw objects, then ``dbt build`` — what the scheduled Lambda does.
+"""One ETL run: under the run lock, load new raw objects, copy the shop database's changes (when one is
+configured), then ``dbt build`` — what the scheduled Lambda does.
 
 The Lambda event may carry the overrides the shop's old ETL understood, for backfills, with its meaning:
 ``overridePrefix``, ``targetUtcHour`` (with ``scope`` ``hour`` or ``day``), ``targetUtcDate``,
-``hoursBack`` (also with ``scope``), plus this project's ``fullRefresh``. Extra windows and unknown
-fields are logged as warnings and ignored; a known field with a bad value is refused.
+``hoursBack`` (also with ``scope``), plus this project's ``fullRefresh`` and ``shopFullSync``. Extra windows and
+unknown fields are logged as warnings and ignored; a known field with a bad value is refused.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Literal
 from loader import logs
 from loader.config import EtlSettings, WarehouseSettings
 
-OVERRIDES = ("overridePrefix", "targetUtcHour", "targetUtcDate", "hoursBack", "scope", "fullRefresh")
+OVERRIDES = ("overridePrefix", "targetUtcHour", "targetUtcDate", "hoursBack", "scope", "fullRefresh", "shopFullSync")
 # The old ETL's priority when an event gives several: the first of these given wins, the rest are ignored.
 WINDOWS = ("overridePrefix", "targetUtcHour", "targetUtcDate", "hoursBack")
 # What EventBridge itself puts in a scheduled event; accepted silently.
@@ -49,11 +50,18 @@ class EtlRequest:
     until: datetime | None = None
     prefix: str | None = None
     full_refresh: bool = False
+    shop_full_sync: bool = False  # re-read every row of the shop database, not only what changed
 
     @property
     def is_backfill(self) -> bool:
         """Someone asked for this run: skipping it because of the lock must not look like success."""
-        return self.since is not None or self.until is not None or self.prefix is not None or self.full_refresh
+        return (
+            self.since is not None
+            or self.until is not None
+            or self.prefix is not None
+            or self.full_refresh
+            or self.shop_full_sync
+        )
 
     @classmethod
     def from_event(cls, event: Any, now: datetime | None = None) -> EtlRequest:
@@ -63,9 +71,11 @@ class EtlRequest:
         if not isinstance(event, Mapping):
             raise EtlRequestError(f"the event must be a JSON object, got {type(event).__name__}")
         _warn_unknown(event)
-        full_refresh = event.get("fullRefresh", False)
+        full_refresh, shop_full_sync = event.get("fullRefresh", False), event.get("shopFullSync", False)
         if not isinstance(full_refresh, bool):
             raise EtlRequestError(f"fullRefresh must be true or false, got {full_refresh!r}")
+        if not isinstance(shop_full_sync, bool):
+            raise EtlRequestError(f"shopFullSync must be true or false, got {shop_full_sync!r}")
         scope = event.get("scope")
         if scope is not None and scope not in ("hour", "day"):
             raise EtlRequestError(f"scope must be 'hour' or 'day', got {scope!r}")
@@ -76,7 +86,7 @@ class EtlRequest:
         winner = given[0] if given else None
         _warn_idle_scope(scope, winner)
         if winner == "overridePrefix":
-            return cls(prefix=_prefix(event[winner]), full_refresh=full_refresh)
+            return cls(prefix=_prefix(event[winner]), full_refresh=full_refresh, shop_full_sync=shop_full_sync)
         since = until = None
         if winner == "targetUtcHour":
             since, until = _hours(_instant(event[winner], winner), scope)
@@ -85,7 +95,7 @@ class EtlRequest:
         elif winner == "hoursBack":
             current = (now or datetime.now(UTC)).astimezone(UTC)
             since, until = _hours(current - timedelta(hours=_hours_back(event[winner])), scope)
-        return cls(since=since, until=until, full_refresh=full_refresh)
+        return cls(since=since, until=until, full_refresh=full_refresh, shop_full_sync=shop_full_sync)
 
 
 def _warn_unknown(event: Mapping[Any, Any]) -> None:
@@ -155,18 +165,25 @@ class EtlSummary:
     load: dict[str, Any] = field(default_factory=dict)
     transform: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
+    shop: dict[str, Any] = field(default_factory=dict)  # the shop database's sync (status skipped: none configured)
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "seconds": self.seconds, "message": self.message,
-                "load": self.load, "transform": self.transform}  # fmt: skip
+                "load": self.load, "shop": self.shop, "transform": self.transform}  # fmt: skip
 
     def line(self) -> str:
         if self.status == "skipped":
             return f"etl skipped: {self.message}"
         load, dbt = self.load, self.transform
+        orders = self.shop.get("tables", {}).get("orders", {})
+        shop = (
+            f" shop {self.shop.get('status')}: {orders.get('read', 0):,} orders read;"
+            if self.shop.get("status") not in (None, "skipped")
+            else ""
+        )
         text = (
             f"etl {self.status} in {self.seconds:.1f}s: {load.get('objects', 0):,} objects, {load.get('events', 0):,} events"
-            f" ({load.get('duplicates', 0):,} duplicates, {load.get('rejected', 0):,} rejected);"
+            f" ({load.get('duplicates', 0):,} duplicates, {load.get('rejected', 0):,} rejected);{shop}"
             f" dbt {dbt.get('models_ok', 0)} models, {dbt.get('tests_passed', 0)} tests passed, {dbt.get('tests_failed', 0)} failed"
         )
         return text + (f" — {self.message}" if self.message else "")
@@ -180,15 +197,17 @@ def run_etl(
     trigger: str = "cli",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EtlSummary:
-    """Load, then build, holding the run lock throughout, on ``warehouse`` (resolved by the caller:
-    :func:`loader.warehouse.resolve`).
+    """Load, copy the shop database's changes, then build, holding the run lock throughout, on ``warehouse``
+    (resolved by the caller: :func:`loader.warehouse.resolve`).
 
-    A failed step is reported in ``status`` (dbt does not run after a failed load); only an
-    unreachable warehouse or invalid overrides raise.
+    A failed step is reported in ``status``: dbt does not run after a failed load, and does run after a failed shop
+    sync (on the shop rows copied before; the clickstream part is as fresh as ever). Only an unreachable warehouse
+    or invalid overrides raise.
     """
     from loader.load import Loader
     from loader.rawstore import open_store
     from loader.runlock import lock_holder, run_lock
+    from loader.shop_sync import ShopSyncSummary, sync_shop
     from loader.transform import BUILD, run_dbt
 
     if request.prefix is not None and not request.prefix.startswith(settings.store.prefix):
@@ -220,6 +239,10 @@ def run_etl(
             summary.seconds = round(time.perf_counter() - started, 2)
             logs.log("etl", level=logging.ERROR, **summary.as_dict())
             return summary
+        if settings.shop is None:
+            shop = ShopSyncSummary(status="skipped", message="no shop database configured (SHOP_DB_URL, SHOP_PG_*)")
+        else:
+            shop = sync_shop(settings.shop, lock_conn, trigger=trigger, full=request.shop_full_sync)
         dbt_args = [*BUILD, *(["--full-refresh"] if request.full_refresh else [])]
         built = run_dbt(
             dbt_args,
@@ -232,6 +255,8 @@ def run_etl(
     problems = []
     if loaded.status != "succeeded":
         problems.append(f"load {loaded.status}: {loaded.message}")
+    if shop.status == "failed":
+        problems.append(f"shop database sync failed: {shop.message}")
     if not built.success:
         problems.append("dbt build failed: " + "; ".join(built.failures[:5] or [built.error or "see the dbt log"]))
     summary = EtlSummary(
@@ -240,6 +265,7 @@ def run_etl(
         load=loaded.as_dict(),
         transform=built.as_dict(),
         message=" | ".join(problems) or None,
+        shop=shop.as_dict(),
     )
     logs.log("etl", level=logging.ERROR if problems else logging.INFO, **summary.as_dict())
     return summary

@@ -114,6 +114,10 @@ class EmbeddedPostgres:
             self._ensure_database(port, self.database)
             return port
 
+    def exists(self) -> bool:
+        """Whether the data directory was created (the server may be stopped)."""
+        return (self.datadir / "PG_VERSION").exists()
+
     def stop(self) -> bool:
         """Stop the server; ``False`` when none was running."""
         with self._locked():
@@ -259,6 +263,17 @@ def connect(settings: PostgresSettings, **kwargs: Any) -> psycopg.Connection[Any
         ) from error
 
 
+def configured_shop(env: Mapping[str, str] | None = None) -> ShopDatabaseSettings | None:
+    """The shop database to copy: configured (``SHOP_DB_URL``/``SHOP_PG_*``), else, on a laptop, the demo's embedded
+    one when ``make demo`` created it; None when there is neither (the platform runs without orders)."""
+    environ = os.environ if env is None else env
+    settings = ShopDatabaseSettings.from_env(environ)
+    if settings is not None or in_lambda(environ):
+        return settings
+    embedded = EmbeddedShopDatabase(clickstream_home(environ))
+    return embedded.start() if embedded.exists() else None
+
+
 def resolve_shop(settings: ShopDatabaseSettings) -> ShopDatabaseSettings:
     """The shop database's settings with what ``SHOP_PG_SECRET_ARN`` holds filled in (read once per process): the
     password, and, as an RDS secret carries them, username, host, port and dbname where the environment gave none."""
@@ -316,6 +331,7 @@ __all__ = [
     "EmbeddedWarehouse",
     "ShopDatabaseError",
     "WarehouseError",
+    "configured_shop",
     "connect",
     "connect_shop",
     "resolve",

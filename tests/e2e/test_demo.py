@@ -1,5 +1,6 @@
-"""`make demo`'s job, `clickstream demo`, twice on a fresh home: embedded warehouse, traffic, the ETL Lambda
-handler, the summary; the second run adds a slice and runs incrementally."""
+"""`make demo`'s job, `clickstream demo`, twice on a fresh home: embedded warehouse and shop database, traffic and
+orders, the ETL Lambda handler, the summary with revenue and capture rate; the second run adds a slice, moves
+earlier orders along and runs incrementally."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ def test_the_demo_runs_end_to_end_and_again_incrementally(tmp_path: Path) -> Non
         ):
             assert section in out, section
         assert "Dashboard: .venv/bin/clickstream dashboard" in out
+        shop = re.search(r"Revenue ([\d.]+) ₫ from ([\d,]+) paid orders of ([\d,]+) placed", out)
+        capture = re.search(r"Capture rate ([\d.]+)% of orders, ([\d.]+)% of revenue: ([\d,]+) matched by order id,"
+                            r" ([\d,]+) by user and time, ([\d,]+) unmatched", out)  # fmt: skip
+        assert shop and capture, out
+        assert re.search(r"shop sync: [\d,]+ new orders", out) and "tracked purchases whose payment failed" in out
+        assert "Carts: " in out and "revenue left in carts" in out and "Best sellers by revenue" in out
         revenue = re.search(r"Tracked revenue ([\d.]+) ₫ from ([\d,]+) completed checkouts", out)
         assert revenue and int(revenue.group(1).replace(".", "")) > 0 and int(revenue.group(2).replace(",", "")) > 0
         loaded = int(re.search(r"loaded [\d,]+ objects, ([\d,]+) events", out).group(1).replace(",", ""))  # type: ignore[union-attr]
@@ -42,6 +49,15 @@ def test_the_demo_runs_end_to_end_and_again_incrementally(tmp_path: Path) -> Non
         with psycopg.connect(url) as conn:
             printed = int(revenue.group(1).replace(".", ""))
             assert conn.execute("select sum(tracked_revenue) from marts.fct_sessions").fetchone()[0] == printed
+            paid, placed, matched, by_id, by_time = conn.execute(
+                "select sum(revenue), count(*), count(*) filter (where match_method <> 'none'),"
+                " count(*) filter (where match_method = 'order_id'), count(*) filter (where match_method = 'user_time')"
+                " from marts.fct_orders"
+            ).fetchone()
+            assert (int(shop.group(1).replace(".", "")), int(shop.group(3).replace(",", ""))) == (paid, placed)
+            assert float(capture.group(1)) == round(100 * matched / placed, 1) and 0.5 < matched / placed < 1
+            assert [int(capture.group(n).replace(",", "")) for n in (3, 4, 5)] == [by_id, by_time, placed - matched]
+            assert by_id > 0 and by_time > 0 and placed - matched > 0, "every way of matching, and untracked orders"
             events = conn.execute("select count(*) from marts.fct_events").fetchone()[0]
             top = conn.execute("select sum(sessions) from marts.funnel_daily where step_order = 0").fetchone()[0]
         assert f"{events:,} events in" in out and re.search(rf"session_start\s+{top:,}\s", out)
@@ -51,7 +67,9 @@ def test_the_demo_runs_end_to_end_and_again_incrementally(tmp_path: Path) -> Non
         assert "run 2: a fresh slice since the last run" in second.stdout
         added = int(re.search(r"loaded [\d,]+ objects, ([\d,]+) events", second.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
         assert 0 < added < loaded / 2, "only the new slice is loaded"
+        assert re.search(r"[\d,]+ earlier orders moved on", second.stdout)
         with psycopg.connect(url) as conn:
             assert conn.execute("select count(*) from raw.events").fetchone()[0] == loaded + added
+            assert conn.execute("select count(*) from raw_shop.sync_runs where status = 'succeeded'").fetchone()[0] == 2
     finally:
         clickstream(home, "db", "stop")

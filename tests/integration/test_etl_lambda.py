@@ -35,7 +35,8 @@ from loader.generate import TrafficGenerator
 from loader.rawstore import open_store
 from loader.replay import replay
 from loader.runlock import LOCK_KEY
-from tests.conftest import ROOT, find_python_312, load_module
+from loader.shop_orders import ShopOrders
+from tests.conftest import ROOT, find_python_312, free_port, load_module
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 SCHEDULED = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
@@ -119,6 +120,38 @@ def test_a_second_concurrent_etl_is_skipped_but_a_blocked_backfill_fails(etl: An
             etl({"hoursBack": 6}, None)
     assert result["status"] == "skipped"
     assert re.match(r"another run holds the lock \(PostgreSQL pid \d+, analyst-notebook", result["message"])
+
+
+def test_a_shop_database_that_is_down_fails_its_part_clearly_while_the_clickstream_loads_and_builds(
+    s3_env: dict[str, str], dw: WarehouseSettings, pg_server: WarehouseSettings, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("CLICKSTREAM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SHOP_DB_URL", f"postgresql://reader@127.0.0.1:{free_port()}/shop")  # nothing listens there
+    down = load_module(ROOT / "lambda" / "etl" / "app.py").handler
+    add_traffic(800, seed=6)
+    with pytest.raises(
+        EtlFailed, match=r"shop database sync failed: cannot connect to the shop database at 127\.0\.0\.1"
+    ):
+        down(SCHEDULED, None)
+    assert query(dw, "select count(*) from raw.events") > 700, "the clickstream loaded"
+    assert query(dw, "select count(*) from marts.fct_events") > 0, "and dbt built on it"
+    assert query(dw, "select status || ': ' || error from raw_shop.sync_runs").startswith("failed: cannot connect")
+
+    shop = dataclasses.replace(pg_server, database=f"{dw.database}_shop")
+    with psycopg.connect(**{**pg_server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f'create database "{shop.database}"')
+    with psycopg.connect(**shop.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        orders = ShopOrders.open(conn, seed=7, since=NOW - timedelta(hours=6), now=NOW)
+        replay(TrafficGenerator(events=800, days=0.25, seed=7, now=NOW, place_order=orders.place_order).requests(),
+               open_store(RawStoreSettings.from_env()))  # fmt: skip
+        placed = orders.write(conn).orders
+    monkeypatch.setenv("SHOP_DB_URL", shop.url())
+    result = load_module(ROOT / "lambda" / "etl" / "app.py").handler(SCHEDULED, None)
+    assert (result["status"], result["shop"]["status"]) == ("succeeded", "succeeded")
+    assert result["shop"]["tables"]["orders"]["inserted"] == placed > 0
+    assert query(dw, "select count(*) from marts.fct_orders") == placed
+    assert query(dw, "select count(*) from marts.fct_orders where match_method <> 'none'") > 0
 
 
 def test_a_bad_override_fails_the_invocation_naming_it(etl: Any) -> None:

@@ -225,6 +225,7 @@ HOURS = r"hoursBack must be a whole number of hours from 0 \(the current hour\) 
         ({"hoursBack": ""}, HOURS),
         ({"fullRefresh": "yes"}, "fullRefresh must be true or false"),
         ({"fullRefresh": 1, "hoursBack": 1}, "fullRefresh must be true or false"),
+        ({"shopFullSync": "true"}, "shopFullSync must be true or false"),
         ({"overridePrefix": ""}, "overridePrefix must be a non-empty string"),
         ({"overridePrefix": 5, "targetUtcHour": "2026-11-20T07"}, "overridePrefix must be a non-empty string"),
     ],
@@ -245,3 +246,5 @@ def test_only_asked_for_runs_count_as_backfills() -> None:
     assert EtlRequest.from_event({"hoursBack": 0}, NOW).is_backfill
     assert EtlRequest.from_event({"hoursBack": 2}, NOW).is_backfill
     assert EtlRequest.from_event({"fullRefresh": True}, NOW).is_backfill
+    shop = EtlRequest.from_event({"shopFullSync": True, "overridePrefix": "events/2026/"}, NOW)
+    assert shop.is_backfill and shop.shop_full_sync and shop.prefix == "events/2026/"
