@@ -2,8 +2,9 @@
 
 Each query runs ``runs`` times with varied filters (ranges of 1 to 14 days ending on different days, every login
 state and device class, all); the reference, measured in the same run, is ``select count(*) from marts.fct_events``.
-The warehouse (generate → load → dbt build, several minutes) is kept in database ``bench_dashboard`` of the bench's
-embedded PostgreSQL and reused while it holds the dataset.
+The warehouse (generate → load → shop sync → dbt build, several minutes) is kept in database ``bench_dashboard`` of
+the bench's embedded PostgreSQL and reused while it holds the dataset. Its shop orders (for the Revenue page) are
+those the generated checkouts placed, written into database ``bench_dashboard_shop`` beside it and synced.
 """
 
 from __future__ import annotations
@@ -19,11 +20,43 @@ from typing import Any
 
 Row = dict[str, Any]
 DATABASE = "bench_dashboard"
+SHOP_DATABASE = "bench_dashboard_shop"
 GOAL_MS = 150
 
 
 def _p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20, method="inclusive")[18] if len(samples) > 1 else samples[0]
+
+
+def _add_orders(server: Any, settings: Any, events_total: int) -> int:
+    """The shop's orders for the bench's traffic, synced into the warehouse ``settings``: the generator that made the
+    dataset (same seed and clock) replayed for its checkouts, each placing an order in a fresh shop database on
+    ``server`` (plus the orders of visitors who blocked the tracker). The dataset's events carry no order ids, so
+    orders match by user and time, as with a storefront that does not send them."""
+    import psycopg
+
+    from bench.sections import NOW
+    from loader.config import ShopDatabaseSettings
+    from loader.generate import TrafficGenerator
+    from loader.runlock import run_lock
+    from loader.shop_orders import ShopOrders
+    from loader.shop_sync import sync_shop
+
+    with psycopg.connect(**{**server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f"drop database if exists {SHOP_DATABASE} with (force)")
+        conn.execute(f"create database {SHOP_DATABASE}")
+    shop = ShopDatabaseSettings(server.host, server.port, server.user, server.password, SHOP_DATABASE, "disable")
+    with psycopg.connect(**shop.conninfo(), autocommit=True) as shop_conn:  # type: ignore[arg-type]
+        orders = ShopOrders.open(shop_conn, seed=42, since=NOW - timedelta(days=14), now=NOW)
+        generator = TrafficGenerator(events=events_total, days=14, seed=42, now=NOW, place_order=orders.place_order)
+        for _ in generator.requests():
+            pass
+        written = orders.write(shop_conn)
+    with run_lock(settings) as (conn, acquired):
+        assert acquired, "another run holds the bench warehouse's run lock"
+        synced = sync_shop(shop, conn, trigger="bench")
+    assert synced.status == "succeeded", synced
+    return written.orders
 
 
 def _warehouse(work: Path, events_total: int) -> Any:
@@ -50,6 +83,9 @@ def _warehouse(work: Path, events_total: int) -> Any:
         if conn.execute("select to_regclass('raw.load_manifest') is not null").fetchall()[0][0]:
             loaded = conn.execute("select count(*) from raw.load_manifest").fetchall()[0][0]
         built = conn.execute("select to_regclass('marts.retention_weekly') is not null").fetchall()[0][0]
+        has_orders = conn.execute("select to_regclass('raw_shop.orders') is not null").fetchall()[0][0]
+        if has_orders:  # names a table only once it exists (a fresh database has no schema raw_shop yet)
+            has_orders = conn.execute("select exists (select 1 from raw_shop.orders)").fetchall()[0][0]
     fingerprint = work / "fingerprint"
     if built and (not fingerprint.exists() or fingerprint.read_text() != _project_fingerprint()):
         print("   the dbt project changed: rebuilding the marts", flush=True)
@@ -71,6 +107,11 @@ def _warehouse(work: Path, events_total: int) -> Any:
             summary = Loader(store, settings, LoaderSettings()).run(conn) if acquired else LoadSummary.lock_taken()
         assert summary.status == "succeeded", summary
         print(f"   loaded {summary.events:,} events in {time.perf_counter() - started:.0f}s", flush=True)
+        built, has_orders = False, False
+    if not has_orders:
+        started = time.perf_counter()
+        orders = _add_orders(server, settings, events_total)
+        print(f"   {orders:,} shop orders placed and synced in {time.perf_counter() - started:.0f}s", flush=True)
         built = False
     if not built:
         started = time.perf_counter()
@@ -109,7 +150,7 @@ def _filter_variants(pool: Any, count: int, seed: int = 7) -> list[Any]:
 
 
 def _queries(pool: Any) -> dict[str, Callable[[Any], Any]]:
-    from dashboard import events, freshness, funnel, journeys, overview, products, retention, warehouse
+    from dashboard import events, freshness, funnel, journeys, overview, products, retention, revenue, warehouse
 
     with pool.connection() as conn:
         client = conn.execute(
@@ -121,6 +162,15 @@ def _queries(pool: Any) -> dict[str, Callable[[Any], Any]]:
         "pipeline_status": lambda f: freshness.pipeline_status(pool),
         "kpis (with previous period)": lambda f: overview.kpis(pool, f),
         "timeseries": lambda f: overview.timeseries(pool, f),
+        "revenue state": lambda f: revenue.state(pool),
+        "revenue order bounds": lambda f: revenue.order_bounds(pool),
+        "revenue kpis (with previous period)": lambda f: revenue.kpis(pool, f),
+        "revenue untracked orders": lambda f: revenue.untracked(pool, f),
+        "revenue by day": lambda f: revenue.daily(pool, f),
+        "revenue by device class": lambda f: revenue.by_segment(pool, f, "device_class"),
+        "revenue by login state": lambda f: revenue.by_segment(pool, f, "login_state"),
+        "abandoned carts": lambda f: revenue.carts(pool, f),
+        "products by revenue": lambda f: revenue.products(pool, f),
         "funnel": lambda f: funnel.steps(pool, f),
         "products": lambda f: products.ranking(pool, f, "product"),
         "categories (top 10)": lambda f: products.ranking(pool, f, "category", "add_to_carts", 10),
@@ -143,8 +193,9 @@ def dashboard(work: Path, events_total: int = 1_000_000, runs: int = 30) -> list
     pool = open_pool(settings)  # the dashboard's own pool (4 connections)
     try:
         with pool.connection() as conn:
-            events, sessions = conn.execute(
-                "select (select count(*) from marts.fct_events), (select count(*) from marts.fct_sessions)"
+            events, sessions, orders, carts = conn.execute(
+                "select (select count(*) from marts.fct_events), (select count(*) from marts.fct_sessions),"
+                " (select count(*) from marts.fct_orders), (select count(*) from marts.fct_carts)"
             ).fetchall()[0]
         variants = _filter_variants(pool, runs)
 
@@ -165,7 +216,8 @@ def dashboard(work: Path, events_total: int = 1_000_000, runs: int = 30) -> list
         reference_name = "select count(*) from marts.fct_events, p95"
         rows: list[Row] = [
             {
-                "name": f"dashboard warehouse: {events:,} events, {sessions:,} sessions in the marts",
+                "name": f"dashboard warehouse: {events:,} events, {sessions:,} sessions, {orders:,} orders,"
+                f" {carts:,} carts in the marts",
                 "value": events,
                 "unit": "events",
             },

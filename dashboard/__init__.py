@@ -1,7 +1,7 @@
 """The Shiny dashboard over schema ``marts``.
 
 One module per page, each holding its layout (``@module.ui``), its render functions (``@module.server``) and the
-queries it runs: :mod:`~dashboard.overview`, :mod:`~dashboard.funnel`, :mod:`~dashboard.products`,
+queries it runs: :mod:`~dashboard.overview`, :mod:`~dashboard.revenue`, :mod:`~dashboard.funnel`, :mod:`~dashboard.products`,
 :mod:`~dashboard.journeys`, :mod:`~dashboard.retention`, :mod:`~dashboard.events`, and the freshness line above
 them all, :mod:`~dashboard.freshness`. :mod:`~dashboard.app` only assembles them around the sidebar's filters.
 

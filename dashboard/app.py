@@ -28,6 +28,7 @@ from dashboard import (
     overview,
     products,
     retention,
+    revenue,
     vocabulary,
     warehouse,
 )
@@ -53,7 +54,9 @@ def _sidebar(defaults: Filters, first: date | None, last: date | None, vocab: Vo
         ui.input_select("device_class", "Device class", {ALL: "All", **vocab.device_classes}, selected=ALL),
         ui.p(
             "Sessions, the funnel and journeys follow the session's login state (logged in if any event was); "
-            "events and products follow each event's own. Retention has no segments.",
+            "events and products follow each event's own. Revenue follows the session that placed each order "
+            "(orders the tracker never saw count under All only), carts their last event. Retention has no "
+            "segments.",
             class_="panel-note",
         ),
         id="filters",
@@ -61,9 +64,17 @@ def _sidebar(defaults: Filters, first: date | None, last: date | None, vocab: Vo
     )
 
 
-def _dashboard_page(defaults: Filters, first: date | None, last: date | None, empty: bool, vocab: Vocabulary) -> Tag:
+def _dashboard_page(
+    defaults: Filters,
+    first: date | None,
+    last: date | None,
+    empty: bool,
+    vocab: Vocabulary,
+    orders: revenue.State,
+) -> Tag:
     return ui.page_navbar(
         overview.panel("overview"),
+        revenue.panel("revenue", orders),
         funnel.panel("funnel"),
         products.panel("products"),
         journeys.panel("journeys"),
@@ -98,10 +109,11 @@ def create_app(pool: ConnectionPool) -> App:
                 return layout.not_built_page(warehouse.missing_tables(pool), warehouse.MARTS)
             bounds = warehouse.data_bounds(pool)
             vocab = vocabulary_once()
+            orders = revenue.state(pool)  # no orders (no shop database): the Revenue page says so
         except psycopg.Error as error:
             return layout.unreachable_page(str(error).strip() or type(error).__name__)
         defaults = default_filters(bounds["last_date"])
-        return _dashboard_page(defaults, bounds["first_date"], bounds["last_date"], state == "empty", vocab)
+        return _dashboard_page(defaults, bounds["first_date"], bounds["last_date"], state == "empty", vocab, orders)
 
     def server(input: Inputs, output: Outputs, session: Session) -> None:
         try:
@@ -127,6 +139,7 @@ def create_app(pool: ConnectionPool) -> App:
 
         freshness.server("freshness", pool=pool)
         overview.server("overview", filters=filters, pool=pool)
+        revenue.server("revenue", filters=filters, pool=pool, vocabulary=vocab)
         funnel.server("funnel", filters=filters, pool=pool, vocabulary=vocab)
         products.server("products", filters=filters, pool=pool)
         journeys.server("journeys", filters=filters, pool=pool, vocabulary=vocab)

@@ -11,6 +11,7 @@ websocket, each time a chart is redrawn.)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,8 @@ import plotly.io as pio
 from htmltools import HTMLDependency, TagList
 from plotly.offline import get_plotlyjs_version
 from shiny import ui
+
+from dashboard.formats import VND_UNITS, vnd_short
 
 EVENTS_COLOR = "#2c7be5"
 SESSIONS_COLOR = "#e67e22"
@@ -41,6 +44,23 @@ def values(column: Any) -> list[Any]:
 
 def grid(frame: pd.DataFrame) -> list[list[Any]]:
     return [values(row) for row in frame.to_numpy()]
+
+
+def money_axis(top: float, ticks: int = 5) -> dict[str, Any]:
+    """Axis settings for amounts in VND from 0 to at least ``top``: at most ``ticks`` + 1 round ticks (steps of 1, 2,
+    2.5 or 5 × 10ⁿ dong) written in the unit of the highest by :func:`~dashboard.formats.vnd_short` ("0 ₫",
+    "5 tr ₫", "7,5 tr ₫"; below 10.000 ₫ in dong), and the range they span."""
+    top = max(float(top), 1.0)
+    magnitude = 10 ** max(0, math.floor(math.log10(top / ticks)))  # whole dong
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude * ticks >= top)
+    values = [step * i for i in range(math.ceil(top / step - 1e-9) + 1)]
+    scale = next((size for size, _ in VND_UNITS if values[-1] >= max(size, 1e4)), 1.0)
+    digits = next((d for d in range(3) if round(step / scale, d) == step / scale), 3)  # as many as the step needs
+    return {
+        "tickvals": values,
+        "ticktext": [vnd_short(v, scale=scale, digits=digits) for v in values],
+        "range": [0, values[-1]],
+    }
 
 
 def html(figure: go.Figure, element_id: str) -> TagList:

@@ -7,6 +7,7 @@ works offline). Screenshots of each tab go to test-artifacts/dashboard/.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,11 +27,15 @@ from loader.config import WarehouseSettings
 from tests.conftest import ROOT, free_port
 from tests.support import dashboard_warehouse as warehouse
 from tests.support.dashboard_expected import (
+    expected_carts,
     expected_cohorts,
     expected_event_ids,
     expected_events,
     expected_funnel,
+    expected_order_products,
     expected_products,
+    expected_revenue_by_segment,
+    expected_revenue_kpis,
     expected_session_kpis,
 )
 
@@ -46,6 +51,8 @@ CHROMIUM_ARGS = [
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 LAST_DAY = date(2026, 11, 24)
 KPIS = ("events", "sessions", "clients", "users", "conversion_rate", "bounce_rate", "median_session_seconds")
+REVENUE_KPIS = ("revenue", "orders", "paid_orders", "average_order_value", "capture_rate", "revenue_capture_rate")
+VND_TEXT = re.compile(r"\d{1,3}(\.\d{3})* ₫")  # 3.980.000 ₫
 
 # plotly keeps numeric arrays typed (decoded from base64 "bdata"): hand them over as plain lists
 PLAIN_FIGURE = """
@@ -193,11 +200,17 @@ class Dashboard:
         assert value is not None, f"{selector} has no {name}"
         return value
 
-    def screenshot(self, name: str) -> None:
+    def screenshot(self, name: str, height: int | None = None) -> None:
+        """The page as shown; with ``height``, in a viewport that tall (the tab scrolls inside the page)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        viewport = self.page.viewport_size
+        if height is not None and viewport is not None:
+            self.page.set_viewport_size({"width": viewport["width"], "height": height})
         self.page.evaluate("document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
-        self.page.wait_for_timeout(400)  # let plotly finish its transitions
+        self.page.wait_for_timeout(600 if height else 400)  # let plotly finish its transitions (and resizes)
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        if height is not None and viewport is not None:
+            self.page.set_viewport_size(viewport)
 
     def close(self) -> None:
         self.context.close()
@@ -239,7 +252,7 @@ def dashboard(browser: Any, traffic_dashboard: str) -> Iterator[Dashboard]:
 def expected_change(name: str, current: float | None, previous: float | None) -> float | None:
     if current is None or previous is None:
         return None
-    if name in ("conversion_rate", "bounce_rate"):
+    if name in ("conversion_rate", "bounce_rate", "capture_rate", "revenue_capture_rate"):
         return current - previous  # points
     return None if previous == 0 else (current - previous) / previous
 
@@ -338,6 +351,88 @@ def check_retention(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
     assert "do not apply" in ui.page.inner_text("#retention_note")
 
 
+def check_revenue(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
+    """Every KPI, bar, cart figure and product row of the Revenue tab against sums over fct_orders, fct_carts and
+    fct_order_items."""
+    ui.rendered("revenue_kpis", f)
+    segmented = f.login_state is not None or f.device_class is not None
+    expected = {
+        period: expected_revenue_kpis(dw, filters) for period, filters in (("current", f), ("previous", f.previous()))
+    }
+    for period, attribute in (("current", "data-value"), ("previous", "data-previous")):
+        for name in REVENUE_KPIS:
+            shown = number(ui.attribute(f"#revenue_kpi_{name}", attribute))
+            value = expected[period][name]
+            if value is None:
+                assert shown is None, f"{period} {name}: {shown}"
+            else:
+                assert shown == pytest.approx(value, rel=1e-9), f"{period} {name}: {shown} != {value}"
+    for name in REVENUE_KPIS:
+        assert ui.page.inner_text(f"#revenue_kpi_{name}") == formats.kpi_text(name, expected["current"][name]), name
+        change = expected_change(name, expected["current"][name], expected["previous"][name])
+        wanted = "all segments only" if segmented and "capture" in name else formats.change_text(name, change)
+        assert ui.page.inner_text(f"#revenue_kpi_{name}_change") == wanted, name
+    money = ui.page.inner_text("#revenue_kpi_revenue")
+    assert VND_TEXT.fullmatch(money) and money == formats.vnd(expected["current"]["revenue"]), money
+    assert VND_TEXT.fullmatch(ui.page.inner_text("#revenue_kpi_average_order_value"))
+    # the note: how many orders of the range the tracker never saw (left out under a segment)
+    untracked = warehouse.query(
+        dw,
+        "select count(*) from marts.fct_orders where match_method = 'none' and ordered_date between %s and %s",
+        (f.start, f.end),
+    )[0][0]
+    ui.rendered("revenue_scope", f)
+    assert int(ui.attribute("#revenue_scope", "data-value")) == untracked
+    assert ("left out" in ui.page.inner_text("#revenue_scope")) == segmented
+    # revenue by day: every day, summing to the cards
+    daily = ui.plot("revenue_daily_plot", f)
+    *bars, orders_line = daily["data"]
+    assert len(bars) == (1 if segmented else 2) and all(len(bar["y"]) == f.days for bar in bars)
+    assert sum(sum(bar["y"]) for bar in bars) == pytest.approx(expected["current"]["revenue"])
+    assert sum(orders_line["y"]) == expected["current"]["orders"]
+    # by device class and login state, "Not tracked" only without a segment
+    for plot, column, seed in (
+        ("revenue_device_plot", "device_class", "device_classes"),
+        ("revenue_login_plot", "login_state", "login_states"),
+    ):
+        labels = dict(warehouse.query(dw, f"select {column}, label from marts.{seed}"))
+        bar = ui.plot(plot, f)["data"][0]
+        shown = dict(zip(bar["y"], bar["x"], strict=True))
+        wanted = {
+            (labels.get(key, key) if key is not None else "Not tracked"): revenue
+            for key, (_, _, revenue) in expected_revenue_by_segment(dw, f, column).items()
+        }
+        assert shown.keys() == wanted.keys() and ("Not tracked" in shown) != segmented, plot
+        assert all(shown[k] == pytest.approx(v) for k, v in wanted.items()), plot
+    # abandoned carts
+    ui.rendered("revenue_carts", f)
+    carts = expected_carts(dw, f)
+    for name, value in carts.items():
+        shown = number(ui.attribute(f"#cart_{name}", "data-value"))
+        assert shown == (None if value is None else pytest.approx(value)), name
+    assert ui.page.inner_text("#cart_revenue_left_in_cart") == formats.vnd(carts["revenue_left_in_cart"])
+    # products by revenue, then by units
+    ui.page.locator(f'#revenue_products[data-filters="{f.key()}"][data-rank-by="revenue"]').wait_for()
+    products = expected_order_products(dw, f)
+    rows = ui.page.eval_on_selector_all(
+        "#revenue_products tbody tr[data-product-id]",
+        "rows => rows.map(r => [r.dataset.productId, +r.dataset.orders, +r.dataset.units, +r.dataset.revenue,"
+        " r.lastElementChild.textContent])",
+    )
+    assert {pid: (o, u) for pid, o, u, _, _ in rows} == {pid: (o, u) for pid, (o, u, _) in products.items()}
+    assert all(revenue == pytest.approx(products[pid][2]) for pid, _, _, revenue, _ in rows)
+    assert all(text == formats.vnd(revenue) for _, _, _, revenue, text in rows), "revenue in VND"
+    assert [r[3] for r in rows] == sorted((r[3] for r in rows), reverse=True)
+    ui.page.check("#revenue-rank_by input[value=units]")
+    ui.page.locator(f'#revenue_products[data-filters="{f.key()}"][data-rank-by="units"]').wait_for()
+    units = ui.page.eval_on_selector_all(
+        "#revenue_products tbody tr[data-product-id]", "rows => rows.map(r => +r.dataset.units)"
+    )
+    assert units == sorted(units, reverse=True) and len(units) == len(products)
+    ui.page.check("#revenue-rank_by input[value=revenue]")
+    ui.page.locator(f'#revenue_products[data-filters="{f.key()}"][data-rank-by="revenue"]').wait_for()
+
+
 def shown_event_ids(ui: Dashboard) -> list[str]:
     ids: list[str] = ui.page.eval_on_selector_all("#events_rows tbody tr", "rows => rows.map(r => r.dataset.eventId)")
     return ids
@@ -422,6 +517,7 @@ def test_every_tab_shows_the_marts_numbers_and_follows_the_filters(
     check_overview(ui, traffic_dw, mobile)
 
     for name, check in (
+        ("revenue", check_revenue),
         ("funnel", check_funnel),
         ("products", check_products),
         ("journeys", check_journeys),
@@ -437,13 +533,19 @@ def test_every_tab_shows_the_marts_numbers_and_follows_the_filters(
     ui.set_device_class("all")
     ui.set_login_state("anonymous")
     check_funnel(ui, traffic_dw, Filters(mobile.start, mobile.end, "anonymous"))
+    ui.tab("revenue")  # the filters chosen elsewhere apply here too, and the tab follows the next change
+    check_revenue(ui, traffic_dw, Filters(mobile.start, mobile.end, "anonymous"))
+    ui.set_login_state("all")
+    ui.set_dates(default.start, default.end)
+    check_revenue(ui, traffic_dw, default)  # all segments: untracked orders as their own bar, capture rates shown
+    ui.screenshot("revenue-all-segments", height=2500)
     ui.assert_offline_and_clean()
 
 
 def test_the_freshness_line_is_on_every_page(dashboard: Dashboard) -> None:
     ui = dashboard
     ui.open()
-    for name in ("overview", "funnel", "products", "journeys", "retention", "events"):
+    for name in ("overview", "revenue", "funnel", "products", "journeys", "retention", "events"):
         ui.tab(name)
         ui.page.locator("#freshness_last_load").wait_for(state="visible")
         assert "UTC" in ui.page.inner_text("#freshness_bar"), name
@@ -465,6 +567,12 @@ def test_an_empty_warehouse_shows_a_friendly_empty_state(
             assert ui.attribute("#kpi_sessions", "data-value") == "0"
             assert ui.attribute("#kpi_conversion_rate", "data-value") == ""
             assert ui.attribute("#freshness_newest_event", "data-value") == ""
+            ui.tab("revenue")  # no orders: what to configure, not zeros that look like data
+            empty = ui.page.locator("#revenue_empty")
+            empty.wait_for()
+            assert "SHOP_DB_URL" in empty.inner_text() and "SHOP_PG_" in empty.inner_text()
+            assert ui.page.locator("#revenue_kpis").count() == 0 and ui.page.locator("#revenue_carts").count() == 0
+            ui.screenshot("revenue-empty-warehouse")
             for name in ("funnel", "products", "journeys", "retention", "events"):
                 ui.tab(name)
                 ui.page.wait_for_timeout(300)

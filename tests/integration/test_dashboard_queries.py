@@ -13,16 +13,21 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from dashboard import events, freshness, funnel, journeys, overview, products, retention, vocabulary, warehouse
+from dashboard import events, freshness, funnel, journeys, overview, products, retention, revenue, vocabulary, warehouse
 from dashboard.filters import Filters, default_filters
 from dashboard.formats import RATE_KPIS
 from loader.config import WarehouseSettings
 from tests.conftest import ROOT
 from tests.support.dashboard_expected import (
+    expected_carts,
     expected_event_ids,
     expected_events,
     expected_funnel,
+    expected_order_products,
     expected_products,
+    expected_revenue_by_day,
+    expected_revenue_by_segment,
+    expected_revenue_kpis,
     expected_session_kpis,
     segment_sql,
 )
@@ -444,6 +449,212 @@ def test_events_page_refuses_negative_pages(traffic_pool: ConnectionPool) -> Non
         events.newest(traffic_pool, Filters(LAST_DAY, LAST_DAY), page=-1)
 
 
+# -- revenue --------------------------------------------------------------------------------------
+UNSEGMENTED = [f for f in CASES if f.login_state is None and f.device_class is None]
+
+
+def test_the_traffic_warehouse_has_orders_tracked_and_not(
+    traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    assert revenue.state(traffic_pool) == "ready"
+    methods = dict(query(traffic_dw, "select match_method, count(*) from marts.fct_orders group by 1"))
+    assert methods.get("order_id", 0) > 20 and methods.get("none", 0) > 5, methods
+    first, last = query(traffic_dw, "select min(ordered_date), max(ordered_date) from marts.fct_orders")[0]
+    assert revenue.order_bounds(traffic_pool) == {"first_date": first, "last_date": last}
+
+
+@pytest.mark.parametrize("f", CASES, ids=case_id)
+def test_revenue_kpis_equal_sums_over_fct_orders_for_the_range_and_the_previous_period(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    result = revenue.kpis(traffic_pool, f)
+    for period, filters in (("current", f), ("previous", f.previous())):
+        expected = expected_revenue_kpis(traffic_dw, filters)
+        for name in revenue.KPI_NAMES:
+            assert_close(result[period][name], expected[name], f"{period} {name}")
+    current, previous = result["current"], result["previous"]
+    for name in revenue.KPI_NAMES:
+        if current[name] is None or previous[name] is None or (name not in RATE_KPIS and not previous[name]):
+            expected_change = None
+        elif name in RATE_KPIS:
+            expected_change = current[name] - previous[name]
+        else:
+            expected_change = current[name] / previous[name] - 1
+        assert_close(result["change"][name], expected_change, f"change of {name}")
+    if f == CASES[0]:
+        assert current["orders"] > 30 and previous["orders"] > 30 and current["revenue"] > 0
+        assert 0 < current["capture_rate"] < 1 and 0 < current["revenue_capture_rate"] < 1
+
+
+@pytest.mark.parametrize("f", UNSEGMENTED, ids=case_id)
+def test_revenue_kpis_without_a_segment_agree_with_order_reconciliation_daily(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    [(orders, matched, paid, shop_revenue, matched_revenue)] = query(
+        traffic_dw,
+        "select coalesce(sum(shop_orders), 0), coalesce(sum(matched_orders), 0), coalesce(sum(paid_orders), 0),"
+        " coalesce(sum(shop_revenue), 0), coalesce(sum(matched_revenue), 0)"
+        " from marts.order_reconciliation_daily where date_day between %s and %s",
+        (f.start, f.end),
+    )
+    current = revenue.kpis(traffic_pool, f)["current"]
+    assert (current["orders"], current["paid_orders"]) == (orders, paid)
+    assert_close(current["revenue"], float(shop_revenue), "revenue")
+    assert_close(current["capture_rate"], matched / orders if orders else None, "capture rate")
+    assert_close(
+        current["revenue_capture_rate"],
+        float(matched_revenue / shop_revenue) if shop_revenue else None,
+        "revenue captured",
+    )
+
+
+def test_untracked_orders_belong_to_no_segment(traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings) -> None:
+    """Without a segment an order the tracker never saw counts (a "Not tracked" bar); under any segment it is left
+    out, so the segments' orders and the untracked ones add up to all orders."""
+    f = Filters(LAST_DAY - timedelta(days=13), LAST_DAY)
+    everything = revenue.kpis(traffic_pool, f)["current"]
+    missing = revenue.untracked(traffic_pool, f)
+    [(untracked_orders, untracked_revenue)] = query(
+        traffic_dw,
+        "select count(*), coalesce(sum(revenue), 0) from marts.fct_orders"
+        " where match_method = 'none' and ordered_date between %s and %s",
+        (f.start, f.end),
+    )
+    assert missing["orders"] == untracked_orders > 0
+    assert_close(missing["revenue"], float(untracked_revenue), "untracked revenue")
+    for by, column in (("device_class", "device_class"), ("login_state", "login_state")):
+        values = [
+            v
+            for (v,) in query(traffic_dw, f"select distinct {column} from marts.fct_orders where {column} is not null")
+        ]
+        segments = [
+            revenue.kpis(traffic_pool, Filters(f.start, f.end, **{column: value}))["current"] for value in values
+        ]
+        assert sum(s["orders"] for s in segments) + missing["orders"] == everything["orders"], by
+        assert_close(sum(s["revenue"] for s in segments) + missing["revenue"], everything["revenue"], by)
+        assert all(s["capture_rate"] is None and s["revenue_capture_rate"] is None for s in segments), "All only"
+        frame = revenue.by_segment(traffic_pool, f, by)  # type: ignore[arg-type]
+        not_tracked = frame[~frame["is_tracked"]]
+        assert len(not_tracked) == 1 and not_tracked["segment"].isna().all()
+        assert int(not_tracked["orders"].iloc[0]) == missing["orders"]
+        assert not frame["is_tracked"].iloc[-1], "Not tracked comes last"
+        segmented = revenue.by_segment(traffic_pool, Filters(f.start, f.end, **{column: values[0]}), by)  # type: ignore[arg-type]
+        assert segmented["is_tracked"].all() and segmented["segment"].tolist() == [values[0]]
+
+
+@pytest.mark.parametrize("f", CASES[::3], ids=case_id)
+def test_revenue_by_day_has_every_day_and_sums_like_fct_orders(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    frame = revenue.daily(traffic_pool, f)
+    assert frame["date_day"].tolist() == [f.start + timedelta(days=n) for n in range(f.days)]
+    expected = expected_revenue_by_day(traffic_dw, f)
+    for row in frame.itertuples(index=False):
+        orders, total, tracked = expected.get(row.date_day, (0, 0.0, 0.0))
+        assert row.orders == orders, row.date_day
+        assert_close(row.revenue, total, f"revenue {row.date_day}")
+        assert_close(row.tracked_revenue, tracked, f"tracked revenue {row.date_day}")
+        assert_close(row.untracked_revenue, total - tracked, f"untracked revenue {row.date_day}")
+    kpis = revenue.kpis(traffic_pool, f)["current"]
+    assert frame["orders"].sum() == kpis["orders"] and frame["paid_orders"].sum() == kpis["paid_orders"]
+    assert_close(frame["revenue"].sum(), kpis["revenue"], "revenue")
+
+
+@pytest.mark.parametrize("f", CASES[::2], ids=case_id)
+@pytest.mark.parametrize("by", ["device_class", "login_state"])
+def test_revenue_by_segment_equals_sums_over_fct_orders(
+    f: Filters, by: revenue.Breakdown, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    expected = expected_revenue_by_segment(traffic_dw, f, by)
+    frame = revenue.by_segment(traffic_pool, f, by)
+    actual = {
+        (row.segment if row.is_tracked else None): (row.orders, row.paid_orders, row.revenue)
+        for row in frame.itertuples(index=False)
+    }
+    assert actual.keys() == expected.keys()
+    for key, (orders, paid, total) in expected.items():
+        assert actual[key][:2] == (orders, paid), key
+        assert_close(actual[key][2], total, f"revenue of {key}")
+    tracked = frame[frame["is_tracked"]]
+    assert tracked["revenue"].tolist() == sorted(tracked["revenue"], reverse=True), "largest first"
+    assert None not in expected or not frame["is_tracked"].iloc[-1], "Not tracked comes last"
+    if f.login_state or f.device_class:
+        assert None not in expected and frame["is_tracked"].all()
+    with pytest.raises(ValueError, match="by must be"):
+        revenue.by_segment(traffic_pool, f, "channel")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("f", CASES[::2], ids=case_id)
+def test_carts_equal_counts_over_fct_carts(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    result = revenue.carts(traffic_pool, f)
+    expected = expected_carts(traffic_dw, f)
+    assert result.keys() == expected.keys()
+    for name, value in expected.items():
+        assert_close(result[name], value, name)
+    assert result["carts"] == result["ordered_carts"] + result["abandoned_carts"] + result["open_carts"]
+    if f == CASES[0]:
+        assert result["abandoned_carts"] > 10 and result["ordered_carts"] > 10 and result["recovered_carts"] > 0
+
+
+@pytest.mark.parametrize("f", UNSEGMENTED, ids=case_id)
+def test_carts_without_a_segment_agree_with_abandoned_carts_daily(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    [daily] = query(
+        traffic_dw,
+        "select coalesce(sum(carts), 0), coalesce(sum(ordered_carts), 0), coalesce(sum(abandoned_carts), 0),"
+        " coalesce(sum(open_carts), 0), coalesce(sum(recovered_carts), 0), coalesce(sum(abandoned_value), 0),"
+        " coalesce(sum(recovered_revenue), 0), coalesce(sum(revenue_left_in_cart), 0)"
+        " from marts.abandoned_carts_daily where date_day between %s and %s",
+        (f.start, f.end),
+    )
+    result = revenue.carts(traffic_pool, f)
+    names = ("carts", "ordered_carts", "abandoned_carts", "open_carts", "recovered_carts", "abandoned_value",
+             "recovered_revenue", "revenue_left_in_cart")  # fmt: skip
+    for name, value in zip(names, daily, strict=True):
+        assert_close(result[name], float(value), name)
+
+
+@pytest.mark.parametrize("f", CASES[::2], ids=case_id)
+def test_products_by_revenue_equal_sums_over_order_lines(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    expected = expected_order_products(traffic_dw, f)
+    frame = revenue.products(traffic_pool, f)
+    actual = {row.product_id: (row.orders, row.units, row.revenue) for row in frame.itertuples(index=False)}
+    assert actual.keys() == expected.keys()
+    for product, (orders, units, total) in expected.items():
+        assert actual[product][:2] == (orders, units), product
+        assert_close(actual[product][2], total, f"revenue of {product}")
+    ranked = list(zip(frame["revenue"], frame["units"], strict=True))
+    assert ranked == sorted(ranked, reverse=True), "by revenue, then units"
+    by_units = revenue.products(traffic_pool, f, "units", limit=5)
+    assert by_units["units"].tolist() == sorted(frame["units"], reverse=True)[: len(by_units)] and len(by_units) <= 5
+    by_orders = revenue.products(traffic_pool, f, "orders")
+    assert by_orders["orders"].tolist() == sorted(frame["orders"], reverse=True)
+    if len(frame):
+        assert frame["product_name"].notna().all() and frame["product_brand"].notna().all()
+    with pytest.raises(ValueError, match="rank_by"):
+        revenue.products(traffic_pool, f, "views")  # type: ignore[arg-type]
+
+
+def test_products_carry_the_catalogs_names(traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings) -> None:
+    names = dict(query(traffic_dw, "select distinct product_id, product_name from marts.fct_order_items"))
+    frame = revenue.products(traffic_pool, Filters(LAST_DAY - timedelta(days=13), LAST_DAY))
+    assert len(frame) > 5 and all(names[r.product_id] == r.product_name for r in frame.itertuples(index=False))
+
+
+def test_a_range_before_the_orders_compares_with_nothing(traffic_pool: ConnectionPool) -> None:
+    first = revenue.order_bounds(traffic_pool)["first_date"]
+    assert isinstance(first, date)
+    result = revenue.kpis(traffic_pool, Filters(first, first + timedelta(days=1)))
+    assert result["current"]["orders"] > 0 and result["previous"]["orders"] == 0
+    assert result["previous"]["average_order_value"] is None and result["previous"]["capture_rate"] is None
+    assert all(change is None for change in result["change"].values())
+
+
 # -- empty and missing warehouses -------------------------------------------------------------------
 def test_an_empty_warehouse_gives_zeros_and_empty_frames(empty_pool: ConnectionPool) -> None:
     assert warehouse.state(empty_pool) == "empty"
@@ -472,7 +683,28 @@ def test_an_empty_warehouse_gives_zeros_and_empty_frames(empty_pool: ConnectionP
     assert list(vocabulary.read(empty_pool).login_states) == ["logged_in", "anonymous"], "seeds need no traffic"
 
 
+def test_an_empty_warehouse_has_no_revenue_to_show(empty_pool: ConnectionPool) -> None:
+    """No orders (no shop database): the Revenue page shows its empty state, and its queries give zeros, not errors."""
+    assert revenue.state(empty_pool) == "empty"
+    assert revenue.order_bounds(empty_pool) == {"first_date": None, "last_date": None}
+    f = Filters(date(2026, 11, 19), date(2026, 11, 25))
+    result = revenue.kpis(empty_pool, f)
+    assert result["current"] == {
+        "revenue": 0.0, "orders": 0, "paid_orders": 0,
+        "average_order_value": None, "capture_rate": None, "revenue_capture_rate": None,
+    }  # fmt: skip
+    assert all(change is None for change in result["change"].values())
+    assert revenue.untracked(empty_pool, f) == {"orders": 0, "revenue": 0.0}
+    days = revenue.daily(empty_pool, f)
+    assert len(days) == 7 and days["orders"].sum() == 0 and days["revenue"].sum() == 0
+    for frame in (revenue.by_segment(empty_pool, f, "device_class"), revenue.products(empty_pool, f)):
+        assert frame.empty and len(frame.columns) > 0
+    carts = revenue.carts(empty_pool, f)
+    assert carts["carts"] == 0 and carts["abandonment_rate"] is None and carts["recovery_rate"] is None
+
+
 def test_a_warehouse_without_marts_is_reported_as_missing(bare_pool: ConnectionPool) -> None:
+    assert revenue.state(bare_pool) == "missing"
     assert warehouse.state(bare_pool) == "missing"
     assert warehouse.missing_tables(bare_pool) == [*warehouse.MARTS, *vocabulary.SEEDS]
 
