@@ -25,7 +25,9 @@ def read_secret(secret_arn: str | None, password_param: str | None) -> dict[str,
 
     try:
         if secret_arn:
-            text = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+            region = secret_arn.split(":")[3] if secret_arn.startswith("arn:") and secret_arn.count(":") >= 6 else None
+            client = boto3.client("secretsmanager", region_name=region or None)  # an ARN names its region
+            text = client.get_secret_value(SecretId=secret_arn)["SecretString"]
             try:
                 secret = json.loads(text)
             except ValueError:

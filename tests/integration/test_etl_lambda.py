@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from loader.config import RawStoreSettings, WarehouseSettings
+from loader.config import RawStoreSettings, ShopDatabaseSettings, WarehouseSettings
 from loader.etl import EtlFailed, EtlRequestError
 from loader.generate import TrafficGenerator
 from loader.rawstore import open_store
@@ -50,6 +50,20 @@ def add_traffic(events: int, seed: int, hours: float = 6) -> None:
         TrafficGenerator(events=events, days=hours / 24, seed=seed, now=NOW).requests(),
         open_store(RawStoreSettings.from_env()),
     )
+
+
+def add_traffic_and_orders(server: WarehouseSettings, name: str, events: int, seed: int) -> tuple[Any, int]:
+    """Traffic of the last six hours into the lake, and the orders it placed into a new shop database ``name`` on
+    ``server``: (the shop database's settings, orders placed)."""
+    shop = ShopDatabaseSettings(server.host, server.port, server.user, server.password, name, "disable")
+    with psycopg.connect(**{**server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f'drop database if exists "{name}" with (force)')
+        conn.execute(f'create database "{name}"')
+    with psycopg.connect(**shop.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        orders = ShopOrders.open(conn, seed=seed, since=NOW - timedelta(hours=6), now=NOW)
+        generator = TrafficGenerator(events=events, days=0.25, seed=seed, now=NOW, place_order=orders.place_order)
+        replay(generator.requests(), open_store(RawStoreSettings.from_env()))
+        return shop, orders.write(conn).orders
 
 
 @pytest.fixture
@@ -138,14 +152,7 @@ def test_a_shop_database_that_is_down_fails_its_part_clearly_while_the_clickstre
     assert query(dw, "select count(*) from marts.fct_events") > 0, "and dbt built on it"
     assert query(dw, "select status || ': ' || error from raw_shop.sync_runs").startswith("failed: cannot connect")
 
-    shop = dataclasses.replace(pg_server, database=f"{dw.database}_shop")
-    with psycopg.connect(**{**pg_server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:  # type: ignore[arg-type]
-        conn.execute(f'create database "{shop.database}"')
-    with psycopg.connect(**shop.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
-        orders = ShopOrders.open(conn, seed=7, since=NOW - timedelta(hours=6), now=NOW)
-        replay(TrafficGenerator(events=800, days=0.25, seed=7, now=NOW, place_order=orders.place_order).requests(),
-               open_store(RawStoreSettings.from_env()))  # fmt: skip
-        placed = orders.write(conn).orders
+    shop, placed = add_traffic_and_orders(pg_server, f"{dw.database}_shop", 800, seed=7)
     monkeypatch.setenv("SHOP_DB_URL", shop.url())
     result = load_module(ROOT / "lambda" / "etl" / "app.py").handler(SCHEDULED, None)
     assert (result["status"], result["shop"]["status"]) == ("succeeded", "succeeded")
@@ -353,16 +360,27 @@ def test_both_packages_fit_lambda_and_only_the_etl_one_carries_dbt_and_a_saved_p
 def test_the_etl_package_runs_from_the_unpacked_zip_alone_using_its_saved_parse(
     packages: dict[str, Path], s3_env: dict[str, str], dw: WarehouseSettings, task_root: Path
 ) -> None:
+    """The deployed shape: the shop database reached with its login from Secrets Manager (moto), as the template
+    passes SHOP_PG_HOST/PORT/DATABASE/SSL and SHOP_PG_SECRET_ARN."""
+    import boto3
+
     unzip(packages["etl"], task_root)
-    add_traffic(600, seed=7)
+    shop, placed = add_traffic_and_orders(dw, "clickstream_dw_shop", 600, seed=7)
+    secret = boto3.client("secretsmanager", endpoint_url=s3_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    arn = secret.create_secret(
+        Name=f"shop-{uuid.uuid4().hex[:8]}", SecretString=json.dumps({"username": shop.user, "password": "unused"})
+    )["ARN"]
     deployed = dataclasses.replace(dw, database="clickstream_dw")  # the template's WarehouseDatabaseName default
     with psycopg.connect(**{**dw.conninfo(), "dbname": "postgres"}, autocommit=True) as admin:  # type: ignore[arg-type]
         admin.execute("drop database if exists clickstream_dw with (force)")
         admin.execute("create database clickstream_dw")
     env = lambda_environment(deployed, s3_env, task_root, task_root.parent / f"{task_root.name}-guard")
+    env |= {"SHOP_PG_HOST": shop.host, "SHOP_PG_PORT": str(shop.port), "SHOP_PG_DATABASE": shop.database,
+            "SHOP_PG_SSL": "disable", "SHOP_PG_SECRET_ARN": arn}  # fmt: skip
     assert PYTHON_312
     summary = _assert_lambda_run(run_like_lambda(PYTHON_312, task_root, SCHEDULED, env), task_root)
     assert summary["transform"]["parse"] == "partial", "the shipped parse serves the deployed warehouse"
+    assert (summary["shop"]["status"], summary["shop"]["tables"]["orders"]["inserted"]) == ("succeeded", placed)
 
 
 @pytest.mark.skipif(PYTHON_312 is None, reason="python3.12 (the Lambda runtime) is not installed here")
