@@ -8,7 +8,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -337,8 +337,7 @@ def loader(work: Path, events_total: int = 200_000) -> list[Row]:
     return rows
 
 
-# -- dbt ------------------------------------------------------------------------------------------------
-DAILY_EVENTS = 1_000_000 / 14  # history grows with time: 1M events = 14 days of the shop's traffic
+# -- shared with the dbt and dashboard sections ------------------------------------------------------------
 
 
 def _project_fingerprint() -> str:
@@ -358,65 +357,6 @@ def _settle(settings: Any) -> None:
 
     with psycopg.connect(**settings.conninfo(), autocommit=True) as conn:
         conn.execute("vacuum analyze")
-
-
-def _warehouse_with_history(work: Path, events: int) -> tuple[Any, Any, datetime, int]:
-    """A database holding ``events`` of history (loaded and built once, then reused), and its lake."""
-    import dataclasses
-
-    import psycopg
-
-    from loader.config import LoaderSettings
-    from loader.generate import TrafficGenerator
-    from loader.load import Loader, LoadSummary
-    from loader.rawstore import LocalStore
-    from loader.runlock import run_lock
-    from loader.transform import BUILD, run_dbt
-    from loader.warehouse import EmbeddedWarehouse
-
-    days = events / DAILY_EVENTS
-    end = NOW
-    pool = max(50, events // 18)
-    server = EmbeddedWarehouse(work.parent / "home").start()
-    database = f"bench_dbt_{events // 1000}k"
-    settings = dataclasses.replace(server, database=database)
-    admin = {**server.conninfo(), "dbname": "postgres"}
-    lake = LocalStore(work / f"lake-{events // 1000}k", fsync=False)
-    target = work / f"target-{events // 1000}k"
-    fingerprint = work / f"fingerprint-{events // 1000}k"
-    with psycopg.connect(**admin, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
-    if exists:
-        with psycopg.connect(**settings.conninfo()) as conn:
-            loaded = (
-                conn.execute("select to_regclass('raw.events') is not null").fetchone()[0]
-                and conn.execute("select count(*) >= %s from raw.events", (events * 0.99,)).fetchone()[0]
-            )
-        if loaded:  # continue after the newest event, so this run's new traffic is new
-            current = _project_fingerprint()
-            if not fingerprint.exists() or fingerprint.read_text() != current:
-                print(f"   the dbt project changed: rebuilding {events:,} events of history", flush=True)
-                built = run_dbt([*BUILD, "--quiet", "--full-refresh"], settings, target_path=target)
-                assert built.success, built.failures
-                _settle(settings)
-                fingerprint.write_text(current)
-            with psycopg.connect(**settings.conninfo()) as conn:
-                newest = conn.execute("select max(received_at) from raw.events").fetchone()[0]
-            return settings, lake, newest, pool
-    with psycopg.connect(**admin, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {database} with (force)")
-        conn.execute(f"create database {database}")
-    shutil.rmtree(lake.root, ignore_errors=True)
-    print(f"   building {events:,} events of history ({days:.0f} days); this is cached for later runs", flush=True)
-    _batched_lake(TrafficGenerator(events=events, days=days, seed=7, now=end, client_pool=pool), lake)
-    with run_lock(settings) as (conn, acquired):
-        summary = Loader(lake, settings, LoaderSettings()).run(conn) if acquired else LoadSummary.lock_taken()
-    assert summary.status == "succeeded", summary
-    built = run_dbt([*BUILD, "--quiet"], settings, target_path=target)
-    assert built.success, built.failures
-    _settle(settings)
-    fingerprint.write_text(_project_fingerprint())
-    return settings, lake, end, pool
 
 
 def _batched_lake(generator: Any, lake: Any) -> None:
@@ -449,80 +389,6 @@ def _batched_lake(generator: Any, lake: Any) -> None:
 def _encoded_events(body: bytes) -> list[bytes]:
     """The events of a collector object (``encode_object``), each as the collector encoded it."""
     return body[2:-2].split(b",\n")
-
-
-def _timed_build(settings: Any, target: Path, *extra: str) -> float:
-    """Seconds of one ``dbt build`` (models and data tests, no unit tests): what the scheduled ETL runs."""
-    from loader.transform import BUILD, run_dbt
-
-    built = run_dbt([*BUILD, "--quiet", *extra], settings, target_path=target)
-    assert built.success, built.failures
-    return built.seconds
-
-
-def _add_traffic(settings: Any, lake: Any, end: datetime, pool: int, events: int) -> datetime:
-    """``events`` new events after ``end`` (the same audience), loaded; returns the new end."""
-    from loader.config import LoaderSettings
-    from loader.generate import TrafficGenerator
-    from loader.load import Loader, LoadSummary
-    from loader.runlock import run_lock
-
-    end += timedelta(hours=events / DAILY_EVENTS * 24)
-    seed = int(end.timestamp()) % 100_000 + events
-    _batched_lake(
-        TrafficGenerator(events=events, days=events / DAILY_EVENTS, seed=seed, now=end, client_pool=pool), lake
-    )
-    with run_lock(settings) as (conn, acquired):
-        loader = Loader(lake, settings, LoaderSettings())
-        loaded = loader.run(conn, since=end - timedelta(days=2)) if acquired else LoadSummary.lock_taken()
-    assert loaded.status == "succeeded" and loaded.events > events * 0.95, loaded
-    return end
-
-
-def dbt(work: Path) -> list[Row]:
-    """Full build on 1M events; the scheduled incremental ``dbt build`` after new traffic, at 1M and 5M of history.
-    Incremental runs at 1M and 5M alternate over three rounds after a warm-up (medians), so machine noise hits
-    both alike."""
-    from statistics import median
-
-    work.mkdir(parents=True, exist_ok=True)
-    history = {events: _warehouse_with_history(work, events) for events in (1_000_000, 5_000_000)}
-    ends = {events: history[events][2] for events in history}
-
-    def target(events: int) -> Path:
-        return work / f"target-{events // 1000}k"
-
-    settings_1m = history[1_000_000][0]
-    full = _timed_build(settings_1m, target(1_000_000), "--full-refresh")
-    _settle(settings_1m)
-    print(f"   full build on 1M: {full:.1f}s", flush=True)
-    runs: dict[tuple[int, int], list[float]] = {}
-    # the first run of each history is a warm-up (caches, and the page images the first writes after a
-    # rebuild's checkpoint log), not counted: the scheduled ETL runs against a warehouse that is in use
-    plan = [(events, 10_000) for _ in range(4) for events in history] + [(5_000_000, 50_000)]
-    for number, (events, delta) in enumerate(plan):
-        settings, lake, _, pool = history[events]
-        ends[events] = _add_traffic(settings, lake, ends[events], pool, delta)
-        seconds = _timed_build(settings, target(events))
-        warm_up = number < len(history)
-        if not warm_up:
-            runs.setdefault((events, delta), []).append(seconds)
-        print(f"   +{delta // 1000}k on {events // 1_000_000}M history: {seconds:.1f}s{' (warm-up)' if warm_up else ''}",
-              flush=True)  # fmt: skip
-    one_m, five_m = median(runs[(1_000_000, 10_000)]), median(runs[(5_000_000, 10_000)])
-    one_percent_of_5m = median(runs[(5_000_000, 50_000)])
-
-    def row(name: str, value: float, reference: float, reference_name: str, goal: str) -> Row:
-        return {"name": name, "value": round(value, 1), "unit": "s", "reference": round(reference, 1),
-                "reference_name": reference_name, "ratio": round(value / reference, 3), "goal": goal}  # fmt: skip
-
-    return [
-        {"name": "dbt full build (models + data tests, --full-refresh), 1M events", "value": round(full, 1), "unit": "s"},
-        row("dbt incremental build, +10k (1%) on 1M history", one_m, full, "full build, 1M", "<= 0.1"),
-        row("dbt incremental build, +10k on 5M history", five_m, one_m, "+10k on 1M history", "<= 1.5"),
-        row("dbt incremental build, +50k (1%) on 5M history", one_percent_of_5m, one_m, "+10k (1%) on 1M history",
-            "<= 1.5"),
-    ]  # fmt: skip
 
 
 # -- packages ---------------------------------------------------------------------------------------------
