@@ -207,6 +207,16 @@ MIGRATIONS: list[tuple[int, str]] = [
             'Client windows whose rows a rebuilt model changed (orders moving between sessions): the client kinds recompute them.';
         """,
     ),
+    # The spans' topic: a period mart recomputes the periods of the topics it reads (sessions; revenue: an order's
+    # status changing alone recomputes the funnel's days, not the journeys', traffic's or products').
+    (
+        7,
+        """
+        alter table intermediate.dbt_changed_spans add column topic text not null default 'sessions';
+        comment on column intermediate.dbt_changed_spans.topic is
+            'sessions: rows a session change replaced or rebuilt; revenue: rows only an order change recomputed.';
+        """,
+    ),
 ]
 
 
