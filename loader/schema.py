@@ -217,6 +217,37 @@ MIGRATIONS: list[tuple[int, str]] = [
             'sessions: rows a session change replaced or rebuilt; revenue: rows only an order change recomputed.';
         """,
     ),
+    # 6 is another branch's. The ETL's own runs (load, shop sync, dbt build, health checks) for the dashboard's data
+    # health page; the loader's runs stay in raw.load_runs.
+    (
+        8,
+        """
+        create table raw.etl_runs (
+            etl_run_id bigserial primary key,
+            started_at timestamptz not null,
+            finished_at timestamptz not null default now(),
+            status text not null check (status in ('succeeded', 'failed', 'skipped')),
+            trigger text not null,
+            load_id bigint,
+            load_status text,
+            objects integer not null default 0,
+            events integer not null default 0,
+            rejected integer not null default 0,
+            shop_status text,
+            models_ok integer not null default 0,
+            models_failed integer not null default 0,
+            tests_failed integer not null default 0,
+            health_status text,
+            health_failures text[] not null default '{}',
+            freshness_status text,
+            seconds numeric not null default 0,
+            message text
+        );
+        create index etl_runs_started_at on raw.etl_runs (started_at);
+        comment on table raw.etl_runs is
+            'One row per ETL run (loader/etl.py): the load, the shop sync, the dbt build and the health checks.';
+        """,
+    ),
 ]
 
 

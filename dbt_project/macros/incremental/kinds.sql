@@ -7,9 +7,11 @@
     Rows keyed by UTC period: `period` day, hour or week; `period_columns` the model's period column(s) (a row is
     recomputed when any of them is in a changed period; default date_day, hour_at or activity_week). `reads_revenue`:
     the model sums the sessions' revenue, so the periods of sessions whose orders alone changed (a status set later
-    by the shop) are recomputed too; the others recompute only periods whose sessions changed.
+    by the shop) are recomputed too; the others recompute only periods whose sessions changed. `counts_quarantined`:
+    the model counts every event, bots' and zombies' too, so its periods are those of every window the sessionizer
+    recomputed (the spans the marts log cover kept sessions only).
 -#}
-{% macro incremental_by_period(period, period_columns=none, indexes=[], reads_revenue=false) -%}
+{% macro incremental_by_period(period, period_columns=none, indexes=[], reads_revenue=false, counts_quarantined=false) -%}
     {%- if period not in ('day', 'hour', 'week') -%}
         {{ exceptions.raise_compiler_error("incremental_by_period: period must be day, hour or week, got " ~ period) }}
     {%- endif -%}
@@ -21,13 +23,19 @@
         period=period,
         period_columns=columns,
         span_topics=['sessions', 'revenue'] if reads_revenue else ['sessions'],
+        counts_quarantined=counts_quarantined,
         indexes=indexes or [{'columns': [columns[0]]}],
         on_schema_change='fail',
     ) }}
-    {#- the models that log the changed spans run first -#}
-    {%- do ref('fct_sessions') -%}
-    {%- do ref('dim_clients') -%}
-    {%- do ref('fct_cart_items') -%}
+    {%- if counts_quarantined -%}
+        {#- its periods come from the sessionizer's windows -#}
+        {%- do ref('int_events_sessionized') -%}
+    {%- else -%}
+        {#- the models that log the changed spans run first -#}
+        {%- do ref('fct_sessions') -%}
+        {%- do ref('dim_clients') -%}
+        {%- do ref('fct_cart_items') -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {#-

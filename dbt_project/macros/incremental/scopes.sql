@@ -89,6 +89,9 @@
     so however long they grow they cost nothing here.
 -#}
 {% macro changed_periods(period) -%}
+    {%- if config.get('counts_quarantined', false) -%}
+        {{ recomputed_window_periods(period) }}
+    {%- else -%}
     {%- set topics = config.get('span_topics', ['sessions']) -%}
     select distinct periods.period_start
     from intermediate.dbt_changed_spans as spans
@@ -100,6 +103,40 @@
     where
         spans.changed_at > {{ watermark() }}
         and spans.topic in ('{{ topics | join("', '") }}')
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    The periods of every window the sessionizer recomputed since this model's watermark, quarantined sessions'
+    included: each window holds the new events, the old place of a moved event and whole sessions (so a session
+    that became a zombie, or stopped being one, is inside it). A full build of the sessionizer leaves unbounded
+    windows ('-infinity' to 'infinity'): those are bounded by the events the build rewrote.
+-#}
+{% macro recomputed_window_periods(period) -%}
+    select distinct periods.period_start
+    from (
+        select
+            recomputed_from,
+            recomputed_until,
+            min(event_at) as first_event_at,
+            max(event_at) as last_event_at
+        from {{ ref('int_events_sessionized') }}
+        where dbt_processed_at > {{ watermark() }}
+        group by recomputed_from, recomputed_until
+    ) as windows
+    cross join lateral generate_series(
+        date_trunc(
+            '{{ period }}',
+            case when windows.recomputed_from = '-infinity' then windows.first_event_at else windows.recomputed_from end
+            at time zone 'UTC'
+        ),
+        date_trunc(
+            '{{ period }}',
+            case when windows.recomputed_until = 'infinity' then windows.last_event_at else windows.recomputed_until end
+            at time zone 'UTC'
+        ),
+        interval '1 {{ period }}'
+    ) as periods (period_start)
 {%- endmacro %}
 
 {#-

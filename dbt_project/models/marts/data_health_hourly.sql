@@ -1,0 +1,351 @@
+{#-
+    Data health, one row per UTC hour from the first hour with data to the hour the warehouse last looked at the
+    lake (the latest load run's end, or var health_as_of to replay an earlier moment): hours without a single event
+    are rows too, since a dead tracker is zero events. What the tracker sent (every event, bots' too), what the loader quarantined, and for each
+    monitored count its expected value and an anomaly score, then the anomalies found.
+
+    - Expected value: the median of the same hour of the week over the previous health_baseline_weeks (4) weeks.
+    - Score: (√value − √expected) ÷ spread, where the spread is the robust scale of the same square-root residuals
+      over the baseline's weeks (macros/marts/health.sql): the square root makes quiet and busy hours, and zeros,
+      comparable; the spread learns how bursty each count is (visits come in clusters of events, crawlers in
+      bursts), so normal traffic does not flap.
+    - Flags (complete hours only, |score| ≥ health_anomaly_score): volume_drop (expected ≥ health_min_events) and
+      volume_spike (events ≥ health_min_events); bot_spike, rejected_spike, late_spike (at least
+      health_min_burst_events of them); no_checkouts (no checkout_complete since the last one while
+      health_min_expected_checkouts were expected); low_capture_rate (the last 24 hours' orders, at least
+      health_min_orders, matched below health_min_capture_rate); and in any hour after the first
+      health_warmup_hours: unknown_event_name (a name outside the seed event_names, first seen) and
+      new_payload_field (a field the tracker had never sent).
+
+    A plain table: its inputs are per-hour counts (intermediate.int_events_counted_by_hour, incremental), the
+    loader's quarantine, the first-seen fields and the shop's orders, a few thousand rows a year; rebuilding it whole
+    keeps the baselines, the series' end and the first-seen flags right without bookkeeping.
+-#}
+{%- set threshold = var('health_anomaly_score') %}
+{%- set weeks = var('health_baseline_weeks') | int %}
+{%- set as_of = var('health_as_of', none) %}
+
+with
+
+counted as (
+    select
+        hour_at,
+        events,
+        events_by_name,
+        checkout_complete_events,
+        quarantined_events,
+        late_events
+    from {{ ref('int_events_counted_by_hour') }}
+),
+
+rejected as (
+    select
+        hour_at,
+        count(*)::integer as rejected_events
+    from {{ ref('stg_clickstream__rejected_events') }}
+    group by hour_at
+),
+
+known_names as (
+    select event_name
+    from {{ ref('event_names') }}
+),
+
+name_first_hours as (
+    select
+        names.event_name,
+        min(counted.hour_at) as first_hour_at
+    from counted
+    cross join lateral jsonb_object_keys(counted.events_by_name) as names (event_name)
+    group by names.event_name
+),
+
+new_fields as (
+    select
+        date_trunc('hour', first_seen_at at time zone 'UTC') at time zone 'UTC' as hour_at,
+        array_agg(field_path order by field_path) as new_payload_fields
+    from {{ ref('stg_clickstream__payload_fields') }}
+    where not is_added_by_platform
+    group by 1
+),
+
+orders as (
+    select
+        date_trunc('hour', ordered_at at time zone 'UTC') at time zone 'UTC' as hour_at,
+        count(*)::integer as shop_orders,
+        count(*) filter (where match_method <> 'none')::integer as matched_orders
+    from {{ ref('fct_orders') }}
+    group by 1
+),
+
+shop as (
+    select exists (select 1 from {{ ref('fct_orders') }}) as has_orders
+),
+
+as_of as (
+    select
+        coalesce(
+            {% if as_of %}'{{ as_of }}'::timestamptz{% else %}null::timestamptz{% endif %},
+            (
+                select max(finished_at)
+                from {{ ref('stg_clickstream__load_runs') }}
+            ),
+            now()
+        ) as as_of_at
+),
+
+data_hours as (
+    select hour_at from counted
+    union
+    select hour_at from rejected
+),
+
+-- up to the hour of as_of (data after it exists only when health_as_of replays an earlier moment)
+bounds as (
+    select
+        min(data_hours.hour_at) as first_hour_at,
+        date_trunc('hour', as_of.as_of_at at time zone 'UTC') at time zone 'UTC' as last_hour_at,
+        as_of.as_of_at
+    from data_hours
+    cross join as_of
+    group by as_of.as_of_at
+),
+
+hours as (
+    select
+        series.hour_at,
+        bounds.first_hour_at,
+        bounds.as_of_at
+    from bounds
+    cross join lateral generate_series(bounds.first_hour_at, bounds.last_hour_at, interval '1 hour') as series (hour_at)
+),
+
+names as (
+    select
+        counted.hour_at,
+        sum(by_name.events::integer) filter (where known_names.event_name is null)::integer as unknown_events,
+        array_agg(by_name.event_name order by by_name.event_name) filter (
+            where known_names.event_name is null
+        ) as unknown_event_names,
+        array_agg(by_name.event_name order by by_name.event_name) filter (
+            where known_names.event_name is null and name_first_hours.first_hour_at = counted.hour_at
+        ) as new_event_names
+    from counted
+    cross join lateral jsonb_each_text(counted.events_by_name) as by_name (event_name, events)
+    left join known_names on by_name.event_name = known_names.event_name
+    left join name_first_hours on by_name.event_name = name_first_hours.event_name
+    group by counted.hour_at
+),
+
+measured as (
+    select
+        hours.hour_at,
+        (hours.hour_at at time zone 'UTC')::date as date_day,
+        date_trunc('day', hours.hour_at at time zone 'UTC') at time zone 'UTC' as day_start_at,
+        hours.hour_at + interval '1 hour' <= hours.as_of_at as is_complete,
+        hours.hour_at >= hours.first_hour_at + interval '{{ var("health_warmup_hours") }} hours' as is_past_warmup,
+        hours.as_of_at,
+        coalesce(counted.events, 0) as events,
+        coalesce(rejected.rejected_events, 0) as rejected_events,
+        coalesce(counted.events_by_name, '{}'::jsonb) as events_by_name,
+        coalesce(counted.checkout_complete_events, 0) as checkout_complete_events,
+        coalesce(counted.quarantined_events, 0) as quarantined_events,
+        coalesce(counted.late_events, 0) as late_events,
+        coalesce(names.unknown_events, 0) as unknown_events,
+        coalesce(names.unknown_event_names, '{}'::text []) as unknown_event_names,
+        coalesce(names.new_event_names, '{}'::text []) as new_event_names,
+        coalesce(new_fields.new_payload_fields, '{}'::text []) as new_payload_fields,
+        case when shop.has_orders then coalesce(orders.shop_orders, 0) end as shop_orders,
+        case when shop.has_orders then coalesce(orders.matched_orders, 0) end as matched_orders
+    from hours
+    cross join shop
+    left join counted on hours.hour_at = counted.hour_at
+    left join rejected on hours.hour_at = rejected.hour_at
+    left join names on hours.hour_at = names.hour_at
+    left join new_fields on hours.hour_at = new_fields.hour_at
+    left join orders on hours.hour_at = orders.hour_at
+),
+
+baselines as (
+    select
+        *,
+        {{ weekly_median('events') }} as expected_events,
+        {{ weekly_median('checkout_complete_events') }} as expected_checkouts,
+        {{ weekly_median('quarantined_events') }} as expected_quarantined_events,
+        {{ weekly_median('rejected_events') }} as expected_rejected_events,
+        {{ weekly_median('late_events') }} as expected_late_events,
+        sum(shop_orders) over last_day as orders_24h,
+        sum(matched_orders) over last_day as matched_orders_24h
+    from measured
+    window
+        series as (order by hour_at),
+        last_day as (order by hour_at rows between 23 preceding and current row)
+),
+
+residuals as (
+    select
+        hour_at,
+        abs({{ sqrt_residual('events', 'expected_events') }}) as events_residual,
+        abs({{ sqrt_residual('quarantined_events', 'expected_quarantined_events') }}) as quarantined_residual,
+        abs({{ sqrt_residual('rejected_events', 'expected_rejected_events') }}) as rejected_residual,
+        abs({{ sqrt_residual('late_events', 'expected_late_events') }}) as late_residual
+    from baselines
+    where is_complete and expected_events is not null
+),
+
+days as (
+    select distinct day_start_at
+    from baselines
+),
+
+-- each day's spreads, from the residuals of the baseline's weeks before it (the day's own hours do not count)
+spreads as (
+    select
+        days.day_start_at,
+        {{ robust_spread('window_stats.events[1]', 'window_stats.events[2]', 'window_stats.hours') }}
+            as events_spread,
+        {{ robust_spread('window_stats.quarantined[1]', 'window_stats.quarantined[2]', 'window_stats.hours') }}
+            as quarantined_spread,
+        {{ robust_spread('window_stats.rejected[1]', 'window_stats.rejected[2]', 'window_stats.hours') }}
+            as rejected_spread,
+        {{ robust_spread('window_stats.late[1]', 'window_stats.late[2]', 'window_stats.hours') }} as late_spread
+    from days
+    cross join lateral (
+        select
+            count(*) as hours,
+            percentile_cont(array[0.5, 0.95]) within group (order by residuals.events_residual) as events,
+            percentile_cont(array[0.5, 0.95]) within group (order by residuals.quarantined_residual) as quarantined,
+            percentile_cont(array[0.5, 0.95]) within group (order by residuals.rejected_residual) as rejected,
+            percentile_cont(array[0.5, 0.95]) within group (order by residuals.late_residual) as late
+        from residuals
+        where
+            residuals.hour_at >= days.day_start_at - interval '{{ weeks * 7 }} days'
+            and residuals.hour_at < days.day_start_at
+    ) as window_stats
+),
+
+scored as (
+    select
+        baselines.*,
+        spreads.events_spread,
+        {{ anomaly_score('baselines.events', 'baselines.expected_events', 'spreads.events_spread') }} as events_score,
+        {{ band_edge('baselines.expected_events', 'spreads.events_spread', -1) }} as expected_events_lower,
+        {{ band_edge('baselines.expected_events', 'spreads.events_spread', 1) }} as expected_events_upper,
+        {{ anomaly_score('baselines.quarantined_events', 'baselines.expected_quarantined_events',
+                         'spreads.quarantined_spread') }} as quarantined_score,
+        {{ anomaly_score('baselines.rejected_events', 'baselines.expected_rejected_events',
+                         'spreads.rejected_spread') }} as rejected_score,
+        {{ anomaly_score('baselines.late_events', 'baselines.expected_late_events', 'spreads.late_spread') }}
+            as late_score,
+        -- hours since the last checkout_complete share its island; the expected checkouts of those empty hours add up
+        count(*) filter (where baselines.checkout_complete_events > 0) over (order by baselines.hour_at)
+            as checkout_island
+    from baselines
+    left join spreads on baselines.day_start_at = spreads.day_start_at
+),
+
+checkouts as (
+    select
+        *,
+        coalesce(
+            sum(expected_checkouts) filter (where checkout_complete_events = 0 and is_complete) over (
+                partition by checkout_island order by hour_at
+            ),
+            0
+        ) as expected_checkouts_since_last
+    from scored
+),
+
+flagged as (
+    select
+        *,
+        array_remove(array[
+            case
+                when
+                    is_complete and events_score <= -{{ threshold }}
+                    and expected_events >= {{ var('health_min_events') }}
+                    then 'volume_drop'
+            end,
+            case
+                when is_complete and events_score >= {{ threshold }} and events >= {{ var('health_min_events') }}
+                    then 'volume_spike'
+            end,
+            case
+                when
+                    is_complete and checkout_complete_events = 0
+                    and expected_checkouts_since_last >= {{ var('health_min_expected_checkouts') }}
+                    then 'no_checkouts'
+            end,
+            case
+                when
+                    is_complete and quarantined_score >= {{ threshold }}
+                    and quarantined_events >= {{ var('health_min_burst_events') }}
+                    then 'bot_spike'
+            end,
+            case
+                when
+                    is_complete and rejected_score >= {{ threshold }}
+                    and rejected_events >= {{ var('health_min_burst_events') }}
+                    then 'rejected_spike'
+            end,
+            case
+                when
+                    is_complete and late_score >= {{ threshold }}
+                    and late_events >= {{ var('health_min_burst_events') }}
+                    then 'late_spike'
+            end,
+            case
+                when
+                    is_complete and orders_24h >= {{ var('health_min_orders') }}
+                    and matched_orders_24h::numeric / orders_24h < {{ var('health_min_capture_rate') }}
+                    then 'low_capture_rate'
+            end,
+            case when is_past_warmup and cardinality(new_event_names) > 0 then 'unknown_event_name' end,
+            case when is_past_warmup and cardinality(new_payload_fields) > 0 then 'new_payload_field' end
+        ], null) as anomalies
+    from checkouts
+),
+
+final as (
+    select
+        hour_at,
+        date_day,
+        is_complete,
+        as_of_at,
+        events,
+        rejected_events,
+        round(rejected_events::numeric / nullif(events + rejected_events, 0), 4) as rejected_share,
+        events_by_name,
+        checkout_complete_events,
+        quarantined_events,
+        round(quarantined_events::numeric / nullif(events, 0), 4) as bot_share,
+        late_events,
+        round(late_events::numeric / nullif(events, 0), 4) as late_share,
+        unknown_events,
+        unknown_event_names,
+        new_event_names,
+        new_payload_fields,
+        shop_orders,
+        matched_orders,
+        round(matched_orders::numeric / nullif(shop_orders, 0), 4) as capture_rate,
+        orders_24h::integer as orders_24h,
+        round(matched_orders_24h::numeric / nullif(orders_24h, 0), 4) as capture_rate_24h,
+        round(expected_events, 1) as expected_events,
+        expected_events_lower,
+        expected_events_upper,
+        events_score,
+        round(expected_checkouts, 1) as expected_checkouts,
+        round(expected_checkouts_since_last, 1) as expected_checkouts_since_last,
+        round(expected_quarantined_events, 1) as expected_quarantined_events,
+        quarantined_score,
+        round(expected_rejected_events, 1) as expected_rejected_events,
+        rejected_score,
+        round(expected_late_events, 1) as expected_late_events,
+        late_score,
+        anomalies && array['volume_drop', 'volume_spike'] as is_volume_anomaly,
+        cardinality(anomalies) > 0 as is_anomaly,
+        anomalies
+    from flagged
+)
+
+select * from final
