@@ -314,6 +314,69 @@ def cmd_etl(args: argparse.Namespace) -> int:
         time.sleep(max(0.0, next_start - time.monotonic()))
 
 
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def _health_table(hours: Sequence[Any]) -> str:
+    """The hours as a table, anomalous ones marked with ``!``."""
+    header = ("", "hour (UTC)", "events", "expected", "score", "checkouts", "bots", "rejected", "late", "capture 24h",
+              "anomalies")  # fmt: skip
+    rows = [header]
+    for hour in hours:
+        expected = "–" if hour.expected_events is None else f"{hour.expected_events:,.0f}"
+        if hour.expected_events_lower is not None and hour.expected_events_upper is not None:
+            expected += f" ({hour.expected_events_lower:,.0f}–{hour.expected_events_upper:,.0f})"
+        rows.append((
+            "!" if hour.anomalies else ("…" if not hour.is_complete else ""),
+            f"{hour.hour_at:%Y-%m-%d %H:%M}",
+            f"{hour.events:,}",
+            expected,
+            "–" if hour.events_score is None else f"{hour.events_score:+.1f}",
+            f"{hour.checkout_complete_events:,}",
+            _share(hour.bot_share),
+            f"{hour.rejected_events:,}",
+            _share(hour.late_share),
+            _share(hour.capture_rate_24h),
+            ", ".join(hour.anomalies) + ("".join(f" {name}" for name in hour.new_event_names)),
+        ))  # fmt: skip
+    widths = [max(len(row[index]) for row in rows) for index in range(len(header))]
+    numeric = {2, 3, 4, 5, 6, 7, 8, 9}
+    return "\n".join(
+        "  ".join(
+            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    )
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from loader.health import HealthNotBuilt, latest_hours, open_anomalies
+    from loader.warehouse import connect, resolve
+
+    try:
+        with connect(resolve(), autocommit=True) as conn:
+            hours = latest_hours(conn, args.hours)
+    except HealthNotBuilt as error:
+        print(f"clickstream: {error}", file=sys.stderr)
+        return 2
+    found = open_anomalies(hours, args.open_hours)
+    if args.json:
+        print_json({"hours": [hour.as_dict() for hour in hours], "open": [hour.as_dict() for hour in found]})
+        return 1 if found else 0
+    as_of = hours[-1].as_of_at
+    print(f"data health as of {as_of:%Y-%m-%d %H:%M} UTC (the latest load), marts.data_health_hourly:")
+    print(_health_table(hours))
+    print("(! anomaly, … the current hour, not judged yet; expected: the median of the same hour of the last 4 weeks"
+          " and the band the score accepts)")  # fmt: skip
+    if found:
+        print(f"OPEN: {len(found)} anomalous hour(s) among the latest {args.open_hours} complete hours: "
+              + "; ".join(f"{hour.hour_at:%Y-%m-%d %H:%M} {', '.join(hour.anomalies)}" for hour in found))  # fmt: skip
+        return 1
+    print(f"healthy: no anomaly in the latest {args.open_hours} complete hours")
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from dashboard.serve import run
     from loader.warehouse import resolve
@@ -416,6 +479,20 @@ def build_parser() -> argparse.ArgumentParser:
     shop.add_argument("--full", action="store_true", help="sync: re-read every row, not only what changed")
     shop.add_argument("--json", action="store_true", help="sync: print the summary as JSON")
     shop.set_defaults(func=cmd_shop)
+
+    health = sub.add_parser(
+        "health",
+        help="the latest hours of data health (marts.data_health_hourly); exit 1 on an open anomaly, 2 without data",
+    )
+    health.add_argument("--hours", type=_positive(int), default=24, help="complete hours to show (default 24)")
+    health.add_argument(
+        "--open-hours",
+        type=_positive(int),
+        default=3,
+        help="an anomaly in this many latest complete hours is open (default 3, as the health tests)",
+    )
+    health.add_argument("--json", action="store_true", help="print the hours as JSON")
+    health.set_defaults(func=cmd_health)
 
     dashboard = sub.add_parser("dashboard", help="serve the Shiny dashboard (reads the marts only)")
     dashboard.add_argument("--host", default="127.0.0.1")

@@ -318,6 +318,9 @@ class EtlSettings:
     dbt_target: Path  # writable: dbt's target and logs (under CLICKSTREAM_HOME, so /tmp in Lambda)
     in_lambda: bool = False
     shop: ShopDatabaseSettings | None = None  # None: no shop database configured, raw_shop stays as it is
+    # The data health's CloudWatch metrics (published by the Lambda): Powertools' own variable names.
+    metrics_namespace: str = "Clickstream"
+    metrics_service: str = "clickstream"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> EtlSettings:
@@ -329,4 +332,6 @@ class EtlSettings:
             dbt_target=clickstream_home(env) / "dbt-target",
             in_lambda=in_lambda(env),
             shop=ShopDatabaseSettings.from_env(env),
+            metrics_namespace=_text(env, "POWERTOOLS_METRICS_NAMESPACE") or "Clickstream",
+            metrics_service=_text(env, "POWERTOOLS_SERVICE_NAME") or "clickstream",
         )

@@ -1,5 +1,6 @@
 """One ETL run: under the run lock, load new raw objects, copy the shop database's changes (when one is
-configured), then ``dbt build`` — what the scheduled Lambda does.
+configured), ``dbt build``, then the data health checks (:mod:`loader.health`) — what the scheduled Lambda does.
+Each run is recorded in ``raw.etl_runs`` (the dashboard's Data health page).
 
 The Lambda event may carry the overrides the shop's old ETL understood, for backfills, with its meaning:
 ``overridePrefix``, ``targetUtcHour`` (with ``scope`` ``hour`` or ``day``), ``targetUtcDate``,
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 from loader import logs
 from loader.config import EtlSettings, WarehouseSettings
+from loader.health import HealthSummary
 
 OVERRIDES = ("overridePrefix", "targetUtcHour", "targetUtcDate", "hoursBack", "scope", "fullRefresh", "shopFullSync")
 # The old ETL's priority when an event gives several: the first of these given wins, the rest are ignored.
@@ -166,10 +168,13 @@ class EtlSummary:
     transform: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
     shop: dict[str, Any] = field(default_factory=dict)  # the shop database's sync (status skipped: none configured)
+    health: HealthSummary | None = None  # the health checks after the build (None: the build did not run)
+    started_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "seconds": self.seconds, "message": self.message,
-                "load": self.load, "shop": self.shop, "transform": self.transform}  # fmt: skip
+                "load": self.load, "shop": self.shop, "transform": self.transform,
+                "health": self.health.as_dict() if self.health else None}  # fmt: skip
 
     def line(self) -> str:
         if self.status == "skipped":
@@ -186,6 +191,8 @@ class EtlSummary:
             f" ({load.get('duplicates', 0):,} duplicates, {load.get('rejected', 0):,} rejected);{shop}"
             f" dbt {dbt.get('models_ok', 0)} models, {dbt.get('tests_passed', 0)} tests passed, {dbt.get('tests_failed', 0)} failed"
         )
+        if self.health is not None:
+            text += f"; {self.health.line()}"
         return text + (f" — {self.message}" if self.message else "")
 
 
@@ -201,9 +208,11 @@ def run_etl(
     (resolved by the caller: :func:`loader.warehouse.resolve`).
 
     A failed step is reported in ``status``: dbt does not run after a failed load, and does run after a failed shop
-    sync (on the shop rows copied before; the clickstream part is as fresh as ever). Only an unreachable warehouse
-    or invalid overrides raise.
+    sync (on the shop rows copied before; the clickstream part is as fresh as ever). The health checks run after
+    the build and are reported in ``health``: a break in the data is not a failed run. Only an unreachable
+    warehouse or invalid overrides raise.
     """
+    from loader.health import check_health
     from loader.load import Loader
     from loader.rawstore import open_store
     from loader.runlock import lock_holder, run_lock
@@ -214,7 +223,7 @@ def run_etl(
         raise EtlRequestError(
             f"overridePrefix must start with RAW_PREFIX ({settings.store.prefix}), got {request.prefix!r}"
         )
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), datetime.now(UTC)
     with run_lock(warehouse) as (lock_conn, acquired):
         if not acquired:
             holder = lock_holder(lock_conn)
@@ -222,7 +231,9 @@ def run_etl(
                 summary = EtlSummary(status="failed", message=f"{holder}; this backfill did not run — invoke it again")
             else:
                 summary = EtlSummary(status="skipped", message=holder)
+            summary.started_at = started_at
             logs.log("etl", level=logging.WARNING, **summary.as_dict())
+            record_run(warehouse, summary, trigger)
             return summary
         store = open_store(settings.store, max_pool_connections=settings.loader.threads + 4)
         loader = Loader(store, warehouse, settings.loader, trigger=trigger, privacy=settings.privacy)
@@ -236,8 +247,9 @@ def run_etl(
             )
         except Exception as error:  # recorded in raw.load_runs; the build would only see a partial delta
             summary = EtlSummary(status="failed", message=f"load failed: {type(error).__name__}: {error}")
-            summary.seconds = round(time.perf_counter() - started, 2)
+            summary.seconds, summary.started_at = round(time.perf_counter() - started, 2), started_at
             logs.log("etl", level=logging.ERROR, **summary.as_dict())
+            record_run(warehouse, summary, trigger)
             return summary
         if settings.shop is None:
             shop = ShopSyncSummary(status="skipped", message="no shop database configured (SHOP_DB_URL, SHOP_PG_*)")
@@ -251,6 +263,9 @@ def run_etl(
             target_path=settings.dbt_target,
             quiet=True,
             json_logs=settings.in_lambda,
+        )
+        health = check_health(
+            warehouse, project=settings.dbt_project, target_path=settings.dbt_target, json_logs=settings.in_lambda
         )
     problems = []
     if loaded.status != "succeeded":
@@ -266,6 +281,45 @@ def run_etl(
         transform=built.as_dict(),
         message=" | ".join(problems) or None,
         shop=shop.as_dict(),
+        health=health,
+        started_at=started_at,
     )
     logs.log("etl", level=logging.ERROR if problems else logging.INFO, **summary.as_dict())
+    record_run(warehouse, summary, trigger)
     return summary
+
+
+def record_run(warehouse: WarehouseSettings, summary: EtlSummary, trigger: str) -> None:
+    """One row in raw.etl_runs (a warehouse that refuses it costs the record, not the run: logged as a warning)."""
+    import psycopg
+
+    from loader.warehouse import connect
+
+    load, dbt, health = summary.load, summary.transform, summary.health
+    row = {
+        "started_at": summary.started_at or datetime.now(UTC),
+        "status": summary.status,
+        "trigger": trigger,
+        "load_id": load.get("load_id"),
+        "load_status": load.get("status"),
+        "objects": load.get("objects", 0),
+        "events": load.get("events", 0),
+        "rejected": load.get("rejected", 0),
+        "shop_status": summary.shop.get("status"),
+        "models_ok": dbt.get("models_ok", 0),
+        "models_failed": dbt.get("models_failed", 0),
+        "tests_failed": dbt.get("tests_failed", 0),
+        "health_status": health.status if health else None,
+        "health_failures": health.failures if health else [],
+        "freshness_status": health.freshness if health else None,
+        "seconds": summary.seconds,
+        "message": summary.message,
+    }
+    try:
+        with connect(warehouse, autocommit=True) as conn:
+            conn.execute(
+                f"insert into raw.etl_runs ({', '.join(row)}) values ({', '.join(f'%({name})s' for name in row)})",
+                row,
+            )
+    except psycopg.Error as error:
+        logs.log(f"etl: the run was not recorded in raw.etl_runs: {error}", level=logging.WARNING)

@@ -112,6 +112,8 @@ class DbtSummary:
     tests_warned: int = 0
     skipped: int = 0
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # tests that warned
+    freshness: dict[str, str] = field(default_factory=dict)  # source freshness: "source.table" -> pass/warn/error
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -131,8 +133,13 @@ class DbtSummary:
 # dbt commands that read or write the warehouse: the warehouse's own tables (loader/schema.py) are migrated first.
 _WAREHOUSE_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "compile", "show", "docs", "source"})
 
-# Scheduled and CLI builds: unit tests are for CI (dbt's advice), and the incremental one needs built models.
-BUILD = ("build", "--exclude-resource-type", "unit_test")
+# Scheduled and CLI builds: unit tests are for CI (dbt's advice), and the incremental one needs built models. The
+# data health checks (tests tagged health) run after the build, on their own (HEALTH_CHECKS): a break in the data
+# is reported as such, never as a failed build, and never stops a mart.
+BUILD = ("build", "--exclude-resource-type", "unit_test", "--exclude", "tag:health")
+HEALTH_CHECKS = ("test", "--select", "tag:health")
+# dbt source freshness of raw.events (warn_after / error_after in models/staging/_sources.yml).
+FRESHNESS = ("source", "freshness", "--select", "source:raw.events")
 
 
 def run_dbt(
@@ -191,10 +198,14 @@ def run_dbt(
         kind = str(getattr(node, "resource_type", "")) if node is not None else ""
         status = str(getattr(node_result, "status", ""))
         statuses[(kind, status)] += 1
-        if status in ("error", "fail"):
+        if kind == "source":
+            summary.freshness[f"{getattr(node, 'source_name', '?')}.{getattr(node, 'name', '?')}"] = status
+        if status in ("error", "fail", "runtime error"):
             summary.failures.append(
                 f"{kind} {getattr(node, 'name', '?')}: {str(getattr(node_result, 'message', ''))[:300]}"
             )
+        elif status == "warn" and kind in ("test", "unit_test"):
+            summary.warnings.append(f"{kind} {getattr(node, 'name', '?')}")
     for (kind, status), count in statuses.items():
         if kind in ("model", "seed", "snapshot"):
             if status == "success":

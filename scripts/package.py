@@ -44,6 +44,7 @@ ETL_REQUIREMENTS = [
     "crawlerdetect",
     "dbt-core",
     "dbt-postgres",
+    "aws-lambda-powertools",  # the data health's CloudWatch metrics (loader/metrics.py)
 ]
 DBT_FILES = ["dbt_project.yml", "profiles.yml", "dbt_project"]
 # What the project's wheel is built from (a clean copy: setuptools' build/ folder would keep deleted modules).

@@ -1,4 +1,5 @@
-"""ETL Lambda (EventBridge schedule): load new raw objects, then dbt build, under one lock."""
+"""ETL Lambda (EventBridge schedule): load new raw objects, then dbt build and the data health checks, under one lock;
+the data health goes to CloudWatch as metrics (one EMF line)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from loader import logs
 from loader.config import EtlSettings
 from loader.etl import EtlFailed, EtlRequest, run_etl
+from loader.metrics import publish_health
 from loader.transform import prepare_dbt
 from loader.warehouse import resolve
 
@@ -19,6 +21,7 @@ prepare_dbt()  # import dbt during Lambda's init phase, not on the first invocat
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     with logs.correlation(getattr(context, "aws_request_id", None)):
         summary = run_etl(EtlRequest.from_event(event), SETTINGS, WAREHOUSE, trigger="lambda")
+    publish_health(summary.health, namespace=SETTINGS.metrics_namespace, service=SETTINGS.metrics_service)
     if summary.status == "failed":
         raise EtlFailed(summary.message)  # the invocation fails, so the errors alarm fires
     return summary.as_dict()
