@@ -4,12 +4,14 @@ orders it placed, hand-made requests and shop rows, snapshots to compare increme
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from loader import breaks as breaks_module
 from loader.config import IngestSettings, LoaderSettings, ShopDatabaseSettings, WarehouseSettings
 from loader.generate import TrafficGenerator
 from loader.ingest import Collector, HttpRequest
@@ -45,9 +47,12 @@ def incremental_models(target: Path) -> list[str]:
 class Warehouse:
     """A lake and a warehouse database, loaded and built step by step like the ETL does."""
 
-    def __init__(self, home: Path, dw: WarehouseSettings, project: Path = PROJECT) -> None:
+    def __init__(
+        self, home: Path, dw: WarehouseSettings, project: Path = PROJECT, load_since: datetime = T - timedelta(days=30)
+    ) -> None:
         self.store = LocalStore(home / "lake", fsync=False)
         self.dw = dw
+        self.load_since = load_since
         self.target = home / "target"
         self.project = project
         self.compared: list[str] = []
@@ -66,13 +71,15 @@ class Warehouse:
             seed_catalog(conn)
         return shop
 
-    def add_traffic(self, events: int, days: float, seed: int, now: datetime) -> None:
+    def add_traffic(
+        self, events: int, days: float, seed: int, now: datetime, breaks: Sequence[breaks_module.Break] = ()
+    ) -> None:
         """Generated visits through the collector, and the orders their checkouts placed in the shop database;
-        loaded and synced."""
+        loaded and synced. ``breaks``: tracking breaks injected into the traffic (:mod:`loader.breaks`)."""
         with psycopg.connect(**self.shop.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
             orders = ShopOrders.open(conn, seed=seed, since=now - timedelta(days=days), now=now)
             generator = TrafficGenerator(events=events, days=days, seed=seed, now=now, place_order=orders.place_order)
-            replay(generator.requests(), self.store)
+            replay(breaks_module.inject(generator.requests(), breaks, seed), self.store)
             orders.write(conn)
         self.load()
 
@@ -91,7 +98,7 @@ class Warehouse:
         """Load the lake's new objects and sync the shop database, as an ETL run does before dbt."""
         with run_lock(self.dw) as (conn, acquired):
             assert acquired
-            summary = Loader(self.store, self.dw, LoaderSettings(threads=4)).run(conn, since=T - timedelta(days=30))
+            summary = Loader(self.store, self.dw, LoaderSettings(threads=4)).run(conn, since=self.load_since)
             synced = sync_shop(self.shop, conn, trigger="test")
         assert summary.status == "succeeded", summary
         assert synced.status == "succeeded", synced
