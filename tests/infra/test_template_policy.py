@@ -1592,6 +1592,105 @@ def oltp_admits_the_etl_over_tls(t: Template) -> list[str]:
 
 # ---------------------------------------------------------------- the template keeps its promises
 
+# ---------------------------------------------------------------- alarms and the data health's metrics
+
+METRICS_NAMESPACE = "Clickstream"  # loader/metrics.py publishes here, dimension service = the stack's name
+STACK_NAME = {"Ref": "AWS::StackName"}
+ALARMS = "AWS::CloudWatch::Alarm"
+
+
+def alarm_topic(t: Template) -> str | None:
+    topics = list(resources(t, "AWS::SNS::Topic"))
+    return topics[0] if len(topics) == 1 else None
+
+
+def alarms_notify_an_encrypted_topic(t: Template) -> list[str]:
+    """Every alarm notifies the one alarm topic (and again when OK), whatever the parameters; the topic is encrypted
+    with a rotating key of this template that admits CloudWatch alarms of this account and no other principal but the
+    account; the e-mail subscription exists only with AlarmEmail."""
+    found = []
+    topic = alarm_topic(t)
+    if topic is None:
+        return [f"expected one SNS topic for the alarms, found {list(resources(t, 'AWS::SNS::Topic'))}"]
+    if "Condition" in t["Resources"][topic]:
+        found.append(f"{topic} must exist in every deploy (its alarms always notify it), has a Condition")
+    for lid, alarm in resources(t, ALARMS).items():
+        for key in ("AlarmActions", "OKActions"):
+            if props(alarm).get(key) != [{"Ref": topic}]:
+                found.append(f"{lid}.{key} must be [{topic}] unconditionally, is {props(alarm).get(key)}")
+    key = target(props(t["Resources"][topic]).get("KmsMasterKeyId"))
+    if key not in resources(t, "AWS::KMS::Key"):
+        return [*found, f"{topic} must be encrypted with a KMS key of this template, has {key}"]
+    key_props = props(t["Resources"][key])
+    if not is_true(key_props.get("EnableKeyRotation")):
+        found.append(f"{key} must rotate")
+    statements = as_list(key_props.get("KeyPolicy", {}).get("Statement", []))
+    account_root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    cloudwatch = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    others = [s for s in statements if s not in cloudwatch and s.get("Principal") != {"AWS": account_root}]
+    if others:
+        found.append(f"{key} admits principals other than the account and CloudWatch: {others}")
+    if not cloudwatch or any(
+        actions(s) - {"kms:decrypt", "kms:generatedatakey*"}
+        or s.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount") != {"Ref": "AWS::AccountId"}
+        for s in cloudwatch
+    ):
+        found.append(f"{key} must let CloudWatch, for this account only, Decrypt and GenerateDataKey*: {cloudwatch}")
+    subscriptions = resources(t, "AWS::SNS::Subscription")
+    if [props(sub).get("Endpoint") for sub in subscriptions.values()] != [{"Ref": "AlarmEmail"}] or any(
+        sub.get("Condition") != "HasAlarmEmail" or target(props(sub).get("TopicArn")) != topic
+        for sub in subscriptions.values()
+    ):
+        found.append(f"one e-mail subscription to {topic}, to AlarmEmail, only with HasAlarmEmail: {subscriptions}")
+    return found
+
+
+def _alarm_on(t: Template, namespace: str, metric: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (lid, props(alarm))
+        for lid, alarm in resources(t, ALARMS).items()
+        if props(alarm).get("Namespace") == namespace and props(alarm).get("MetricName") == metric
+    ]
+
+
+def health_alarms(t: Template) -> list[str]:
+    """The alarms the data health issue asks for, on the metrics the ETL publishes (the same namespace and service
+    dimension as its environment), plus the ETL's duration near its timeout and the collector's 5xx."""
+    found = []
+    variables = props(t["Resources"][ETL_FUNCTION]).get("Environment", {}).get("Variables", {})
+    if variables.get("POWERTOOLS_METRICS_NAMESPACE") != METRICS_NAMESPACE:
+        found.append(f"{ETL_FUNCTION} must publish its metrics in namespace {METRICS_NAMESPACE}")
+    if variables.get("POWERTOOLS_SERVICE_NAME") != STACK_NAME:
+        found.append(f"{ETL_FUNCTION}'s metrics must carry the stack's name as their service dimension")
+    expected = {
+        # metric: (comparison, threshold, how missing data counts)
+        "HealthAnomalies": ("GreaterThanOrEqualToThreshold", 1, "notBreaching"),
+        "Events": ("LessThanOrEqualToThreshold", 0, "breaching"),  # a dead tracker, or no ETL publishing
+        "CaptureRate": ("LessThanThreshold", 50, "notBreaching"),
+    }
+    for metric, (comparison, threshold, missing) in expected.items():
+        alarms = _alarm_on(t, METRICS_NAMESPACE, metric)
+        if len(alarms) != 1:
+            found.append(f"expected one alarm on {METRICS_NAMESPACE}/{metric}, found {[lid for lid, _ in alarms]}")
+            continue
+        lid, alarm = alarms[0]
+        if alarm.get("Dimensions") != [{"Name": "service", "Value": STACK_NAME}]:
+            found.append(f"{lid} must read the metric of this stack's ETL (service = the stack's name)")
+        got = (alarm.get("ComparisonOperator"), float(alarm.get("Threshold", "nan")), alarm.get("TreatMissingData"))
+        if got != (comparison, threshold, missing):
+            found.append(f"{lid} must be {comparison} {threshold}, missing data {missing}; is {got}")
+    timeout_ms = int(props(t["Resources"][ETL_FUNCTION])["Timeout"]) * 1000
+    durations = [a for _, a in _alarm_on(t, "AWS/Lambda", "Duration")
+                 if a.get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": ETL_FUNCTION}}]]  # fmt: skip
+    if not any(a.get("Statistic") == "Maximum" and 0.5 * timeout_ms <= float(a["Threshold"]) < timeout_ms
+               for a in durations):  # fmt: skip
+        found.append(f"expected an alarm on {ETL_FUNCTION}'s maximum Duration near its timeout ({timeout_ms} ms)")
+    if not any(a.get("Dimensions") == [{"Name": "ApiId", "Value": {"Ref": "IngestApi"}}]
+               for _, a in _alarm_on(t, "AWS/ApiGateway", "5xx")):  # fmt: skip
+        found.append("expected an alarm on the ingest API's 5xx")
+    return found
+
+
 CHECKS: list[Check] = [
     world_ingress_to_ssh_or_postgres,
     any_ssh_ingress,
@@ -1642,6 +1741,8 @@ CHECKS: list[Check] = [
     shop_password_never_inline,
     shop_database_combinations,
     oltp_admits_the_etl_over_tls,
+    alarms_notify_an_encrypted_topic,
+    health_alarms,
 ]
 
 
@@ -1848,6 +1949,14 @@ def test_shop_database_password_is_never_in_the_template(template: Template) -> 
 
 def test_rules_refuse_a_shop_database_the_etl_could_not_reach(template: Template) -> None:
     assert shop_database_combinations(template) == []
+
+
+def test_every_alarm_notifies_one_topic_encrypted_with_a_key_cloudwatch_may_use(template: Template) -> None:
+    assert alarms_notify_an_encrypted_topic(template) == []
+
+
+def test_health_metrics_etl_duration_and_ingest_errors_have_alarms(template: Template) -> None:
+    assert health_alarms(template) == []
 
 
 def test_oltp_host_admits_the_etl_subnet_over_tls_with_scram(template: Template) -> None:
@@ -2612,6 +2721,69 @@ BREAKS: list[tuple[str, Check, Callable[[Template], None]]] = [
         oltp_admits_the_etl_over_tls,
         _user_data(OLTP_HBA_ETL, OLTP_HBA_ETL.replace("scram-sha-256", "trust"), "OltpInstance"),
     ),
+    (
+        "alarm-topic-only-with-an-email",
+        alarms_notify_an_encrypted_topic,
+        _set("Resources.AlarmTopic.Condition", "HasAlarmEmail"),
+    ),
+    (
+        "alarm-without-the-topic",
+        alarms_notify_an_encrypted_topic,
+        _set(
+            "Resources.HealthAnomalyAlarm.Properties.AlarmActions",
+            {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], NO_VALUE]},
+        ),
+    ),
+    ("alarm-never-ok", alarms_notify_an_encrypted_topic, _set("Resources.NoEventsAlarm.Properties.OKActions", None)),
+    (
+        "alarm-topic-unencrypted",
+        alarms_notify_an_encrypted_topic,
+        _set("Resources.AlarmTopic.Properties.KmsMasterKeyId", None),
+    ),
+    (
+        "alarm-topic-with-aws-sns",
+        alarms_notify_an_encrypted_topic,
+        _set("Resources.AlarmTopic.Properties.KmsMasterKeyId", "alias/aws/sns"),
+    ),
+    (
+        "alarm-key-not-rotating",
+        alarms_notify_an_encrypted_topic,
+        _set("Resources.AlarmTopicKey.Properties.EnableKeyRotation", False),
+    ),
+    (
+        "alarm-key-for-anyone",
+        alarms_notify_an_encrypted_topic,
+        _append(
+            "Resources.AlarmTopicKey.Properties.KeyPolicy.Statement",
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"},
+        ),
+    ),
+    (
+        "alarm-key-for-cloudwatch-of-any-account",
+        alarms_notify_an_encrypted_topic,
+        _set("Resources.AlarmTopicKey.Properties.KeyPolicy.Statement.1.Condition", None),
+    ),
+    (
+        "alarm-email-always",
+        alarms_notify_an_encrypted_topic,
+        _set("Resources.AlarmEmailSubscription.Condition", None),
+    ),
+    ("etl-metrics-elsewhere", health_alarms, _set(f"{ETL_VARIABLES}.POWERTOOLS_METRICS_NAMESPACE", "Other")),
+    ("etl-metrics-fixed-service", health_alarms, _set(f"{ETL_VARIABLES}.POWERTOOLS_SERVICE_NAME", "clickstream")),
+    ("no-anomaly-alarm", health_alarms, _set("Resources.HealthAnomalyAlarm", None)),
+    (
+        "dead-tracker-missing-data-ok",
+        health_alarms,
+        _set("Resources.NoEventsAlarm.Properties.TreatMissingData", "notBreaching"),
+    ),
+    (
+        "events-alarm-on-another-stack",
+        health_alarms,
+        _set("Resources.NoEventsAlarm.Properties.Dimensions.0.Value", "clickstream"),
+    ),
+    ("no-capture-alarm", health_alarms, _set("Resources.LowCaptureRateAlarm", None)),
+    ("duration-alarm-at-the-timeout", health_alarms, _set("Resources.EtlDurationAlarm.Properties.Threshold", 900000)),
+    ("no-ingest-5xx-alarm", health_alarms, _set("Resources.IngestServerErrorsAlarm", None)),
 ]
 
 
