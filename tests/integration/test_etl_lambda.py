@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from loader.breaks import UnknownEvent, inject
 from loader.config import RawStoreSettings, ShopDatabaseSettings, WarehouseSettings
 from loader.etl import EtlFailed, EtlRequestError
 from loader.generate import TrafficGenerator
@@ -83,7 +84,8 @@ def test_a_scheduled_run_loads_then_builds_and_the_next_one_is_incremental(
     add_traffic(1500, seed=1)
     capsys.readouterr()
     first = etl(SCHEDULED, SimpleNamespace(aws_request_id="req-42"))
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    logged = [line for line in lines if "_aws" not in line]  # and one line of metrics (EMF)
     assert [line["message"] for line in logged] == ["load", "etl"], "one JSON line per step"
     assert all(line["correlationId"] == "req-42" for line in logged)
     assert first["status"] == "succeeded"
@@ -124,6 +126,36 @@ def test_a_failing_dbt_test_fails_the_invocation_after_the_load_committed(etl: A
     with pytest.raises(EtlFailed, match="funnel_never_increases_with_the_step"):
         etl(SCHEDULED, None)
     assert query(dw, "select count(*) from raw.events") > loaded_before, "the load committed before dbt failed"
+
+
+def test_a_break_in_the_data_is_reported_under_health_and_published_as_metrics_while_the_run_succeeds(
+    etl: Any, dw: WarehouseSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new storefront release sends an event the contract does not know: the health checks warn, the Lambda's
+    metrics say so (HealthAnomalies), the marts build and the run succeeds; raw.etl_runs records it."""
+    requests = TrafficGenerator(events=900, days=3, seed=8, now=NOW).requests()
+    replay(
+        inject(requests, [UnknownEvent(NOW - timedelta(minutes=50))], seed=8), open_store(RawStoreSettings.from_env())
+    )
+    capsys.readouterr()
+    result = etl(SCHEDULED, None)
+    assert result["status"] == "succeeded" and result["transform"]["tests_failed"] == 0
+    health = result["health"]
+    assert health["status"] == "warn" and health["failures"] == ["health_tracker_schema_is_unchanged"]
+    assert health["freshness"] == "pass" and any("unknown_event_name" in found for found in health["open_anomalies"])
+    [metrics] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    [definition] = metrics["_aws"]["CloudWatchMetrics"]
+    assert (definition["Namespace"], definition["Dimensions"], metrics["service"]) == (
+        "Clickstream",
+        [["service"]],
+        "clickstream",
+    )
+    assert metrics["HealthAnomalies"] == [1.0] and metrics["HealthChecksFailed"] == [0.0]
+    assert metrics["Events"][0] == health["latest"]["events"] > 0 and "BotShare" in metrics
+    assert query(dw, "select count(*) from marts.fct_events") > 0
+    assert query(dw, "select status || ' ' || health_status || ' ' || freshness_status from marts.etl_runs") == (
+        "succeeded warn pass"
+    )
 
 
 def test_a_second_concurrent_etl_is_skipped_but_a_blocked_backfill_fails(etl: Any, dw: WarehouseSettings) -> None:
