@@ -23,6 +23,7 @@ from dashboard import (
     events,
     freshness,
     funnel,
+    health,
     journeys,
     layout,
     overview,
@@ -71,6 +72,7 @@ def _dashboard_page(
     empty: bool,
     vocab: Vocabulary,
     orders: revenue.State,
+    health_state: health.State = "ready",
 ) -> Tag:
     return ui.page_navbar(
         overview.panel("overview"),
@@ -80,6 +82,7 @@ def _dashboard_page(
         journeys.panel("journeys"),
         retention.panel("retention"),
         events.panel("events"),
+        health.panel("health", health_state),
         layout.head(),
         charts.PLOTLY_JS,  # with the page: loaded once, before any chart arrives
         title="Clickstream · shop analytics",
@@ -110,10 +113,13 @@ def create_app(pool: ConnectionPool) -> App:
             bounds = warehouse.data_bounds(pool)
             vocab = vocabulary_once()
             orders = revenue.state(pool)  # no orders (no shop database): the Revenue page says so
+            health_state = health.state(pool)  # marts built before the data health: the page says how to build them
         except psycopg.Error as error:
             return layout.unreachable_page(str(error).strip() or type(error).__name__)
         defaults = default_filters(bounds["last_date"])
-        return _dashboard_page(defaults, bounds["first_date"], bounds["last_date"], state == "empty", vocab, orders)
+        return _dashboard_page(
+            defaults, bounds["first_date"], bounds["last_date"], state == "empty", vocab, orders, health_state
+        )
 
     def server(input: Inputs, output: Outputs, session: Session) -> None:
         try:
@@ -145,5 +151,6 @@ def create_app(pool: ConnectionPool) -> App:
         journeys.server("journeys", filters=filters, pool=pool, vocabulary=vocab)
         retention.server("retention", filters=filters, pool=pool)
         events.server("events", filters=filters, pool=pool)
+        health.server("health", filters=filters, pool=pool)
 
     return App(page, server)
