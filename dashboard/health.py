@@ -162,7 +162,7 @@ def rejected(pool: ConnectionPool, filters: Filters) -> pd.DataFrame:
         select
             reason,
             sum(rejected)::bigint as rejected,
-            sum(objects)::bigint as objects,
+            sum(raw_objects)::bigint as objects,
             max(last_rejected_at) as last_rejected_at,
             max(example_source_key) as example_source_key
         from marts.rejected_events_daily

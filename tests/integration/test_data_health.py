@@ -31,6 +31,12 @@ BURST = BotBurst(END - timedelta(days=2, hours=14), END - timedelta(days=2, hour
 UNKNOWN = UnknownEvent(END - timedelta(days=1, hours=9), name="promo_banner_view")
 BREAKS = (DROP, SILENT_DAY, BURST, UNKNOWN)
 HOUR = timedelta(hours=1)
+FIRST_DAY = END - timedelta(weeks=WEEKS)
+QUARANTINED = {  # objects the loader quarantines: one not JSON, one with two events breaking the contract
+    f"events/{FIRST_DAY + 3 * HOUR:%Y/%m/%d/%H}/events-not-json.json": b"{not json",
+    f"events/{FIRST_DAY + 5 * HOUR:%Y/%m/%d/%H}/events-bad.json": b'[{"eventName": "Page View!", "clientId": "c1"},\n'
+    b'{"eventName": "page_view"}]',
+}
 
 
 def as_of(instant: datetime) -> list[str]:
@@ -48,6 +54,8 @@ def health(pg_server: WarehouseSettings, tmp_path_factory: pytest.TempPathFactor
         conn.execute(f'create database "{name}"')
     dw = dataclasses.replace(pg_server, database=name, embedded=False)
     warehouse = Warehouse(root, dw, load_since=END - timedelta(weeks=WEEKS + 1))
+    for key, body in QUARANTINED.items():  # in the first week, which no hour is judged against
+        warehouse.store.put(key, body)
     warehouse.add_traffic(EVENTS, WEEKS * 7, seed=21, now=END, breaks=BREAKS)
     warehouse.build(*as_of(END))
     yield warehouse
@@ -174,3 +182,82 @@ def test_health_checks_warn_or_fail_on_a_break_and_never_stop_the_build(health: 
     assert len(health_tests) == 5
     children = {child for node in health_tests for child in manifest["child_map"][node["unique_id"]]}
     assert children == set(), "no model depends on a health test"
+
+
+# -- the dashboard's Data health page reads the same marts ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def health_pool(health: Warehouse) -> Iterator[Any]:
+    from dashboard.db import open_pool
+
+    run_dbt(["run", "--select", "data_health_hourly", "--quiet", *as_of(END)], health.dw, target_path=health.target)
+    pool = open_pool(health.dw)
+    yield pool
+    pool.close()
+
+
+def test_the_health_page_shows_every_hour_of_the_range_with_the_events_of_raw_events(
+    health: Warehouse, health_pool: Any
+) -> None:
+    from dashboard import health as page
+    from dashboard.filters import Filters
+
+    week = Filters((END - timedelta(days=7)).date(), (END - timedelta(days=1)).date())
+    hours = page.hours(health_pool, week)
+    assert list(hours["hour_at"]) == [week.start_at + n * HOUR for n in range(7 * 24)]
+    assert hours["events"].sum() == health.one(
+        "select count(*) from raw.events where event_at >= %s and event_at < %s", week.start_at, week.end_at
+    )
+    flagged = {row.hour_at: list(row.anomalies) for row in hours.itertuples() if len(row.anomalies)}
+    assert flagged == dict(
+        health.query(
+            "select hour_at, anomalies from marts.data_health_hourly where cardinality(anomalies) > 0"
+            " and hour_at >= %s and hour_at < %s",
+            week.start_at,
+            week.end_at,
+        )
+    )
+    assert flagged[DROP.start] == ["volume_drop"] and "bot_spike" in flagged[BURST.start]
+    status = page.status(health_pool)
+    assert status["as_of_at"] == END and status["latest_hour_at"] == END - HOUR
+    assert status["open"] == [
+        (hour, list(found))
+        for hour, found in health.query(
+            "select hour_at, anomalies from marts.data_health_hourly where hour_at >= %s and cardinality(anomalies) > 0"
+            " order by hour_at desc",
+            END - 3 * HOUR,
+        )
+    ]
+
+
+def test_the_health_page_lists_the_quarantine_by_reason_and_the_last_etl_runs(
+    health: Warehouse, health_pool: Any
+) -> None:
+    from dashboard import health as page
+    from dashboard.filters import Filters
+
+    first_days = Filters(FIRST_DAY.date(), FIRST_DAY.date() + timedelta(days=1))
+    reasons = page.rejected(health_pool, first_days)
+    raw = health.query("select reason, source_key from raw.rejected_events order by rejected_id")
+    assert reasons["rejected"].sum() == len(raw) == 3
+    assert list(reasons["objects"]) == [1, 1, 1], "each kind of reason came from one object"
+    assert set(reasons["example_source_key"]) == {key for _, key in raw} == set(QUARANTINED)
+    assert any(reason.startswith("object is not valid JSON") for reason in reasons["reason"])
+    assert page.rejected(health_pool, Filters(END.date(), END.date())).empty
+    started = END + timedelta(minutes=5)
+    health.query(
+        "insert into raw.etl_runs (started_at, status, trigger, events, health_status, health_failures, seconds)"
+        " values (%s, 'succeeded', 'lambda', 1234, 'warn', '{health_tracker_schema_is_unchanged}', 41.5) returning 1",
+        started,
+    )
+    runs = page.runs(health_pool)
+    assert len(runs) == health.one("select count(*) from raw.etl_runs") >= 1
+    latest = runs.iloc[0]
+    assert (latest["started_at"], latest["status"], latest["events"], latest["health_status"]) == (
+        started,
+        "succeeded",
+        1234,
+        "warn",
+    )
+    assert list(latest["health_failures"]) == ["health_tracker_schema_is_unchanged"]

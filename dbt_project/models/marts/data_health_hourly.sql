@@ -53,33 +53,48 @@ known_names as (
 
 name_first_hours as (
     select
-        names.event_name,
+        name_keys.event_name,
         min(counted.hour_at) as first_hour_at
     from counted
-    cross join lateral jsonb_object_keys(counted.events_by_name) as names (event_name)
-    group by names.event_name
+    cross join lateral jsonb_object_keys(counted.events_by_name) as name_keys (event_name)
+    group by name_keys.event_name
+),
+
+fields_first_seen as (
+    select
+        field_path,
+        date_trunc('hour', first_seen_at at time zone 'UTC') at time zone 'UTC' as hour_at
+    from {{ ref('stg_clickstream__payload_fields') }}
+    where not is_added_by_platform
 ),
 
 new_fields as (
     select
-        date_trunc('hour', first_seen_at at time zone 'UTC') at time zone 'UTC' as hour_at,
+        hour_at,
         array_agg(field_path order by field_path) as new_payload_fields
-    from {{ ref('stg_clickstream__payload_fields') }}
-    where not is_added_by_platform
-    group by 1
+    from fields_first_seen
+    group by hour_at
+),
+
+placed_orders as (
+    select
+        date_trunc('hour', ordered_at at time zone 'UTC') at time zone 'UTC' as hour_at,
+        match_method <> 'none' as is_matched
+    from {{ ref('fct_orders') }}
 ),
 
 orders as (
     select
-        date_trunc('hour', ordered_at at time zone 'UTC') at time zone 'UTC' as hour_at,
+        hour_at,
         count(*)::integer as shop_orders,
-        count(*) filter (where match_method <> 'none')::integer as matched_orders
-    from {{ ref('fct_orders') }}
-    group by 1
+        count(*) filter (where is_matched)::integer as matched_orders
+    from placed_orders
+    group by hour_at
 ),
 
 shop as (
-    select exists (select 1 from {{ ref('fct_orders') }}) as has_orders
+    select coalesce(bool_or(true), false) as has_orders
+    from {{ ref('fct_orders') }}
 ),
 
 as_of as (
@@ -120,7 +135,7 @@ hours as (
     cross join lateral generate_series(bounds.first_hour_at, bounds.last_hour_at, interval '1 hour') as series (hour_at)
 ),
 
-names as (
+hour_names as (
     select
         counted.hour_at,
         sum(by_name.events::integer) filter (where known_names.event_name is null)::integer as unknown_events,
@@ -151,17 +166,17 @@ measured as (
         coalesce(counted.checkout_complete_events, 0) as checkout_complete_events,
         coalesce(counted.quarantined_events, 0) as quarantined_events,
         coalesce(counted.late_events, 0) as late_events,
-        coalesce(names.unknown_events, 0) as unknown_events,
-        coalesce(names.unknown_event_names, '{}'::text []) as unknown_event_names,
-        coalesce(names.new_event_names, '{}'::text []) as new_event_names,
-        coalesce(new_fields.new_payload_fields, '{}'::text []) as new_payload_fields,
+        coalesce(hour_names.unknown_events, 0) as unknown_events,
+        coalesce(hour_names.unknown_event_names, '{}'::text[]) as unknown_event_names,
+        coalesce(hour_names.new_event_names, '{}'::text[]) as new_event_names,
+        coalesce(new_fields.new_payload_fields, '{}'::text[]) as new_payload_fields,
         case when shop.has_orders then coalesce(orders.shop_orders, 0) end as shop_orders,
         case when shop.has_orders then coalesce(orders.matched_orders, 0) end as matched_orders
     from hours
     cross join shop
     left join counted on hours.hour_at = counted.hour_at
     left join rejected on hours.hour_at = rejected.hour_at
-    left join names on hours.hour_at = names.hour_at
+    left join hour_names on hours.hour_at = hour_names.hour_at
     left join new_fields on hours.hour_at = new_fields.hour_at
     left join orders on hours.hour_at = orders.hour_at
 ),

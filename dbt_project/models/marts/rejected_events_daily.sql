@@ -21,7 +21,7 @@ final as (
         reason_kind as reason,
         count(*)::integer as rejected,
         count(*) filter (where is_whole_object)::integer as whole_objects,
-        count(distinct source_key)::integer as objects,
+        count(distinct source_key)::integer as raw_objects,
         min(reason) as example_reason,
         max(source_key) as example_source_key,
         min(rejected_at) as first_rejected_at,

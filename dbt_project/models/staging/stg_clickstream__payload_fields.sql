@@ -46,11 +46,12 @@ fields as (
         field.field_path,
         min(paths.event_at) as first_seen_at
     from paths
-    cross join lateral unnest(array[
-        paths.level_1_key,
-        paths.level_1_key || '.' || paths.level_2_key,
-        paths.level_1_key || '.' || paths.level_2_key || '.' || paths.level_3_key
-    ]) as field (field_path)
+    cross join
+        lateral unnest(array[
+            paths.level_1_key,
+            paths.level_1_key || '.' || paths.level_2_key,
+            paths.level_1_key || '.' || paths.level_2_key || '.' || paths.level_3_key
+        ]) as field (field_path)
     where field.field_path is not null
     group by field.field_path
 ),
