@@ -11,6 +11,7 @@ Needs the health marts (a warehouse built before them shows how to build them in
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -84,6 +85,7 @@ CSS = """
 .health-status { padding: .6rem .9rem; border-radius: .4rem; margin-bottom: .75rem; }
 .health-status.ok { background: #e8f5ee; color: #1e6b41; }
 .health-status.open { background: #fdecec; color: #8c1c1c; font-weight: 600; }
+.health-status.unsure { background: #fff4e0; color: #7a4b00; }
 table.health-table { font-size: .85rem; margin-bottom: 0; }
 table.health-table td.num, table.health-table th.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.health-table tr.failed td { color: #8c1c1c; }
@@ -123,13 +125,14 @@ def hours(pool: ConnectionPool, filters: Filters) -> pd.DataFrame:
 
 
 def status(pool: ConnectionPool, open_hours: int = OPEN_HOURS) -> dict[str, Any]:
-    """Now, whatever the range: when the health was last judged (``as_of_at``), the latest complete hour, and the
-    anomalous hours among the latest ``open_hours`` complete ones (``open``: [(hour_at, anomalies)], newest first)."""
+    """Now, whatever the range: when the health was last judged (``as_of_at``), the latest complete hour, the
+    anomalous hours among the latest ``open_hours`` complete ones (``open``: [(hour_at, anomalies)], newest first), the
+    events of those hours (``events``) and whether their volume has a baseline to be judged against (``judged``)."""
     query = """
         with latest as (
             select hour_at from marts.data_health_hourly where is_complete order by hour_at desc limit %(hours)s
         )
-        select hour_at, anomalies, as_of_at, is_complete
+        select hour_at, anomalies, as_of_at, is_complete, events, events_score is not null as is_judged
         from marts.data_health_hourly
         where hour_at >= (select coalesce(min(hour_at), '-infinity') from latest)
         order by hour_at desc
@@ -140,6 +143,8 @@ def status(pool: ConnectionPool, open_hours: int = OPEN_HOURS) -> dict[str, Any]
         "as_of_at": found[0]["as_of_at"] if found else None,
         "latest_hour_at": complete[0]["hour_at"] if complete else None,
         "open": [(row["hour_at"], list(row["anomalies"])) for row in found if row["anomalies"]],
+        "events": sum(row["events"] for row in complete),
+        "judged": bool(complete) and all(row["is_judged"] for row in complete),
     }
 
 
@@ -179,19 +184,35 @@ def describe(anomalies: Any) -> str:
 
 
 def status_line(data: Mapping[str, Any], now: datetime | None = None) -> Tag:
-    """Open anomalies now (red) or healthy (green), and when the health was last judged."""
+    """Open anomalies now (red); no event at all lately, or no baseline to judge the volume by yet (amber); or
+    healthy (green); and when the health was last judged."""
     opened = data["open"]
     judged = f"judged as of {moment(data['as_of_at'], now)}" if data["as_of_at"] else "not judged yet"
     if opened:
         text = f"Open: {describe(sorted({name for _, names in opened for name in names}))} — in the latest {OPEN_HOURS} hours"
+        tone = "open"
+    elif data.get("events", 1) == 0:
+        text = (
+            f"No events in the latest {OPEN_HOURS} complete hours: the tracker, the collector or the ETL may be down"
+            " (too little history to call it an anomaly)"
+        )
+        tone = "unsure"
+    elif not data.get("judged", True):
+        text = (
+            "No anomaly, but the volume cannot be judged yet: the baseline needs 4 weeks of history (new event names"
+            " and payload fields are watched already)"
+        )
+        tone = "unsure"
     else:
         text = f"Healthy: no anomaly in the latest {OPEN_HOURS} complete hours"
+        tone = "ok"
     return tags.div(
         text,
         tags.span(f" ({judged})", class_="fw-normal"),
         id="health_status",
-        class_=f"health-status {'open' if opened else 'ok'}",
+        class_=f"health-status {tone}",
         data_open=str(len(opened)),
+        data_tone=tone,
     )
 
 
@@ -269,7 +290,15 @@ def hours_figure(frame: pd.DataFrame, key: str) -> go.Figure:
     )
     figure.update_layout(
         yaxis={"title": "events per hour", "rangemode": "tozero"},
-        yaxis2={"title": "checkouts", "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False},
+        yaxis2={
+            "title": "checkouts",
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+            "tickformat": ",d",
+            "dtick": max(1, math.ceil(frame["checkout_complete_events"].max() / 5)),  # whole checkouts
+        },
     )
     figure.update_xaxes(title_text="hour (UTC)")
     return charts.style(figure, key, height=380, hovermode="x unified", legend={"orientation": "h", "y": 1.12, "x": 0})

@@ -542,10 +542,61 @@ def test_every_tab_shows_the_marts_numbers_and_follows_the_filters(
     ui.assert_offline_and_clean()
 
 
+def test_the_data_health_page_shows_the_hours_against_their_baseline_and_the_pipeline(
+    dashboard: Dashboard, traffic_dw: WarehouseSettings
+) -> None:
+    """Every hour of the range (the traffic ends on LAST_DAY at noon: the hours after it are zeros, and judged), the
+    anomalous ones circled and listed as the mart has them, the state now, the last runs and the quarantine."""
+    ui = dashboard
+    ui.open()
+    ui.tab("health")
+    f = Filters(LAST_DAY - timedelta(days=6), LAST_DAY)
+    figure = ui.plot("health_hours_plot", f)
+    traces = {trace.get("name"): trace for trace in figure["data"]}
+    assert {"Expected band", "Expected", "Events", "Checkouts", "Anomaly"} <= traces.keys()
+    assert len(traces["Events"]["y"]) == 7 * 24, "every hour of the week, empty ones too"
+    [(events, checkouts)] = warehouse.query(
+        traffic_dw,
+        "select count(*), count(*) filter (where payload ->> 'eventName' = 'checkout_complete') from raw.events"
+        " where event_at >= %s and event_at < %s",
+        (f.start_at, f.end_at),
+    )
+    assert (sum(traces["Events"]["y"]), sum(traces["Checkouts"]["y"])) == (events, checkouts)
+    flagged = warehouse.query(
+        traffic_dw,
+        "select hour_at, events from marts.data_health_hourly where is_anomaly and hour_at >= %s and hour_at < %s"
+        " order by hour_at",
+        (f.start_at, f.end_at),
+    )
+    assert traces["Anomaly"]["y"] == [count for _, count in flagged]
+    assert int(ui.attribute("#health_anomalies", "data-rows")) == len(flagged)
+    rows = ui.page.locator("#health_anomalies tbody tr[data-hour]").evaluate_all(
+        "rows => rows.map(r => r.dataset.hour)"
+    )
+    assert [datetime.fromisoformat(hour) for hour in rows] == [hour for hour, _ in reversed(flagged)]
+    opened = warehouse.query(
+        traffic_dw,
+        "with latest as (select hour_at from marts.data_health_hourly where is_complete order by hour_at desc limit 3)"
+        " select count(*) from marts.data_health_hourly where is_anomaly"
+        " and hour_at >= (select min(hour_at) from latest)",
+    )[0][0]
+    assert int(ui.attribute("#health_status", "data-open")) == opened
+    # the traffic ended on LAST_DAY at noon and two weeks are no baseline: not "healthy", but no events lately
+    assert ui.attribute("#health_status", "data-tone") == ("open" if opened else "unsure")
+    assert ui.rendered("health_rejected", f).get_attribute("data-rows") == "0", "the generator's traffic loads clean"
+    assert (
+        int(ui.attribute("#health_runs", "data-rows"))
+        == warehouse.query(traffic_dw, "select count(*) from raw.etl_runs")[0][0]
+    )
+    assert "Login state and device class do not apply" in ui.rendered("health_summary", f).inner_text()
+    ui.screenshot("health", height=1900)
+    ui.assert_offline_and_clean()
+
+
 def test_the_freshness_line_is_on_every_page(dashboard: Dashboard) -> None:
     ui = dashboard
     ui.open()
-    for name in ("overview", "revenue", "funnel", "products", "journeys", "retention", "events"):
+    for name in ("overview", "revenue", "funnel", "products", "journeys", "retention", "events", "health"):
         ui.tab(name)
         ui.page.locator("#freshness_last_load").wait_for(state="visible")
         assert "UTC" in ui.page.inner_text("#freshness_bar"), name
@@ -580,6 +631,9 @@ def test_an_empty_warehouse_shows_a_friendly_empty_state(
             ui.tab("funnel")
             ui.page.locator("#funnel_plot").get_by_text("No data for these filters").wait_for()
             ui.screenshot("empty-warehouse")
+            ui.tab("health")  # no hour to judge: how to get them
+            assert ui.attribute("#health_empty", "data-state") == "empty"
+            assert "clickstream health" in ui.page.inner_text("#health_empty")
             ui.assert_offline_and_clean()
             ui.close()
     finally:

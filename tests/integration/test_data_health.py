@@ -220,7 +220,10 @@ def test_the_health_page_shows_every_hour_of_the_range_with_the_events_of_raw_ev
     )
     assert flagged[DROP.start] == ["volume_drop"] and "bot_spike" in flagged[BURST.start]
     status = page.status(health_pool)
-    assert status["as_of_at"] == END and status["latest_hour_at"] == END - HOUR
+    assert status["as_of_at"] == END and status["latest_hour_at"] == END - HOUR and status["judged"]
+    assert status["events"] == health.one(
+        "select count(*) from raw.events where event_at >= %s and event_at < %s", END - 3 * HOUR, END
+    )
     assert status["open"] == [
         (hour, list(found))
         for hour, found in health.query(

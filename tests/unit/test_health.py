@@ -148,8 +148,12 @@ def test_the_anomalies_table_says_why_newest_first() -> None:
 def test_the_status_line_is_red_when_an_anomaly_is_open() -> None:
     opened = str(page.status_line({"as_of_at": NOW, "open": [(NOW - HOUR, ["no_checkouts"])]}, now=NOW))
     assert 'class="health-status open"' in opened and "No purchase tracked" in opened and 'data-open="1"' in opened
-    healthy = str(page.status_line({"as_of_at": NOW, "open": []}, now=NOW))
+    healthy = str(page.status_line({"as_of_at": NOW, "open": [], "events": 340, "judged": True}, now=NOW))
     assert 'class="health-status ok"' in healthy and "Healthy" in healthy
+    young = str(page.status_line({"as_of_at": NOW, "open": [], "events": 340, "judged": False}, now=NOW))
+    assert 'data-tone="unsure"' in young and "needs 4 weeks of history" in young
+    silent = str(page.status_line({"as_of_at": NOW, "open": [], "events": 0, "judged": False}, now=NOW))
+    assert 'data-tone="unsure"' in silent and "No events in the latest 3 complete hours" in silent
 
 
 def test_runs_and_rejections_tables_mark_failures_and_keep_raw_counts() -> None:
