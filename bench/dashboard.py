@@ -150,7 +150,7 @@ def _filter_variants(pool: Any, count: int, seed: int = 7) -> list[Any]:
 
 
 def _queries(pool: Any) -> dict[str, Callable[[Any], Any]]:
-    from dashboard import events, freshness, funnel, journeys, overview, products, retention, revenue, warehouse
+    from dashboard import events, freshness, funnel, health, journeys, overview, products, retention, revenue, warehouse
 
     with pool.connection() as conn:
         client = conn.execute(
@@ -181,6 +181,11 @@ def _queries(pool: Any) -> dict[str, Callable[[Any], Any]]:
         "events page 20": lambda f: events.newest(pool, f, page=19),
         "events search client id": lambda f: events.newest(pool, f, client),
         "events search event name": lambda f: events.newest(pool, f, "checkout_complete"),
+        "health state": lambda f: health.state(pool),
+        "health hours": lambda f: health.hours(pool, f),
+        "health status now": lambda f: health.status(pool),
+        "health etl runs": lambda f: health.runs(pool),
+        "health rejected by reason": lambda f: health.rejected(pool, f),
     }
 
 

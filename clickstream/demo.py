@@ -120,6 +120,14 @@ def run(*, events: int, days: float, home: Path) -> int:
             f" built {dbt['models_ok']} models, {dbt['tests_passed']} tests passed; {result['seconds']:.0f}s"
             f" (Lambda log: {log})"
         )
+        health = result.get("health") or {}
+        if health:
+            opened = "; open: " + ", ".join(health["open_anomalies"]) if health.get("open_anomalies") else ""
+            print(
+                f"   data health {health['status']}: {health['checks_passed']} checks passed, {health['checks_warned']}"
+                f" warned, {health['checks_failed']} failed{opened} (`clickstream health` shows the hours; the"
+                " volume is judged once 4 weeks of history exist)"
+            )
     print("== 3/3 what the warehouse says", flush=True)
     print(summary_text(warehouse))
     return 0
