@@ -65,7 +65,6 @@ fields_first_seen as (
         field_path,
         date_trunc('hour', first_seen_at at time zone 'UTC') at time zone 'UTC' as hour_at
     from {{ ref('stg_clickstream__payload_fields') }}
-    where not is_added_by_platform
 ),
 
 new_fields as (

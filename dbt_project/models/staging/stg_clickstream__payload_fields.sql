@@ -1,11 +1,12 @@
 {#-
-    Every field path the events' payloads have carried (`product.price`, `element.dataset.orderId`, `_ingest.sentAt`;
-    three levels deep), with the event time of the first event that carried it: the data health monitor's "new
-    payload field first seen".
+    Every field path of the tracker's payloads (`eventName`, `product.price`, `element.dataset.orderId`; three levels
+    deep), with the event time of the first event that carried it: the data health monitor's "new payload field first
+    seen". The platform's own blocks (top-level keys starting with `_`: _ingest, _enriched, _contract) are left out.
 
     Incremental by field: a run reads the raw rows written since the last one (by the loader's transaction ids, as
     stg_clickstream__events does) and keeps, per field, the earliest event time seen. A field once seen stays seen:
-    an event later replaced by an earlier-received copy without it does not un-see it.
+    an event later replaced by an earlier-received copy without it does not un-see it. Each level is expanded on its
+    own (objects only), not as a product of the three: a full build reads 300k events' fields in about 6 s.
 -#}
 {{
     incremental_by_key(
@@ -25,60 +26,75 @@ source as (
     where {{ new_raw_rows('load_txid') }}
 ),
 
-paths as (
+level_1 as (
     select
         source.event_at,
-        level_1.key as level_1_key,
-        level_2.key as level_2_key,
-        level_3.key as level_3_key
+        members.key as field_path,
+        members.value
     from source
-    cross join lateral jsonb_each(source.payload) as level_1
-    left join lateral jsonb_each(
-        case when jsonb_typeof(level_1.value) = 'object' then level_1.value end
-    ) as level_2 on true
-    left join lateral jsonb_each(
-        case when jsonb_typeof(level_2.value) = 'object' then level_2.value end
-    ) as level_3 on true
+    cross join lateral jsonb_each(source.payload) as members
+    where left(members.key, 1) <> '_'
+),
+
+level_2 as (
+    select
+        level_1.event_at,
+        level_1.field_path || '.' || members.key as field_path,
+        members.value
+    from level_1
+    cross join lateral jsonb_each(level_1.value) as members
+    where jsonb_typeof(level_1.value) = 'object'
+),
+
+level_3 as (
+    select
+        level_2.event_at,
+        level_2.field_path || '.' || members.key as field_path
+    from level_2
+    cross join lateral jsonb_object_keys(level_2.value) as members (key)
+    where jsonb_typeof(level_2.value) = 'object'
+),
+
+paths as (
+    select
+        event_at,
+        field_path
+    from level_1
+    union all
+    select
+        event_at,
+        field_path
+    from level_2
+    union all
+    select
+        event_at,
+        field_path
+    from level_3
 ),
 
 fields as (
     select
-        field.field_path,
-        min(paths.event_at) as first_seen_at
+        field_path,
+        min(event_at) as first_seen_at
     from paths
-    cross join
-        lateral unnest(array[
-            paths.level_1_key,
-            paths.level_1_key || '.' || paths.level_2_key,
-            paths.level_1_key || '.' || paths.level_2_key || '.' || paths.level_3_key
-        ]) as field (field_path)
-    where field.field_path is not null
-    group by field.field_path
+    group by field_path
 ),
 
 {% if is_incremental() %}
-merged as (
+final as (
     select
         fields.field_path,
         least(fields.first_seen_at, seen.first_seen_at) as first_seen_at
     from fields
     left join {{ this }} as seen on fields.field_path = seen.field_path
-),
+)
 {% else %}
-merged as (
+final as (
     select
         field_path,
         first_seen_at
     from fields
-),
-{% endif %}
-
-final as (
-    select
-        field_path,
-        first_seen_at,
-        left(field_path, 1) = '_' as is_added_by_platform
-    from merged
 )
+{% endif %}
 
 select * from final
