@@ -22,6 +22,7 @@ from loader.shop import (
     CATALOG,
     CATEGORIES,
     CATEGORY_BY_SLUG,
+    PAYMENT_GATEWAYS,
     SHARE_CHANNELS,
     SHOP,
     SOURCES,
@@ -354,6 +355,10 @@ class TrafficGenerator:
             order = Order(visit.client.client_id, visit.client.user_id if visit.client.logged_in else None,
                           tuple(cart), visit.now)  # fmt: skip
             order_id, order_number = (self.place_order(order) if self.place_order else None) or ("", "")
+            if rng.random() < 0.35:  # paid through a gateway (VNPay, MoMo, OnePay): the success page comes back from it
+                visit.previous_url = rng.choice(PAYMENT_GATEWAYS)
+                slow = rng.random() < 0.05  # an OTP that took a while: the return is a new session
+                visit.now += timedelta(minutes=rng.uniform(35, 60) if slow else rng.uniform(1, 4))
             self._emit(visit, "checkout_complete",
                        element={"tag": "form", "id": "checkout-form",
                                 "dataset": {"orderId": order_id, "orderNumber": order_number, "total": total}})  # fmt: skip
