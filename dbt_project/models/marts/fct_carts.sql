@@ -141,45 +141,47 @@ candidate_orders as (
     where orders.ordered_at >= carts.started_at
 ),
 
-ordered as (
-    select distinct on (carts.cart_key)
-        carts.cart_key,
-        candidates.order_id
-    from carts
-    inner join candidate_orders as candidates on carts.cart_key = candidates.cart_key
-    where candidates.ordered_at <= carts.last_activity_at + {{ abandon }}
-    order by carts.cart_key asc, candidates.ordered_at asc, candidates.order_id asc
-),
-
-recovered as (
-    select distinct on (carts.cart_key)
-        carts.cart_key,
+-- each candidate order: during the cart or within cart_abandon_hours of its last activity, or later (a recovery,
+-- within cart_recovery_days)
+dated_candidates as (
+    select
+        candidates.cart_key,
         candidates.order_id,
         candidates.ordered_at,
-        candidates.revenue
-    from carts
-    inner join candidate_orders as candidates on carts.cart_key = candidates.cart_key
-    where
+        candidates.revenue,
+        candidates.ordered_at <= carts.last_activity_at + {{ abandon }} as is_within,
         candidates.ordered_at > carts.last_activity_at + {{ abandon }}
-        and candidates.ordered_at <= carts.last_activity_at + {{ recovery }}
-    order by carts.cart_key asc, candidates.ordered_at asc, candidates.order_id asc
+        and candidates.ordered_at <= carts.last_activity_at + {{ recovery }} as is_later
+    from candidate_orders as candidates
+    inner join carts on candidates.cart_key = carts.cart_key
+),
+
+-- per cart, the first of each: one grouped pass (a join per kind misleads the planner into nested loops)
+cart_orders as (
+    select
+        cart_key,
+        (array_agg(order_id order by ordered_at, order_id) filter (where is_within))[1] as order_id,
+        (array_agg(order_id order by ordered_at, order_id) filter (where is_later))[1] as recovered_order_id,
+        min(ordered_at) filter (where is_later) as recovered_at,
+        (array_agg(revenue order by ordered_at, order_id) filter (where is_later))[1] as recovered_revenue
+    from dated_candidates
+    group by cart_key
 ),
 
 outcomes as (
     select
         carts.*,
-        ordered.order_id,
+        cart_orders.order_id,
         case
-            when ordered.order_id is not null then 'ordered'
+            when cart_orders.order_id is not null then 'ordered'
             when carts.last_activity_at + {{ abandon }} > {{ run_started() }} then 'open'
             else 'abandoned'
         end as outcome,
-        recovered.order_id as recovered_order_id,
-        recovered.ordered_at as recovered_at,
-        recovered.revenue as recovered_revenue
+        cart_orders.recovered_order_id,
+        cart_orders.recovered_at,
+        cart_orders.recovered_revenue
     from carts
-    left join ordered on carts.cart_key = ordered.cart_key
-    left join recovered on carts.cart_key = recovered.cart_key
+    left join cart_orders on carts.cart_key = cart_orders.cart_key
 ),
 
 final as (
