@@ -46,8 +46,8 @@ def life(order_id: str, placed_at: datetime) -> list[Step]:
     """Every state an order goes through, in time order (the first is its state when placed)."""
     rng = random.Random(order_id)
 
-    def minutes(low: float, high: float) -> timedelta:
-        return timedelta(minutes=rng.uniform(low, high))
+    def minutes(low: float, high: float) -> timedelta:  # whole milliseconds: what timestamp(3) keeps
+        return timedelta(milliseconds=round(rng.uniform(low, high) * 60_000))
 
     steps = [Step(placed_at, "pending", "pending")]
     if rng.random() < 0.04:  # the card or wallet payment fails: the order is cancelled
