@@ -210,7 +210,7 @@ def summary_text(warehouse: Any) -> str:
             " from marts.client_lifecycle_weekly order by activity_week desc limit 1"
         ).fetchone()
         best_sellers = conn.execute(
-            "select max(product_name), sum(orders), sum(units), sum(revenue) from marts.product_engagement_daily"
+            "select max(product_name), sum(orders), sum(units), sum(revenue) from marts.product_sales_daily"
             " group by product_id having sum(revenue) > 0 order by sum(revenue) desc limit 5"
         ).fetchall()
     placed, paid, shop_revenue, matched, by_id, by_user_time, matched_revenue, unmatched, duplicates = shop

@@ -224,6 +224,16 @@ MIGRATIONS: list[tuple[int, str]] = [
             'Ad spend in VND per day, channel and campaign, imported from CSV files (clickstream ad-spend import).';
         """,
     ),
+    # The spans' topic: a period mart recomputes the periods of the topics it reads (sessions; revenue: an order's
+    # status changing alone recomputes the funnel's days, not the journeys', traffic's or products').
+    (
+        7,
+        """
+        alter table intermediate.dbt_changed_spans add column topic text not null default 'sessions';
+        comment on column intermediate.dbt_changed_spans.topic is
+            'sessions: rows a session change replaced or rebuilt; revenue: rows only an order change recomputed.';
+        """,
+    ),
 ]
 
 

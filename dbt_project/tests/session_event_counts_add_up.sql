@@ -38,18 +38,21 @@ sessions as (
     where session_key in (select checked.session_key from checked)
 ),
 
--- a session's events lie between its first and last event: read through fct_events' (client_id, event_at) index
+-- a session's events lie between its first and last event: counted per session through fct_events' (client_id,
+-- event_at) index (a lateral join: the planner cannot know how few sessions the latest run wrote)
 counted as (
     select
         sessions.session_key,
-        count(events.event_id) as events
+        session_events.events
     from sessions
-    left join {{ ref('fct_events') }} as events
-        on
-            sessions.client_id = events.client_id
+    cross join lateral (
+        select count(*) as events
+        from {{ ref('fct_events') }} as events
+        where
+            events.client_id = sessions.client_id
             and events.event_at between sessions.started_at and sessions.ended_at
-            and sessions.session_key = events.session_key
-    group by sessions.session_key
+            and events.session_key = sessions.session_key
+    ) as session_events
 )
 
 select

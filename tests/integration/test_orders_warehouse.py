@@ -169,7 +169,7 @@ def test_orders_match_by_id_number_or_user_and_time_and_reconcile_with_the_track
         == 3_700_000
     )
     assert warehouse.query(
-        "select orders, units, revenue from marts.product_engagement_daily where date_day = %s and product_id = %s",
+        "select orders, units, revenue from marts.product_sales_daily where date_day = %s and product_id = %s",
         DAY.date(), KEYBOARD.id,
     ) == [(7, 7, 8_700_000)]  # fmt: skip
 
@@ -184,7 +184,11 @@ def test_late_status_changes_a_deleted_order_and_a_late_event_reach_every_mart_a
     warehouse.shop_execute('delete from "Order" where id = %s', "oB")
     shop.purchase("cD", "uD", at(13) + timedelta(seconds=20), 5_000_000)  # the untracked order's event, late
     warehouse.load()
+    stamps_before = dict(warehouse.query("select order_id, dbt_processed_at from marts.fct_orders"))
     warehouse.build()
+    stamps_after = dict(warehouse.query("select order_id, dbt_processed_at from marts.fct_orders"))
+    rewritten = {order for order, stamp in stamps_after.items() if stamps_before.get(order) != stamp}
+    assert rewritten == {"oH", "oA", "oD"}, "a build rewrites only the orders that changed"
 
     found = orders(warehouse)
     assert "oB" not in found and found["oD"][:2] == ("user_time", "cD") and found["oA"][2] == 0

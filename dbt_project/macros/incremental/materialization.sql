@@ -151,31 +151,55 @@
     {%- set new_rows -%}
         select * from {{ temp }} as new_rows where {{ in_client_scope('new_rows', 'sessions') }}
     {%- endset -%}
-    insert into intermediate.dbt_changed_spans (changed_at, started_at, ended_at)
-    select distinct {{ run_started() }}, changed.{{ spans[0] }}, changed.{{ spans[1] }}
+    {#- the topic needs each row's client and time -#}
+    {%- set placed = (['client_id', config.get('time_column')] | select | list) if config.get('reads_order_changes') else [] -%}
+    create temporary table changed_spans on commit drop as
+    select distinct changed.*
     from (
         {%- if compared %}
-        {%- set columns = (compared + spans) | unique | join(', ') %}
+        {%- set columns = (compared + spans + placed) | unique | join(', ') %}
         (select {{ columns }} from replaced_rows except select {{ columns }} from ({{ new_rows }}) as new_rows)
         union all
         (select {{ columns }} from ({{ new_rows }}) as new_rows except select {{ columns }} from replaced_rows)
         {%- else %}
-        select {{ spans | join(', ') }} from replaced_rows
+        {%- set columns = (spans + placed) | unique | join(', ') %}
+        select {{ columns }} from replaced_rows
         union all
-        select {{ spans | join(', ') }} from ({{ new_rows }}) as new_rows
+        select {{ columns }} from ({{ new_rows }}) as new_rows
         {%- endif %}
-    ) as changed
+    ) as changed;
+    {%- if config.get('reads_order_changes') %}
+    {#- a row outside the windows of session changes was recomputed only because its orders changed: topic revenue
+        (semi- and anti-joins in where clauses, so each is hashed) -#}
+    {%- set session_windows -%}
+        select 1 from ({{ client_scope('sessions', order_changes=false) }}) as changed_scope
+        where {{ client_scope_join('changed') }}
+    {%- endset %}
+    insert into intermediate.dbt_changed_spans (changed_at, started_at, ended_at, topic)
+    select distinct {{ run_started() }}, changed.{{ spans[0] }}, changed.{{ spans[1] }}, 'sessions'
+    from changed_spans as changed
+    where exists ({{ session_windows }});
+    insert into intermediate.dbt_changed_spans (changed_at, started_at, ended_at, topic)
+    select distinct {{ run_started() }}, changed.{{ spans[0] }}, changed.{{ spans[1] }}, 'revenue'
+    from changed_spans as changed
+    where not exists ({{ session_windows }})
+    {%- else %}
+    insert into intermediate.dbt_changed_spans (changed_at, started_at, ended_at, topic)
+    select distinct {{ run_started() }}, changed.{{ spans[0] }}, changed.{{ spans[1] }}, 'sessions'
+    from changed_spans as changed
+    {%- endif %}
 {%- endmacro %}
 
 {#-
-    A rebuilt-and-compared model's writes: the rows that differ between the previous build and this one (old and
-    new; the stamp aside) are compared once, their client windows and spans logged, then the table's rows replaced.
+    A rebuilt-and-compared model's writes: the previous rows and the new ones (all columns but the stamp) are
+    compared once; the rows that differ, old and new, have their client windows logged; only the keys that differ
+    are deleted and inserted (the unchanged rows keep their stamp).
 -#}
 {% macro compared_replace_sql(target, temp, dest_columns) -%}
     {%- set compared = dest_columns | map(attribute='name') | reject('equalto', 'dbt_processed_at') | list -%}
     {%- set columns = compared | join(', ') -%}
+    {%- set key = config.require('unique_key') | join(', ') -%}
     {%- set windows = config.get('logs_client_windows') -%}
-    {%- set spans = config.get('logs_spans') -%}
     create temporary table changed_rows on commit drop as
     (select {{ columns }} from {{ target }} except select {{ columns }} from {{ temp }})
     union all
@@ -186,15 +210,10 @@
     from changed_rows
     where {{ windows | join(' is not null and ') }} is not null;
     {%- endif %}
-    {%- if spans %}
-    insert into intermediate.dbt_changed_spans (changed_at, started_at, ended_at)
-    select distinct {{ run_started() }}, {{ spans | join(', ') }}
-    from changed_rows
-    where {{ spans | join(' is not null and ') }} is not null;
-    {%- endif %}
-    delete from {{ target }};
+    delete from {{ target }} where ({{ key }}) in (select {{ key }} from changed_rows);
     insert into {{ target }} ({{ dest_columns | map(attribute='quoted') | join(', ') }})
-    select {{ dest_columns | map(attribute='quoted') | join(', ') }} from {{ temp }};
+    select {{ dest_columns | map(attribute='quoted') | join(', ') }} from {{ temp }}
+    where ({{ key }}) in (select {{ key }} from changed_rows);
 {%- endmacro %}
 
 {#- After the rows are written: the watermark (and staging's transaction-id window). -#}

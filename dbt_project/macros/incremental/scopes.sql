@@ -6,35 +6,39 @@
 {#-
     The windows of sessionized events recomputed since this model's watermark: per client, from
     recomputed_from to recomputed_until. Each window starts and ends at session boundaries, before and
-    after the recomputation, so a session is either wholly inside a window or wholly outside. Plus the
-    sessions a rebuilt-and-compared model (fct_orders) logged because their rows changed.
+    after the recomputation, so a session is either wholly inside a window or wholly outside. With
+    `order_changes` (default: the model's reads_order_changes), also the sessions a rebuilt-and-compared model
+    (fct_orders) logged because their orders changed.
 -#}
-{% macro changed_windows() -%}
+{% macro changed_windows(order_changes=none) -%}
+    {%- set order_changes = config.get('reads_order_changes', false) if order_changes is none else order_changes -%}
     select distinct
         client_id,
         recomputed_from,
         recomputed_until
     from {{ ref('int_events_sessionized') }}
     where dbt_processed_at > {{ watermark() }}
+    {%- if order_changes %}
     union
-    -- sessions whose rows a rebuilt-and-compared model changed (an order's status or session)
+    -- sessions whose orders a rebuilt-and-compared model changed (an order's status, or the session it is matched to)
     select
         client_id,
         started_at,
         ended_at
     from intermediate.dbt_changed_client_windows
     where changed_at > {{ watermark() }}
+    {%- endif %}
 {%- endmacro %}
 
 {#-
     The client windows a client kind recomputes: the recomputed windows, plus (scope 'identity') all of a client
     whose stitched user changed; with open_ended, each changed client's rows from its earliest window on.
 -#}
-{% macro client_scope(scope=none, open_ended=none) -%}
+{% macro client_scope(scope=none, open_ended=none, order_changes=none) -%}
     {%- set scope = scope or config.get('client_scope', 'sessions') -%}
     {%- set open_ended = config.get('open_ended', false) if open_ended is none else open_ended -%}
     {%- set windows -%}
-        {{ changed_windows() }}
+        {{ changed_windows(order_changes) }}
         {%- if scope == 'identity' %}
         union all
         select
@@ -80,10 +84,12 @@
 {#-
     UTC days, hours or weeks (`period`) whose rows can have changed since this model's watermark: those spanned by
     the kept sessions, clients' first-seen instants and carts that incremental runs replaced or rebuilt (the
-    client kinds log them in intermediate.dbt_changed_spans). Quarantined sessions (bots, zombies) are in no mart,
+    client kinds log them in intermediate.dbt_changed_spans), of the topics the model reads (span_topics: sessions,
+    and revenue for a model that sums the sessions' revenue). Quarantined sessions (bots, zombies) are in no mart,
     so however long they grow they cost nothing here.
 -#}
 {% macro changed_periods(period) -%}
+    {%- set topics = config.get('span_topics', ['sessions']) -%}
     select distinct periods.period_start
     from intermediate.dbt_changed_spans as spans
     cross join lateral generate_series(
@@ -91,7 +97,9 @@
         date_trunc('{{ period }}', spans.ended_at at time zone 'UTC'),
         interval '1 {{ period }}'
     ) as periods (period_start)
-    where spans.changed_at > {{ watermark() }}
+    where
+        spans.changed_at > {{ watermark() }}
+        and spans.topic in ('{{ topics | join("', '") }}')
 {%- endmacro %}
 
 {#-

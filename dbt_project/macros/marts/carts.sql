@@ -42,7 +42,8 @@ line_changes as (
     where event_name in ('add_to_cart_click', 'remove_from_cart_click') and product_id is not null
 ),
 
-line_states as (
+-- materialized: joined to the checkouts, it must be computed once (a misestimated nested loop would redo it per row)
+line_states as materialized (
     select
         client_id,
         cart_number,

@@ -1,10 +1,8 @@
 {#-
     Product interactions per UTC day, product and `segments` (device_class, login_state: the event's), bots and
     zombies excluded. Checkout events carry no product: their counts come from the reconstructed carts
-    (fct_cart_items). Without segments, also the shop's orders placed that day (fct_order_items): orders holding
-    the product, their units and paid revenue, and the product conversion rate (orders ÷ sessions viewing it).
-    product_engagement_daily and product_engagement_daily_by_segment are this macro without and with the
-    dashboard's segments.
+    (fct_cart_items). product_engagement_daily and product_engagement_daily_by_segment are this macro without and
+    with the dashboard's segments; the shop's orders per product are in product_sales_daily.
 -#}
 {% macro product_engagement_by_day(segments=[]) -%}
 {%- set event_columns = {'device_class': 'device_class', 'login_state': 'user_login_state'} %}
@@ -25,10 +23,8 @@ events as (
         session_key,
         event_name,
         event_at,
-        event_id::text as event_id,
-        null::text as order_id,
-        1 as quantity,
-        0 as revenue
+        event_id,
+        1 as quantity
     from {{ ref('fct_events') }}
     where
         product_id is not null
@@ -51,34 +47,10 @@ events as (
         session_key,
         checkout_event_name as event_name,
         checkout_at as event_at,
-        checkout_event_id::text as event_id,
-        null::text as order_id,
-        quantity,
-        0 as revenue
+        checkout_event_id as event_id,
+        quantity
     from {{ ref('fct_cart_items') }}
     where {{ in_changed_periods('checkout_at') }}
-    {%- if not segments %}
-
-    union all
-
-    -- the shop's orders: each line of an order placed that day (whether the tracker saw it or not)
-    select
-        ordered_date as date_day,
-        product_id,
-        product_name,
-        product_category,
-        product_brand,
-        client_id,
-        session_key,
-        'shop_order' as event_name,
-        ordered_at as event_at,
-        order_item_id as event_id,
-        order_id,
-        quantity,
-        revenue
-    from {{ ref('fct_order_items') }}
-    where {{ in_changed_periods('ordered_at') }}
-    {%- endif %}
 ),
 
 per_product as (
@@ -101,11 +73,6 @@ per_product as (
         count(*) filter (where event_name = 'checkout_complete') as purchases,
         coalesce(sum(quantity) filter (where event_name = 'checkout_complete'), 0) as purchased_units,
         count(distinct session_key) filter (where event_name = 'product_view') as viewing_sessions
-        {%- if not segments %},
-        count(distinct order_id) as orders,
-        coalesce(sum(quantity) filter (where event_name = 'shop_order'), 0) as units,
-        coalesce(sum(revenue), 0) as revenue
-        {%- endif %}
     from events
     group by {{ group_by }}
 ),
@@ -131,12 +98,6 @@ final as (
         purchased_units::integer as purchased_units,
         round(add_to_carts::numeric / nullif(views, 0), 4) as view_to_cart_rate,
         viewing_sessions::integer as viewing_sessions
-        {%- if not segments %},
-        orders::integer as orders,
-        units::integer as units,
-        revenue,
-        round(orders::numeric / nullif(viewing_sessions, 0), 4) as product_conversion_rate
-        {%- endif %}
     from per_product
 )
 

@@ -33,8 +33,7 @@ purchases as (
         user_id,
         order_id as sent_order_id,
         order_number as sent_order_number
-    from {{ ref('fct_events') }}
-    where event_name = 'checkout_complete'
+    from {{ ref('int_tracked_purchases') }}
 ),
 
 -- 1. the event names the order: by id (first choice) or by number
@@ -128,10 +127,15 @@ round_{{ pass_number }}_candidates as (
             order by time_candidates.distance_seconds asc, time_candidates.order_id asc
         ) as event_rank
     from time_candidates
+    -- two anti-joins, not one with an or: each is hashed
     where
         not exists (
             select 1 from taken_{{ pass_number - 1 }} as taken
-            where taken.order_id = time_candidates.order_id or taken.event_id = time_candidates.event_id
+            where taken.order_id = time_candidates.order_id
+        )
+        and not exists (
+            select 1 from taken_{{ pass_number - 1 }} as taken
+            where taken.event_id = time_candidates.event_id
         )
 ),
 

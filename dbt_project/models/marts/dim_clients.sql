@@ -5,6 +5,7 @@
         client_scope='identity',
         logs_spans='first_seen_at',
         logs_changes_of=['first_seen_at'],
+        reads_order_changes=true,
         indexes=[
             {'columns': ['first_seen_at']},
             {'columns': ['first_seen_week']},

@@ -1,10 +1,6 @@
 {#-
-    One row per cart a client left, reconstructed from its cart events (macro cart_line_states): the cart's lines
-    as they stood at its last activity, and its value at list price. A cart ends with a completed checkout; a
-    pause longer than cart_abandon_hours also closes it (the visitor left it; the lines stay in the storefront's cart
-    and carry into the next one). Carts left empty (every line removed) are not carts.
-
-    outcome:
+    One row per cart a client left (int_carts_left: its lines at its last activity, its value at list price), with
+    its outcome:
       ordered    the client or its user placed a shop order between the cart's first activity and cart_abandon_hours
                  after its last (fct_orders: matched to the client's session, or placed by the same user)
       open       no order yet, and cart_abandon_hours have not passed since its last activity (as of this build)
@@ -12,102 +8,38 @@
                  cart_recovery_days of the cart's last activity
     revenue_left_in_cart is the value of an abandoned cart never recovered.
 
-    A plain table, rebuilt by every build: outcomes move with the clock and with orders placed days later.
+    Computed whole by every build (outcomes move with the clock and with orders placed days later; the carts
+    themselves, the costly part, are incremental) and compared with the previous build: only the carts whose row
+    changed are rewritten.
 -#}
+{{
+    rebuilt_and_compared(
+        unique_key='cart_key',
+        indexes=[
+            {'columns': ['cart_date']},
+        ],
+    )
+}}
 {%- set abandon = "interval '" ~ var('cart_abandon_hours') ~ " hours'" %}
 {%- set recovery = "interval '" ~ var('cart_recovery_days') ~ " days'" %}
 
 with
 
-events as (
-    select
-        event_id,
-        event_name,
-        event_at,
-        client_id,
-        user_id,
-        user_login_state,
-        device_class,
-        product_id,
-        product_name,
-        product_category,
-        product_brand,
-        product_price,
-        product_discount_price
-    from {{ ref('fct_events') }}
-    where event_name in ('add_to_cart_click', 'remove_from_cart_click', 'checkout_start', 'checkout_complete')
-),
-
-{{ cart_line_states('events') }}
-
--- a pause longer than cart_abandon_hours between a cart's events closes it: the events after it make the next one
-pauses as (
-    select
-        *,
-        case
-            when
-                lag(event_at) over (partition by client_id, cart_number order by event_at, event_id) is null
-                or event_at - lag(event_at) over (partition by client_id, cart_number order by event_at, event_id)
-                > {{ abandon }}
-                then 1
-            else 0
-        end as opens_a_cart
-    from numbered
-),
-
-visits as (
-    select
-        *,
-        sum(opens_a_cart) over (
-            partition by client_id, cart_number
-            order by event_at, event_id rows between unbounded preceding and current row
-        ) as visit_number
-    from pauses
-),
-
-left_carts as (
-    select
-        client_id,
-        cart_number,
-        visit_number,
-        md5(client_id || '/' || (array_agg(event_id order by event_at, event_id))[1]::text) as cart_key,
-        min(event_at) as started_at,
-        max(event_at) as last_activity_at,
-        (array_agg(event_id order by event_at desc, event_id desc))[1] as last_event_id,
-        (array_agg(user_id order by event_at desc, event_id desc))[1] as user_id,
-        (array_agg(device_class order by event_at desc, event_id desc))[1] as device_class,
-        (array_agg(user_login_state order by event_at desc, event_id desc))[1] as login_state,
-        bool_or(event_name = 'checkout_start') as reached_checkout,
-        bool_or(event_name = 'checkout_complete') as is_checked_out
-    from visits
-    group by client_id, cart_number, visit_number
-),
-
--- each cart's lines at its last activity (a checkout_complete's cart is the one it bought)
-lines as (
-    select
-        carts.cart_key,
-        count(*) as line_count,
-        sum(states.quantity) as units,
-        sum(states.quantity * states.product_price) as list_value
-    from left_carts as carts
-    inner join line_states as states
-        on
-            carts.client_id = states.client_id
-            and carts.cart_number = states.cart_number
-            and {{ line_state_at('states', 'carts.last_activity_at', 'carts.last_event_id', inclusive=true) }}
-    where states.quantity > 0
-    group by carts.cart_key
-),
-
 carts as (
     select
-        left_carts.*,
-        lines.line_count,
-        lines.units,
-        lines.list_value
-    from left_carts
-    inner join lines on left_carts.cart_key = lines.cart_key
+        cart_key,
+        client_id,
+        user_id,
+        started_at,
+        last_activity_at,
+        device_class,
+        login_state,
+        reached_checkout,
+        is_checked_out,
+        line_count,
+        units,
+        list_value
+    from {{ ref('int_carts_left') }}
 ),
 
 orders as (
@@ -196,8 +128,8 @@ final as (
         login_state,
         reached_checkout,
         is_checked_out,
-        line_count::integer as line_count,
-        units::integer as units,
+        line_count,
+        units,
         list_value,
         outcome,
         order_id,

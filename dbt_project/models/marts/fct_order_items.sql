@@ -2,14 +2,13 @@
     One row per line of a shop order: the product (named as the shop's catalog names it now), its units and price,
     and the order's status, revenue flag and tracked session. revenue is the line's total when the order counts as
     revenue (fct_orders.is_revenue); the order's own total may differ from its lines' sum (shipping, vouchers).
-
-    Rebuilt by every run and compared: the days of lines that changed are logged for the product marts.
+    Computed whole by every build (small: the shop's order lines; a product renamed in the catalog renames all its
+    lines) and compared with the previous build: only the lines that changed are rewritten.
 -#}
 {{
     rebuilt_and_compared(
-        logs_spans='ordered_at',
+        unique_key='order_item_id',
         indexes=[
-            {'columns': ['order_item_id'], 'unique': true},
             {'columns': ['ordered_at']},
             {'columns': ['product_id']},
         ],

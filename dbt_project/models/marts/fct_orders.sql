@@ -4,14 +4,15 @@
     order's total when its payment is paid and its status counts (seeds payment_statuses, order_statuses): a
     refunded, cancelled or unpaid order is revenue 0 until its status says otherwise.
 
-    Rebuilt by every run and compared with the previous build: an order whose status, session or match changed logs
+    Computed whole by every run and compared with the previous build: only the orders that changed are rewritten, and
+    an order whose status, session or match changed logs
     its sessions' windows (old and new), so fct_sessions and dim_clients recompute them.
 -#}
 {{
     rebuilt_and_compared(
+        unique_key='order_id',
         logs_client_windows=['client_id', 'session_started_at', 'session_ended_at'],
         indexes=[
-            {'columns': ['order_id'], 'unique': true},
             {'columns': ['ordered_at']},
             {'columns': ['session_key']},
             {'columns': ['client_id']},
@@ -59,8 +60,7 @@ purchases as (
         session_key,
         client_id,
         order_total
-    from {{ ref('fct_events') }}
-    where event_name = 'checkout_complete'
+    from {{ ref('int_tracked_purchases') }}
 ),
 
 sessions as (

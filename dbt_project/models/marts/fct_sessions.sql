@@ -4,6 +4,7 @@
         time_column='started_at',
         client_scope='identity',
         logs_spans=['started_at', 'ended_at'],
+        reads_order_changes=true,
         indexes=[
             {'columns': ['client_id', 'started_at']},
             {'columns': ['started_at', 'login_state', 'device_class', 'client_id', 'user_id', 'is_converted', 'is_bounce', 'duration_seconds']},

@@ -44,8 +44,7 @@ purchases as (
         coalesce(events.order_id in (select named_orders.order_id from named_orders), false)
         or coalesce(events.order_number in (select named_orders.order_number from named_orders), false)
             as names_an_order
-    from {{ ref('fct_events') }} as events
-    where events.event_name = 'checkout_complete'
+    from {{ ref('int_tracked_purchases') }} as events
 ),
 
 tracked as (
