@@ -4,7 +4,8 @@ Each query runs ``runs`` times with varied filters (ranges of 1 to 14 days endin
 state and device class, all); the reference, measured in the same run, is ``select count(*) from marts.fct_events``.
 The warehouse (generate → load → shop sync → dbt build, several minutes) is kept in database ``bench_dashboard`` of
 the bench's embedded PostgreSQL and reused while it holds the dataset. Its shop orders (for the Revenue page) are
-those the generated checkouts placed, written into database ``bench_dashboard_shop`` beside it and synced.
+those the generated checkouts placed, written into database ``bench_dashboard_shop`` beside it and synced; its ad
+spend (for ROAS on the Acquisition page) the demo's paid campaigns over the dataset's 14 days.
 """
 
 from __future__ import annotations
@@ -59,6 +60,24 @@ def _add_orders(server: Any, settings: Any, events_total: int) -> int:
     return written.orders
 
 
+def _add_spend(settings: Any, work: Path) -> int:
+    """The demo's ad spend for the dataset's days, imported into ``raw.ad_spend`` of ``settings`` (as
+    ``clickstream ad-spend import`` does): rows imported."""
+    import psycopg
+
+    from bench.sections import NOW
+    from loader.ad_spend import import_spend
+    from loader.schema import migrate
+    from loader.shop import ad_spend_csv
+
+    path = work / "ad-spend.csv"
+    path.write_text(ad_spend_csv((NOW - timedelta(days=14)).date(), NOW.date()))
+    with psycopg.connect(**settings.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        migrate(conn)
+        added, replaced = import_spend(conn, path)
+    return added + replaced
+
+
 def _warehouse(work: Path, events_total: int) -> Any:
     """Settings of a database holding ``events_total`` generated events, loaded and built (cached)."""
     import psycopg
@@ -86,6 +105,9 @@ def _warehouse(work: Path, events_total: int) -> Any:
         has_orders = conn.execute("select to_regclass('raw_shop.orders') is not null").fetchall()[0][0]
         if has_orders:  # names a table only once it exists (a fresh database has no schema raw_shop yet)
             has_orders = conn.execute("select exists (select 1 from raw_shop.orders)").fetchall()[0][0]
+        has_spend = conn.execute("select to_regclass('raw.ad_spend') is not null").fetchall()[0][0]
+        if has_spend:
+            has_spend = conn.execute("select exists (select 1 from raw.ad_spend)").fetchall()[0][0]
     fingerprint = work / "fingerprint"
     if built and (not fingerprint.exists() or fingerprint.read_text() != _project_fingerprint()):
         print("   the dbt project changed: rebuilding the marts", flush=True)
@@ -107,11 +129,14 @@ def _warehouse(work: Path, events_total: int) -> Any:
             summary = Loader(store, settings, LoaderSettings()).run(conn) if acquired else LoadSummary.lock_taken()
         assert summary.status == "succeeded", summary
         print(f"   loaded {summary.events:,} events in {time.perf_counter() - started:.0f}s", flush=True)
-        built, has_orders = False, False
+        built, has_orders, has_spend = False, False, False
     if not has_orders:
         started = time.perf_counter()
         orders = _add_orders(server, settings, events_total)
         print(f"   {orders:,} shop orders placed and synced in {time.perf_counter() - started:.0f}s", flush=True)
+        built = False
+    if not has_spend:
+        print(f"   {_add_spend(settings, work):,} days × campaigns of ad spend imported", flush=True)
         built = False
     if not built:
         started = time.perf_counter()
@@ -150,7 +175,20 @@ def _filter_variants(pool: Any, count: int, seed: int = 7) -> list[Any]:
 
 
 def _queries(pool: Any) -> dict[str, Callable[[Any], Any]]:
-    from dashboard import events, freshness, funnel, health, journeys, overview, products, retention, revenue, warehouse
+    from dashboard import (
+        acquisition_queries,
+        customers,
+        events,
+        freshness,
+        funnel,
+        health,
+        journeys,
+        overview,
+        products,
+        retention,
+        revenue,
+        warehouse,
+    )
 
     with pool.connection() as conn:
         client = conn.execute(
@@ -171,12 +209,32 @@ def _queries(pool: Any) -> dict[str, Callable[[Any], Any]]:
         "revenue by login state": lambda f: revenue.by_segment(pool, f, "login_state"),
         "abandoned carts": lambda f: revenue.carts(pool, f),
         "products by revenue": lambda f: revenue.products(pool, f),
+        "acquisition state": lambda f: acquisition_queries.state(pool),
+        "acquisition kpis (with previous period)": lambda f: acquisition_queries.kpis(pool, f),
+        "acquisition by channel": lambda f: acquisition_queries.traffic(pool, f, "channel"),
+        "acquisition by source / medium": lambda f: acquisition_queries.traffic(pool, f, "source_medium"),
+        "acquisition by campaign": lambda f: acquisition_queries.traffic(pool, f, "campaign"),
+        "attribution, every model by channel": lambda f: acquisition_queries.attribution(pool, f),
+        "attribution by campaign (one model)": lambda f: acquisition_queries.attribution_campaigns(pool, f, "markov"),
+        "attributed orders": lambda f: acquisition_queries.attributed_orders(pool, f),
         "funnel": lambda f: funnel.steps(pool, f),
         "products": lambda f: products.ranking(pool, f, "product"),
         "categories (top 10)": lambda f: products.ranking(pool, f, "category", "add_to_carts", 10),
         "brands (top 10)": lambda f: products.ranking(pool, f, "brand", "views", 10),
         "journeys": lambda f: journeys.transitions(pool, f),
         "retention": lambda f: retention.cohorts(pool, f),
+        "customers state": lambda f: customers.state(pool),
+        "customers kpis (all)": lambda f: customers.kpis(pool, f),
+        "customers kpis (first order in the range, with previous period)": lambda f: customers.kpis(
+            pool, f, "acquired"
+        ),
+        "customers by RFM segment": lambda f: customers.segments(pool, f),
+        "customers R × FM grid": lambda f: customers.score_grid(pool, f),
+        "customers by first order's channel": lambda f: customers.first_orders(pool, f, "channel"),
+        "customers by first order's device (first order in the range)": lambda f: customers.first_orders(
+            pool, f, "device_class", "acquired"
+        ),
+        "client lifecycle by week": lambda f: customers.lifecycle(pool, f),
         "events page 1": lambda f: events.newest(pool, f),
         "events page 20": lambda f: events.newest(pool, f, page=19),
         "events search client id": lambda f: events.newest(pool, f, client),

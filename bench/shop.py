@@ -221,7 +221,7 @@ def shop(work: Path) -> list[Row]:
         {"name": "shop sync, first load: peak Python memory (tracemalloc)", "value": round(peaks[0], 2), "unit": "MB"},
         {"name": f"shop sync after 1% new orders and 1% status changes on {ORDERS // 1000}k ({read:,} rows read)",
          "value": round(incremental, 2), "unit": "s", "reference": round(first, 2),
-         "reference_name": "first load", "ratio": round(incremental / first, 3), "goal": "<= 0.1"},
+         "reference_name": "first load", "ratio": round(incremental / first, 3)},
         {"name": f"shop sync with nothing new on {ORDERS // 1000}k orders (the key comparison's cost)",
          "value": round(nothing, 2), "unit": "s", "reference": round(first, 2), "reference_name": "first load",
          "ratio": round(nothing / first, 3)},

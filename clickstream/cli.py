@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from clickstream.progress import progress
@@ -116,6 +117,21 @@ def cmd_db(args: argparse.Namespace) -> int:
     print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
     if EmbeddedShopDatabase(clickstream_home(os.environ)).stop():
         print("embedded shop database stopped")
+    return 0
+
+
+def cmd_ad_spend(args: argparse.Namespace) -> int:
+    from loader.ad_spend import AdSpendError, import_spend
+    from loader.schema import migrate
+    from loader.warehouse import connect, resolve
+
+    with connect(resolve(), autocommit=True) as conn:
+        migrate(conn)
+        try:
+            added, replaced = import_spend(conn, args.file)
+        except AdSpendError as error:
+            raise CliError(str(error)) from None
+    print(f"ad spend imported from {args.file}: {added:,} rows added, {replaced:,} replaced (the next build uses them)")
     return 0
 
 
@@ -493,6 +509,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--json", action="store_true", help="print the hours as JSON")
     health.set_defaults(func=cmd_health)
+
+    spend = sub.add_parser(
+        "ad-spend", help="import ad spend (date, channel, campaign, spend in VND) from a CSV file, for ROAS"
+    )
+    spend.add_argument(
+        "action", choices=["import"], help="import: add or replace the file's days, channels and campaigns"
+    )
+    spend.add_argument("file", type=Path, help="CSV with the columns date, channel, campaign, spend")
+    spend.set_defaults(func=cmd_ad_spend)
 
     dashboard = sub.add_parser("dashboard", help="serve the Shiny dashboard (reads the marts only)")
     dashboard.add_argument("--host", default="127.0.0.1")

@@ -62,12 +62,15 @@ def run(*, events: int, days: float, home: Path) -> int:
     import psycopg
 
     from clickstream.progress import progress
+    from loader.ad_spend import import_spend
     from loader.config import IngestSettings, RawStoreSettings
     from loader.etl import EtlFailed
     from loader.generate import TrafficGenerator
     from loader.replay import generate_traffic
+    from loader.schema import migrate
+    from loader.shop import ad_spend_csv
     from loader.shop_orders import ShopOrders
-    from loader.warehouse import EmbeddedShopDatabase, resolve
+    from loader.warehouse import EmbeddedShopDatabase, connect, resolve
 
     store, privacy = RawStoreSettings.from_env(), IngestSettings.from_env()
     now = datetime.now(UTC)
@@ -102,6 +105,12 @@ def run(*, events: int, days: float, home: Path) -> int:
         flush=True,
     )
     warehouse = resolve()
+    spend_file = home / "ad-spend.csv"  # what the shop's ads managers export, for ROAS
+    spend_file.write_text(ad_spend_csv((now - timedelta(days=slice_days)).date(), now.date()))
+    with connect(warehouse, autocommit=True) as conn:
+        migrate(conn)
+        spend_added, spend_replaced = import_spend(conn, spend_file)
+    print(f"   ad spend: {spend_added + spend_replaced:,} days × channel × campaign imported from {spend_file}")
     os.environ["SHOP_DB_URL"] = shop.url(with_password=True)  # what the deployed ETL reads as SHOP_PG_*
     try:
         result = _invoke_etl_lambda(_scheduled_event(now), log)
@@ -196,6 +205,18 @@ def summary_text(warehouse: Any) -> str:
             ).fetchone()
             or (0,) * 7
         )
+        attributed = conn.execute(
+            "select channel, sum(attributed_revenue) filter (where model = 'last_non_direct'),"
+            " sum(attributed_revenue) filter (where model = 'markov'), sum(spend) filter (where model = 'markov')"
+            " from marts.attribution_channel_daily group by channel order by 3 desc nulls last"
+        ).fetchall()
+        segments = conn.execute(
+            "select rfm_segment, count(*), sum(revenue) from marts.dim_customers group by 1 order by 3 desc"
+        ).fetchall()
+        lifecycle = conn.execute(
+            "select activity_week, new_clients, retained_clients, returning_clients, churned_clients"
+            " from marts.client_lifecycle_weekly order by activity_week desc limit 1"
+        ).fetchone()
         best_sellers = conn.execute(
             "select max(product_name), sum(orders), sum(units), sum(revenue) from marts.product_sales_daily"
             " group by product_id having sum(revenue) > 0 order by sum(revenue) desc limit 5"
@@ -244,6 +265,17 @@ def summary_text(warehouse: Any) -> str:
         f"     {channel:<16} {count:>10,}   {float(rate):>8.1%}   {vnd(money):>15}"
         for channel, count, rate, money in channels
     ]
+    lines += ["", "   Attributed revenue     last non-direct            Markov      ad spend   ROAS (Markov)"]
+    for channel, last, markov, spend in attributed:
+        roas = f"{vnd(spend):>13}   {float(markov or 0) / float(spend):>8.2f}" if spend else ""
+        lines.append(f"     {channel:<16} {vnd(last):>17} {vnd(markov):>17} {roas}".rstrip())
+    lines += ["", "   Customers by RFM segment        customers           revenue"]
+    lines += [f"     {segment:<28} {count:>9,}   {vnd(money):>15}" for segment, count, money in segments]
+    if lifecycle:
+        week, new, retained, returning, churned = lifecycle
+        lines.append(
+            f"   Week of {week}: {new:,} new clients, {retained:,} retained, {returning:,} returning, {churned:,} churned"
+        )
     lines += [
         "",
         f'   Warehouse: {warehouse.url()}  (psql "$(.venv/bin/clickstream db url)"; schemas raw, staging, intermediate, marts)',

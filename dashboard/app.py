@@ -10,6 +10,7 @@ are not computed until the tab is opened.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import date
 
 import psycopg
@@ -19,7 +20,10 @@ from shiny import App, Inputs, Outputs, Session, reactive, req, ui
 from starlette.requests import Request
 
 from dashboard import (
+    acquisition,
+    acquisition_queries,
     charts,
+    customers,
     events,
     freshness,
     funnel,
@@ -39,6 +43,16 @@ from dashboard.vocabulary import Vocabulary
 ALL = "all"
 
 
+@dataclass(frozen=True)
+class Pages:
+    """What the pages that need more than sessions have to show, read at page load (each says why when nothing)."""
+
+    orders: revenue.State
+    acquisition: acquisition_queries.State
+    customers: customers.State
+    health: health.State
+
+
 def _sidebar(defaults: Filters, first: date | None, last: date | None, vocab: Vocabulary) -> ui.Sidebar:
     return ui.sidebar(
         ui.input_date_range(
@@ -54,10 +68,10 @@ def _sidebar(defaults: Filters, first: date | None, last: date | None, vocab: Vo
         ui.input_select("login_state", "Login state", {ALL: "All", **vocab.login_states}, selected=ALL),
         ui.input_select("device_class", "Device class", {ALL: "All", **vocab.device_classes}, selected=ALL),
         ui.p(
-            "Sessions, the funnel and journeys follow the session's login state (logged in if any event was); "
-            "events and products follow each event's own. Revenue follows the session that placed each order "
-            "(orders the tracker never saw count under All only), carts their last event. Retention has no "
-            "segments.",
+            "Sessions, acquisition, the funnel and journeys follow the session's login state (logged in if any event "
+            "was); events and products follow each event's own. Revenue follows the session that placed each order "
+            "(orders the tracker never saw count under All only), carts their last event, attribution each touch's "
+            "session. Retention and customers have no segments.",
             class_="panel-note",
         ),
         id="filters",
@@ -71,18 +85,19 @@ def _dashboard_page(
     last: date | None,
     empty: bool,
     vocab: Vocabulary,
-    orders: revenue.State,
-    health_state: health.State = "ready",
+    pages: Pages,
 ) -> Tag:
     return ui.page_navbar(
         overview.panel("overview"),
-        revenue.panel("revenue", orders),
+        revenue.panel("revenue", pages.orders),
+        acquisition.panel("acquisition", pages.acquisition),
         funnel.panel("funnel"),
         products.panel("products"),
         journeys.panel("journeys"),
         retention.panel("retention"),
+        customers.panel("customers", pages.customers),
         events.panel("events"),
-        health.panel("health", health_state),
+        health.panel("health", pages.health),
         layout.head(),
         charts.PLOTLY_JS,  # with the page: loaded once, before any chart arrives
         title="Clickstream · shop analytics",
@@ -112,14 +127,14 @@ def create_app(pool: ConnectionPool) -> App:
                 return layout.not_built_page(warehouse.missing_tables(pool), warehouse.MARTS)
             bounds = warehouse.data_bounds(pool)
             vocab = vocabulary_once()
-            orders = revenue.state(pool)  # no orders (no shop database): the Revenue page says so
-            health_state = health.state(pool)  # marts built before the data health: the page says how to build them
+            # no orders (no shop database), marts from before a page: the page says so
+            pages = Pages(
+                revenue.state(pool), acquisition_queries.state(pool), customers.state(pool), health.state(pool)
+            )
         except psycopg.Error as error:
             return layout.unreachable_page(str(error).strip() or type(error).__name__)
         defaults = default_filters(bounds["last_date"])
-        return _dashboard_page(
-            defaults, bounds["first_date"], bounds["last_date"], state == "empty", vocab, orders, health_state
-        )
+        return _dashboard_page(defaults, bounds["first_date"], bounds["last_date"], state == "empty", vocab, pages)
 
     def server(input: Inputs, output: Outputs, session: Session) -> None:
         try:
@@ -146,10 +161,12 @@ def create_app(pool: ConnectionPool) -> App:
         freshness.server("freshness", pool=pool)
         overview.server("overview", filters=filters, pool=pool)
         revenue.server("revenue", filters=filters, pool=pool, vocabulary=vocab)
+        acquisition.server("acquisition", filters=filters, pool=pool, vocabulary=vocab)
         funnel.server("funnel", filters=filters, pool=pool, vocabulary=vocab)
         products.server("products", filters=filters, pool=pool)
         journeys.server("journeys", filters=filters, pool=pool, vocabulary=vocab)
         retention.server("retention", filters=filters, pool=pool)
+        customers.server("customers", filters=filters, pool=pool, vocabulary=vocab)
         events.server("events", filters=filters, pool=pool)
         health.server("health", filters=filters, pool=pool)
 

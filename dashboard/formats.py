@@ -13,9 +13,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 # Rates change by percentage points; every other KPI by a relative change.
-RATE_KPIS = frozenset({"conversion_rate", "bounce_rate", "capture_rate", "revenue_capture_rate"})
+RATE_KPIS = frozenset({"conversion_rate", "bounce_rate", "capture_rate", "revenue_capture_rate", "repeat_rate"})
 # KPIs in VND.
-MONEY_KPIS = frozenset({"revenue", "average_order_value"})
+MONEY_KPIS = frozenset({"revenue", "average_order_value", "ad_spend", "revenue_per_customer"})
+# KPIs that are averages of counts (one decimal).
+DECIMAL_KPIS = frozenset({"orders_per_customer"})
 # Shortened amounts: the largest unit the amount reaches (Vietnamese: tỷ = 10⁹, triệu = 10⁶, nghìn = 10³).
 VND_UNITS = ((1e9, "tỷ"), (1e6, "tr"), (1e3, "nghìn"))
 
@@ -74,6 +76,23 @@ def rate(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value * 100:.{digits}f} %"
 
 
+def decimal(value: float | Decimal | None, digits: int = 1) -> str:
+    """A count that can be fractional (an average, orders credited in parts): ``1,234.5``; ``–`` when there is
+    none."""
+    if _missing(value):
+        return "–"
+    assert value is not None
+    return f"{float(value):,.{digits}f}"
+
+
+def roas(value: float | Decimal | None) -> str:
+    """Return on ad spend (attributed revenue ÷ spend) as a multiple: ``3.42×``; ``–`` without spend."""
+    if _missing(value):
+        return "–"
+    assert value is not None
+    return f"{float(value):,.2f}×"
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
@@ -90,6 +109,8 @@ def kpi_text(name: str, value: float | None) -> str:
         return vnd(value)
     if name in RATE_KPIS:
         return rate(value)
+    if name in DECIMAL_KPIS:
+        return decimal(value)
     if name == "median_session_seconds":
         return duration(value)
     return number(value)

@@ -15,6 +15,12 @@ from dashboard.formats import raw
 
 CSS = """
 .panel-note { font-size: .85rem; color: #6c757d; }
+.data-table { max-height: 560px; overflow: auto; }
+.data-table table { font-size: .88rem; margin-bottom: 0; }
+.data-table thead th { position: sticky; top: 0; background: #fff; z-index: 1; }
+.data-table td.num, .data-table th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.data-table tfoot td { font-weight: 600; border-top: 2px solid var(--bs-border-color); }
+.page-empty { max-width: 60rem; }
 """
 
 
@@ -40,6 +46,37 @@ def card(title: str, *body: Any, note: str | None = None) -> Tag:
         *body,
         *([ui.p(note, class_="panel-note mb-0")] if note else []),
         full_screen=True,
+    )
+
+
+def kpi_card(
+    element_id: str,
+    label: str,
+    help: str,
+    text: str,
+    value: Any,
+    *,
+    previous: Any = None,
+    change: Any = None,
+    change_text: str,
+    tone: str = "flat",
+    change_title: str | None = None,
+) -> Tag:
+    """A KPI card as every page draws it (styles: :data:`dashboard.overview.CSS`): the label (``help`` on hover), the
+    value as ``text`` with its raw ``value``, ``previous`` and ``change`` in data attributes (``#<element_id>``),
+    and a line under it (``#<element_id>_change``, coloured by ``tone``: good, bad or flat)."""
+    return tags.div(
+        tags.div(label, class_="kpi-label", title=help),
+        tags.div(
+            text,
+            id=element_id,
+            class_="kpi-value",
+            data_value=raw(value),
+            data_previous=raw(previous),
+            data_change=raw(change),
+        ),
+        tags.div(change_text, id=f"{element_id}_change", class_=f"kpi-change {tone}", title=change_title),
+        class_="kpi-card",
     )
 
 

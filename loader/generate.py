@@ -22,6 +22,7 @@ from loader.shop import (
     CATALOG,
     CATEGORIES,
     CATEGORY_BY_SLUG,
+    PAYMENT_GATEWAYS,
     SHARE_CHANNELS,
     SHOP,
     SOURCES,
@@ -350,10 +351,20 @@ class TrafficGenerator:
         }  # fmt: skip
         if rng.random() < 0.58:
             self._wait(visit, 90)
+            # paid through a gateway (VNPay, MoMo, OnePay) one time in three: the success page comes back from it,
+            # after an OTP that sometimes took a while (the return is then a new session)
+            gateway = rng.choice(PAYMENT_GATEWAYS) if rng.random() < 0.35 else None
+            slow = gateway is not None and rng.random() < 0.05
+            payment = timedelta(minutes=rng.uniform(35, 60) if slow else rng.uniform(1, 4)) if gateway else timedelta()
+            if visit.now + payment > self.now - _LAST_EVENT_MARGIN:
+                return "exit"  # the traffic ends before the payment would return: no order
             visit.page_url = f"{SHOP}/checkout/success"
             order = Order(visit.client.client_id, visit.client.user_id if visit.client.logged_in else None,
                           tuple(cart), visit.now)  # fmt: skip
             order_id, order_number = (self.place_order(order) if self.place_order else None) or ("", "")
+            if gateway:
+                visit.previous_url = gateway
+                visit.now += payment
             self._emit(visit, "checkout_complete",
                        element={"tag": "form", "id": "checkout-form",
                                 "dataset": {"orderId": order_id, "orderNumber": order_number, "total": total}})  # fmt: skip

@@ -207,6 +207,23 @@ MIGRATIONS: list[tuple[int, str]] = [
             'Client windows whose rows a rebuilt model changed (orders moving between sessions): the client kinds recompute them.';
         """,
     ),
+    # Ad spend per day, channel and campaign (`clickstream ad-spend import`): what ROAS divides by.
+    (
+        6,
+        """
+        create table raw.ad_spend (
+            date_day date not null,
+            channel text not null,
+            campaign text not null default '(not set)',
+            spend numeric not null check (spend >= 0),
+            source_file text,
+            imported_at timestamptz not null default now(),
+            primary key (date_day, channel, campaign)
+        );
+        comment on table raw.ad_spend is
+            'Ad spend in VND per day, channel and campaign, imported from CSV files (clickstream ad-spend import).';
+        """,
+    ),
     # The spans' topic: a period mart recomputes the periods of the topics it reads (sessions; revenue: an order's
     # status changing alone recomputes the funnel's days, not the journeys', traffic's or products').
     (

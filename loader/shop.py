@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 SHOP = "https://shop.example.com"
@@ -71,7 +72,16 @@ SOURCES: list[tuple[str | None, str, str, float]] = [
     ("https://www.tiktok.com/", "utm_source=tiktok&utm_medium=paid_social&utm_campaign=gaming_gear", "product", 0.05),
     ("https://www.youtube.com/", "", "product", 0.03),
     ("https://tinhte.vn/", "", "category", 0.03),
+    ("https://www.google.com/", "gclid=Cj0KCQiAgaming_laptops", "product", 0.05),  # a Google Ads click
+    ("https://shopee.vn/", "", "product", 0.02),
+    ("https://www.lazada.vn/", "", "product", 0.01),
 ]  # fmt: skip
+# Payment gateways a checkout paid online goes through (their page is the referrer of the page the visitor returns to).
+PAYMENT_GATEWAYS = [
+    "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html",
+    "https://payment.momo.vn/v2/gateway/pay",
+    "https://mtf.onepay.vn/paygate/vpcpay.op",
+]
 
 
 @dataclass(frozen=True)
@@ -139,3 +149,23 @@ CATALOG, CATEGORY_ROWS = build_catalog()
 CATEGORIES = sorted({p.category for p in CATALOG})
 CATEGORY_BY_SLUG = {row.slug: row for row in CATEGORY_ROWS}
 SHARE_CHANNELS = ["facebook", "zalo", "messenger", "copy_link"]
+
+# The paid sources of SOURCES and what the shop spends on them a day (VND): the demo's ad spend, for ROAS.
+AD_SPEND_PER_DAY: list[tuple[str, str, int]] = [
+    ("paid_social", "black_friday_2026", 2_400_000),  # facebook cpc
+    ("paid_social", "gaming_gear", 1_100_000),  # tiktok paid_social
+    ("paid_search", "(not set)", 1_800_000),  # Google Ads, auto-tagged (gclid, no UTM)
+]
+
+
+def ad_spend_csv(first: date, last: date) -> str:
+    """The demo's ad spend from ``first`` to ``last`` (UTC days) as an ads manager's CSV export, trimmed to the four
+    columns ``clickstream ad-spend import`` reads; the amounts vary a little from day to day."""
+    lines = ["date,channel,campaign,spend"]
+    day = first
+    while day <= last:
+        rng = random.Random(f"spend-{day.isoformat()}")
+        for channel, campaign, amount in AD_SPEND_PER_DAY:
+            lines.append(f"{day.isoformat()},{channel},{campaign},{int(round(amount * rng.uniform(0.8, 1.2), -4))}")
+        day += timedelta(days=1)
+    return "\n".join(lines) + "\n"

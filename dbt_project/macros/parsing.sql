@@ -16,20 +16,12 @@
     nullif(replace(substring({{ url }} from '[?&]{{ name }}=([^&#]*)'), '+', ' '), '')
 {%- endmacro %}
 
-{#- Marketing channel of a session, from its landing event (analysts: edit the lists here). -#}
-{% macro traffic_channel(referrer_host, page_host, utm_source, utm_medium) -%}
-    {%- set social = "'(^|\\.)(facebook|fb|instagram|tiktok|zalo|youtube|twitter|x|linkedin|threads)\\.'" -%}
-    {%- set search = "'(^|\\.)(google|bing|coccoc|yahoo|duckduckgo|yandex|baidu)\\.'" -%}
-    case
-        when lower({{ utm_medium }}) in ('email', 'e-mail', 'newsletter') then 'email'
-        when lower({{ utm_medium }}) in ('paid_social', 'paidsocial')
-            or (lower({{ utm_medium }}) in ('cpc', 'ppc', 'paid') and lower({{ utm_source }}) ~ '(facebook|fb|instagram|tiktok|zalo|youtube)')
-            then 'paid_social'
-        when lower({{ utm_medium }}) in ('cpc', 'ppc', 'paid', 'paid_search', 'paidsearch') then 'paid_search'
-        when lower({{ utm_medium }}) in ('social', 'social_network', 'sm') then 'social'
-        when {{ referrer_host }} ~ {{ social }} then 'social'
-        when {{ referrer_host }} ~ {{ search }} then 'organic_search'
-        when {{ referrer_host }} is null or {{ referrer_host }} = {{ page_host }} then 'direct'
-        else 'referral'
-    end
+{#- The key of a session's landing traffic source: what int_traffic_sources classifies (from the columns of `alias`). -#}
+{% macro traffic_source_key(alias) -%}
+    md5(concat_ws(
+        chr(31),
+        {%- for column in ['referrer_host', 'page_host', 'utm_source', 'utm_medium', 'utm_campaign', 'click_id_parameter'] %}
+        coalesce({{ alias }}.{{ column }}, ''){{ ',' if not loop.last }}
+        {%- endfor %}
+    ))
 {%- endmacro %}

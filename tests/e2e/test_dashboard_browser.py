@@ -27,16 +27,28 @@ from loader.config import WarehouseSettings
 from tests.conftest import ROOT, free_port
 from tests.support import dashboard_warehouse as warehouse
 from tests.support.dashboard_expected import (
+    MODELS,
+    expected_acquisition_kpis,
+    expected_attributed_orders,
+    expected_attribution,
+    expected_campaign_attribution,
     expected_carts,
     expected_cohorts,
+    expected_customer_kpis,
     expected_event_ids,
     expected_events,
+    expected_first_orders,
     expected_funnel,
+    expected_lifecycle,
     expected_order_products,
     expected_products,
     expected_revenue_by_segment,
     expected_revenue_kpis,
+    expected_score_grid,
+    expected_segments,
     expected_session_kpis,
+    expected_traffic,
+    spend_imported,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,6 +64,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 LAST_DAY = date(2026, 11, 24)
 KPIS = ("events", "sessions", "clients", "users", "conversion_rate", "bounce_rate", "median_session_seconds")
 REVENUE_KPIS = ("revenue", "orders", "paid_orders", "average_order_value", "capture_rate", "revenue_capture_rate")
+ACQUISITION_KPIS = ("sessions", "conversion_rate", "orders", "revenue", "ad_spend")
+CUSTOMER_KPIS = ("customers", "repeat_rate", "revenue", "orders_per_customer", "revenue_per_customer")
 VND_TEXT = re.compile(r"\d{1,3}(\.\d{3})* ₫")  # 3.980.000 ₫
 
 # plotly keeps numeric arrays typed (decoded from base64 "bdata"): hand them over as plain lists
@@ -187,10 +201,13 @@ class Dashboard:
         locator.wait_for()
         return locator
 
-    def plot(self, element_id: str, f: Filters) -> dict[str, Any]:
-        """data and layout of a plotly figure once it is drawn for ``f``."""
+    def plot(self, element_id: str, f: Filters, **meta: str) -> dict[str, Any]:
+        """data and layout of a plotly figure once it is drawn for ``f`` (and names the ``meta`` given: the model,
+        the customers' scope)."""
         self.page.wait_for_function(
-            "([id, key]) => document.getElementById(id)?.layout?.meta?.filters === key", arg=[element_id, f.key()]
+            "([id, wanted]) => { const meta = document.getElementById(id)?.layout?.meta;"
+            " return !!meta && Object.entries(wanted).every(([k, v]) => meta[k] === v); }",
+            arg=[element_id, {"filters": f.key(), **meta}],
         )
         figure: dict[str, Any] = self.page.evaluate(PLAIN_FIGURE, element_id)
         return figure
@@ -252,7 +269,7 @@ def dashboard(browser: Any, traffic_dashboard: str) -> Iterator[Dashboard]:
 def expected_change(name: str, current: float | None, previous: float | None) -> float | None:
     if current is None or previous is None:
         return None
-    if name in ("conversion_rate", "bounce_rate", "capture_rate", "revenue_capture_rate"):
+    if name in formats.RATE_KPIS:
         return current - previous  # points
     return None if previous == 0 else (current - previous) / previous
 
@@ -433,6 +450,192 @@ def check_revenue(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
     ui.page.locator(f'#revenue_products[data-filters="{f.key()}"][data-rank-by="revenue"]').wait_for()
 
 
+def check_kpis(
+    ui: Dashboard,
+    prefix: str,
+    names: tuple[str, ...],
+    expected: dict[str, dict[str, Any]],
+    changes: dict[str, str],
+) -> None:
+    """Each KPI card ``#<prefix><name>``: the raw current and previous values, the value as written, the line under
+    it (``changes``)."""
+    for period, attribute in (("current", "data-value"), ("previous", "data-previous")):
+        for name in names:
+            shown = number(ui.attribute(f"#{prefix}{name}", attribute))
+            value = expected[period][name]
+            if value is None:
+                assert shown is None, f"{period} {name}: {shown}"
+            else:
+                assert shown == pytest.approx(value, rel=1e-9), f"{period} {name}: {shown} != {value}"
+    for name in names:
+        assert ui.page.inner_text(f"#{prefix}{name}") == formats.kpi_text(name, expected["current"][name]), name
+        assert ui.page.inner_text(f"#{prefix}{name}_change") == changes[name], name
+
+
+def table_rows(ui: Dashboard, selector: str, *attributes: str) -> list[list[str]]:
+    rows: list[list[str]] = ui.page.eval_on_selector_all(
+        selector, "(rows, names) => rows.map(r => names.map(n => r.getAttribute(n) ?? ''))", list(attributes)
+    )
+    return rows
+
+
+def check_acquisition(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
+    """The Acquisition tab against sums over fct_sessions, fct_orders and attribution_paths (and the spend as
+    imported): the KPIs, the channels, the traffic table by channel and by campaign, the attribution of two models
+    chosen in turn, the models side by side, the campaigns."""
+    ui.rendered("acquisition_kpis", f)
+    segmented = f.login_state is not None or f.device_class is not None
+    expected = {
+        period: expected_acquisition_kpis(dw, filters)
+        for period, filters in (("current", f), ("previous", f.previous()))
+    }
+    changes = {
+        name: "all segments only"
+        if segmented and name == "ad_spend"
+        else formats.change_text(name, expected_change(name, expected["current"][name], expected["previous"][name]))
+        for name in ACQUISITION_KPIS
+    }
+    check_kpis(ui, "acquisition_kpi_", ACQUISITION_KPIS, expected, changes)
+    assert VND_TEXT.fullmatch(ui.page.inner_text("#acquisition_kpi_revenue"))
+    assert ui.attribute("#acquisition_scope", "data-segmented") == ("true" if segmented else "false")
+    labels = dict(warehouse.query(dw, "select channel, label from marts.channels"))
+    # channels: sessions, conversion rate and revenue, one panel each
+    traffic = expected_traffic(dw, f, "channel")
+    sessions, rates, revenues = ui.plot("acquisition_channels_plot", f)["data"]
+    assert dict(zip(sessions["y"], sessions["x"], strict=True)) == {
+        labels[k]: g["sessions"] for k, g in traffic.items()
+    }
+    assert sessions["y"] == rates["y"] == revenues["y"]
+    for label, value in zip(revenues["y"], revenues["x"], strict=True):
+        key = next(k for k, name in labels.items() if name == label)
+        assert value == pytest.approx(traffic[key]["revenue"]), label
+    # the table, by channel, then by campaign
+    for by in ("channel", "campaign"):
+        ui.page.check(f"#acquisition-by input[value={by}]")
+        ui.page.locator(f'#acquisition_traffic[data-filters="{f.key()}"][data-by="{by}"]').wait_for()
+        groups = expected_traffic(dw, f, by)
+        rows = table_rows(ui, "#acquisition_traffic tbody tr[data-sessions]", "data-key", "data-sessions",
+                          "data-converted", "data-orders", "data-revenue")  # fmt: skip
+        assert len(rows) == len(groups), by
+        for key, count, converted, orders, revenue in rows:
+            group = groups[key or None]
+            assert (int(count), int(converted), int(orders)) == (group["sessions"], group["converted"], group["orders"])
+            assert float(revenue) == pytest.approx(group["revenue"]), key
+        assert [int(r[1]) for r in rows if r[0]] == sorted((int(r[1]) for r in rows if r[0]), reverse=True)
+    ui.page.check("#acquisition-by input[value=channel]")
+    # attribution: the orders shared, then two models chosen in turn
+    orders = expected_attributed_orders(dw, f)
+    ui.rendered("attribution_summary", f)
+    assert int(ui.attribute("#attribution_summary", "data-orders")) == orders["orders"]
+    assert int(ui.attribute("#attribution_summary", "data-attributed-orders")) == orders["attributed_orders"]
+    credits = expected_attribution(dw, f)
+    spend = {} if segmented else spend_imported(dw, f)
+    tolerance = 0.01 * f.days  # the daily mart rounds each day's revenue to the hundredth of a dong
+    for model in ("last_non_direct", "markov", "last_non_direct"):
+        ui.page.check(f"#acquisition-model input[value={model}]")
+        ui.page.locator(f'#attribution_channels[data-filters="{f.key()}"][data-model="{model}"]').wait_for()
+        rows = table_rows(ui, "#attribution_channels tbody tr[data-channel]", "data-channel", "data-conversions",
+                          "data-revenue", "data-spend", "data-roas")  # fmt: skip
+        wanted = {channel: value for (m, channel), value in credits.items() if m == model}
+        assert set(wanted) <= {r[0] for r in rows} <= set(wanted) | set(spend), "touched, or spent on"
+        for channel, conversions, revenue, spent, roas in rows:
+            credited = wanted.get(channel, (0.0, 0.0))
+            assert float(conversions) == pytest.approx(credited[0], abs=1e-6), (model, channel)
+            assert float(revenue) == pytest.approx(credited[1], abs=tolerance), (model, channel)
+            if channel in spend:
+                assert float(spent) == pytest.approx(spend[channel]), channel
+                assert float(roas) == pytest.approx(float(revenue) / spend[channel]), channel
+            else:
+                assert spent == roas == "", f"no spend, no ROAS: {channel}"
+        assert [float(r[2]) for r in rows] == sorted((float(r[2]) for r in rows), reverse=True)
+        bars = ui.plot("attribution_model_plot", f, model=model)["data"][0]
+        assert sum(bars["x"]) == pytest.approx(sum(v for _, v in wanted.values()), abs=tolerance * len(wanted))
+        side_by_side = ui.plot("attribution_models_plot", f, model=model)["data"]
+        assert [t["name"] for t in side_by_side] == list(MODEL_LABELS)
+        assert [t["marker"]["opacity"] for t in side_by_side].index(1) == list(MODELS).index(model)
+        ui.page.locator(f'#attribution_compare[data-filters="{f.key()}"][data-model="{model}"]').wait_for()
+        totals = dict(table_rows(ui, "#attribution_compare tfoot td[data-model]", "data-model", "data-revenue"))
+        for each in MODELS:
+            total = sum(v for (m, _), (_, v) in credits.items() if m == each)
+            assert float(totals[each]) == pytest.approx(total, abs=tolerance * len(wanted)), each
+            if not segmented:
+                assert float(totals[each]) == pytest.approx(orders["attributed_revenue"], abs=tolerance * len(wanted))
+        assert ui.page.get_attribute("#attribution_compare thead th.selected", "class") == "num selected"
+        ui.page.locator(f'#attribution_campaigns[data-filters="{f.key()}"][data-model="{model}"]').wait_for()
+        campaigns = expected_campaign_attribution(dw, f, model)
+        rows = table_rows(ui, "#attribution_campaigns tbody tr[data-channel]", "data-channel", "data-campaign",
+                          "data-revenue", "data-roas")  # fmt: skip
+        assert {(r[0], r[1]) for r in rows} >= set(campaigns)
+        for channel, campaign, revenue, roas in rows:
+            assert float(revenue) == pytest.approx(campaigns.get((channel, campaign), (0, 0.0))[1], abs=tolerance)
+            assert (roas != "") == (not segmented and (channel, campaign) in spend_imported(dw, f, by="campaign"))
+
+
+MODEL_LABELS = ("First touch", "Last touch", "Last non-direct", "Linear", "Position-based 40/20/40", "Time decay",
+                "Data-driven (Markov)")  # fmt: skip
+
+
+def check_customers(ui: Dashboard, dw: WarehouseSettings, f: Filters) -> None:
+    """The Customers tab against dim_customers rows (every customer, then those first ordering in the range) and
+    the weekly lifecycle against a recount from fct_sessions."""
+    labels = dict(warehouse.query(dw, "select channel, label from marts.channels"))
+    segment_labels = dict(warehouse.query(dw, "select segment, label from marts.rfm_segments"))
+    for scope in ("acquired", "all"):
+        ui.page.check(f"#customers-scope input[value={scope}]")
+        ui.page.locator(f'#customers_kpis[data-filters="{f.key()}"][data-scope="{scope}"]').wait_for()
+        current = expected_customer_kpis(dw, f, scope)
+        if scope == "all":
+            previous = dict.fromkeys(CUSTOMER_KPIS)
+            changes = dict.fromkeys(CUSTOMER_KPIS, "as of the last build")
+        else:
+            previous = expected_customer_kpis(dw, f.previous(), scope)
+            changes = {
+                name: formats.change_text(name, expected_change(name, current[name], previous[name]))
+                for name in CUSTOMER_KPIS
+            }
+        check_kpis(ui, "customers_kpi_", CUSTOMER_KPIS, {"current": current, "previous": previous}, changes)
+        segments = expected_segments(dw, f, scope)
+        ui.page.locator(f'#customers_segments[data-filters="{f.key()}"][data-scope="{scope}"]').wait_for()
+        rows = table_rows(ui, "#customers_segments tbody tr", "data-segment", "data-customers", "data-revenue")
+        assert [r[0] for r in rows][: len(segment_labels)] == list(
+            dict(warehouse.query(dw, "select segment, label from marts.rfm_segments order by priority"))
+        ), "the seed's order"
+        for segment, customers, revenue in rows:
+            assert int(customers) == segments.get(segment, (0, 0.0, 0))[0], segment
+            assert float(revenue) == pytest.approx(segments.get(segment, (0, 0.0, 0))[1]), segment
+        if segments:
+            bars = ui.plot("customers_segments_plot", f, scope=scope)["data"][0]
+            assert dict(zip(bars["y"], bars["x"], strict=True)) == {
+                segment_labels.get(s, "Unsegmented"): segments.get(s, (0, 0.0, 0))[0]
+                for s in [*segment_labels, *segments]
+            }
+        cells = expected_score_grid(dw, f, scope)
+        if cells:
+            heatmap = ui.plot("customers_grid_plot", f, scope=scope)["data"][0]
+            assert heatmap["y"] == [f"R {r}" for r in range(1, 6)]
+            for (r_score, fm_score), (count, segment) in cells.items():
+                assert heatmap["z"][r_score - 1][fm_score - 1] == count
+                assert (
+                    heatmap["text"][r_score - 1][fm_score - 1].replace("<br>", " ").startswith(segment_labels[segment])
+                ), (r_score, fm_score)
+        first = expected_first_orders(dw, f, "first_order_channel", scope)
+        if first:
+            bars = ui.plot("customers_channel_plot", f, scope=scope)["data"][0]
+            assert dict(zip(bars["y"], bars["x"], strict=True)) == {
+                (labels[k] if k else "Not tracked"): count for k, (count, _) in first.items()
+            }
+            assert bars["y"][0] == "Not tracked" or None not in first, "not tracked at the bottom"
+    weeks = expected_lifecycle(dw, f)
+    ui.rendered("customers_lifecycle", f)
+    figure = ui.plot("customers_lifecycle_plot", f)
+    traces = {t["name"]: t for t in figure["data"]}
+    x = traces["New"]["x"]
+    for index, name in enumerate(("New", "Retained", "Returning", "Churned")):
+        sign = -1 if name == "Churned" else 1
+        assert traces[name]["y"] == [sign * weeks.get(date.fromisoformat(w), (0, 0, 0, 0))[index] for w in x], name
+    assert int(ui.attribute("#customers_lifecycle", "data-value")) == len(x)
+
+
 def shown_event_ids(ui: Dashboard) -> list[str]:
     ids: list[str] = ui.page.eval_on_selector_all("#events_rows tbody tr", "rows => rows.map(r => r.dataset.eventId)")
     return ids
@@ -518,10 +721,12 @@ def test_every_tab_shows_the_marts_numbers_and_follows_the_filters(
 
     for name, check in (
         ("revenue", check_revenue),
+        ("acquisition", check_acquisition),
         ("funnel", check_funnel),
         ("products", check_products),
         ("journeys", check_journeys),
         ("retention", check_retention),
+        ("customers", check_customers),
         ("events", check_events),
     ):
         ui.tab(name)
@@ -539,6 +744,15 @@ def test_every_tab_shows_the_marts_numbers_and_follows_the_filters(
     ui.set_dates(default.start, default.end)
     check_revenue(ui, traffic_dw, default)  # all segments: untracked orders as their own bar, capture rates shown
     ui.screenshot("revenue-all-segments", height=2500)
+    ui.tab("acquisition")  # all segments: the daily marts, spend and ROAS
+    check_acquisition(ui, traffic_dw, default)
+    ui.screenshot("acquisition-all-segments", height=4300)
+    ui.set_device_class("desktop")  # the open tab follows: sessions and touches on desktops only
+    check_acquisition(ui, traffic_dw, Filters(default.start, default.end, None, "desktop"))
+    ui.set_device_class("all")
+    ui.tab("customers")
+    check_customers(ui, traffic_dw, default)
+    ui.screenshot("customers-all-customers", height=2700)
     ui.assert_offline_and_clean()
 
 
@@ -596,7 +810,8 @@ def test_the_data_health_page_shows_the_hours_against_their_baseline_and_the_pip
 def test_the_freshness_line_is_on_every_page(dashboard: Dashboard) -> None:
     ui = dashboard
     ui.open()
-    for name in ("overview", "revenue", "funnel", "products", "journeys", "retention", "events", "health"):
+    for name in ("overview", "revenue", "acquisition", "funnel", "products", "journeys", "retention", "customers",
+                 "events", "health"):  # fmt: skip
         ui.tab(name)
         ui.page.locator("#freshness_last_load").wait_for(state="visible")
         assert "UTC" in ui.page.inner_text("#freshness_bar"), name
@@ -624,6 +839,19 @@ def test_an_empty_warehouse_shows_a_friendly_empty_state(
             assert "SHOP_DB_URL" in empty.inner_text() and "SHOP_PG_" in empty.inner_text()
             assert ui.page.locator("#revenue_kpis").count() == 0 and ui.page.locator("#revenue_carts").count() == 0
             ui.screenshot("revenue-empty-warehouse")
+            ui.tab("acquisition")  # no sessions: how to get traffic
+            empty = ui.page.locator("#acquisition_empty")
+            empty.wait_for()
+            assert "make demo" in empty.inner_text() and ui.attribute("#acquisition_empty", "data-state") == "empty"
+            assert ui.page.locator("#acquisition_kpis").count() == 0
+            ui.screenshot("acquisition-empty-warehouse")
+            ui.tab("customers")  # no orders: how to connect the shop; the visitors' lifecycle, empty
+            empty = ui.page.locator("#customers_empty")
+            empty.wait_for()
+            assert "SHOP_DB_URL" in empty.inner_text() and ui.page.locator("#customers_kpis").count() == 0
+            ui.page.locator("#customers_lifecycle_plot").get_by_text("No client activity in these weeks").wait_for()
+            assert ui.attribute("#customers_lifecycle", "data-value") in ("1", "2"), "the weeks the last 7 days overlap"
+            ui.screenshot("customers-empty-warehouse")
             for name in ("funnel", "products", "journeys", "retention", "events"):
                 ui.tab(name)
                 ui.page.wait_for_timeout(300)

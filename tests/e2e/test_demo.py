@@ -41,6 +41,9 @@ def test_the_demo_runs_end_to_end_and_again_incrementally(tmp_path: Path) -> Non
         assert shop and capture, out
         assert re.search(r"shop sync: [\d,]+ new orders", out) and "tracked purchases whose payment failed" in out
         assert "Carts: " in out and "revenue left in carts" in out and "Best sellers by revenue" in out
+        assert "Attributed revenue" in out and "Customers by RFM segment" in out and "new clients" in out
+        attributed = re.findall(r"^     (\w+)\s+([\d.]+) ₫\s+([\d.]+) ₫", out, re.MULTILINE)
+        assert len(attributed) >= 5, "attributed revenue of several channels"
         revenue = re.search(r"Tracked revenue ([\d.]+) ₫ from ([\d,]+) completed checkouts", out)
         assert revenue and int(revenue.group(1).replace(".", "")) > 0 and int(revenue.group(2).replace(",", "")) > 0
         loaded = int(re.search(r"loaded [\d,]+ objects, ([\d,]+) events", out).group(1).replace(",", ""))  # type: ignore[union-attr]
@@ -58,6 +61,23 @@ def test_the_demo_runs_end_to_end_and_again_incrementally(tmp_path: Path) -> Non
             assert float(capture.group(1)) == round(100 * matched / placed, 1) and 0.5 < matched / placed < 1
             assert [int(capture.group(n).replace(",", "")) for n in (3, 4, 5)] == [by_id, by_time, placed - matched]
             assert by_id > 0 and by_time > 0 and placed - matched > 0, "every way of matching, and untracked orders"
+            markov = dict(conn.execute(
+                "select channel, sum(attributed_revenue) from marts.attribution_channel_daily where model = 'markov'"
+                " group by channel"
+            ).fetchall())  # fmt: skip
+            assert {channel: int(money.replace(".", "")) for channel, _, money in attributed} == {
+                channel: round(value) for channel, value in markov.items()
+            }
+            totals = conn.execute(
+                "select model, sum(attributed_revenue) from marts.attribution_channel_daily group by model"
+            ).fetchall()
+            attributable = conn.execute(
+                "select sum(revenue) from (select distinct order_id, revenue from marts.attribution_paths) as orders"
+            ).fetchone()[0]
+            assert len(totals) == 7 and all(abs(total - attributable) < 1 for _, total in totals), (
+                totals,
+                attributable,
+            )
             events = conn.execute("select count(*) from marts.fct_events").fetchone()[0]
             top = conn.execute("select sum(sessions) from marts.funnel_daily where step_order = 0").fetchone()[0]
         assert f"{events:,} events in" in out and re.search(rf"session_start\s+{top:,}\s", out)

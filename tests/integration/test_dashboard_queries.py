@@ -13,23 +13,47 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from dashboard import events, freshness, funnel, journeys, overview, products, retention, revenue, vocabulary, warehouse
+from dashboard import (
+    acquisition_queries,
+    customers,
+    events,
+    freshness,
+    funnel,
+    journeys,
+    overview,
+    products,
+    retention,
+    revenue,
+    vocabulary,
+    warehouse,
+)
 from dashboard.filters import Filters, default_filters
 from dashboard.formats import RATE_KPIS
 from loader.config import WarehouseSettings
 from tests.conftest import ROOT
 from tests.support.dashboard_expected import (
+    expected_acquisition_kpis,
+    expected_attributed_orders,
+    expected_attribution,
+    expected_campaign_attribution,
     expected_carts,
+    expected_customer_kpis,
     expected_event_ids,
     expected_events,
+    expected_first_orders,
     expected_funnel,
+    expected_lifecycle,
     expected_order_products,
     expected_products,
     expected_revenue_by_day,
     expected_revenue_by_segment,
     expected_revenue_kpis,
+    expected_score_grid,
+    expected_segments,
     expected_session_kpis,
+    expected_traffic,
     segment_sql,
+    spend_imported,
 )
 from tests.support.dashboard_warehouse import query
 
@@ -655,6 +679,354 @@ def test_a_range_before_the_orders_compares_with_nothing(traffic_pool: Connectio
     assert all(change is None for change in result["change"].values())
 
 
+# -- acquisition ----------------------------------------------------------------------------------
+def expected_change(name: str, current: float | None, previous: float | None) -> float | None:
+    if current is None or previous is None or (name not in RATE_KPIS and not previous):
+        return None
+    return current - previous if name in RATE_KPIS else current / previous - 1
+
+
+def test_the_traffic_warehouse_has_channels_attribution_and_ad_spend(
+    traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    assert acquisition_queries.state(traffic_pool) == "ready" and customers.state(traffic_pool) == "ready"
+    channels = dict(query(traffic_dw, "select channel, count(*) from marts.fct_sessions group by 1"))
+    assert {"direct", "organic_search", "paid_social", "paid_search", "email"} <= channels.keys(), channels
+    assert set(acquisition_queries.MODELS) == {
+        model for (model,) in query(traffic_dw, "select distinct model from marts.attribution_channel_daily")
+    }, "the page offers every model the marts have, and no other"
+    spent = query(traffic_dw, "select distinct channel, campaign from raw.ad_spend order by 1, 2")
+    assert spent == [("paid_search", "(not set)"), ("paid_social", "black_friday_2026"), ("paid_social", "gaming_gear")]
+    shop = vocabulary.read(traffic_pool)
+    assert set(channels) <= set(shop.channels), "every channel of the sessions has a label"
+
+
+@pytest.mark.parametrize("f", CASES, ids=case_id)
+def test_acquisition_kpis_equal_sessions_and_the_orders_they_placed_for_the_range_and_the_previous_period(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    result = acquisition_queries.kpis(traffic_pool, f)
+    for period, filters in (("current", f), ("previous", f.previous())):
+        expected = expected_acquisition_kpis(traffic_dw, filters)
+        for name in acquisition_queries.KPI_NAMES:
+            assert_close(result[period][name], expected[name], f"{period} {name}")
+    for name in acquisition_queries.KPI_NAMES:
+        change = expected_change(name, result["current"][name], result["previous"][name])
+        assert_close(result["change"][name], change, f"change of {name}")
+    overview_kpis = overview.kpis(traffic_pool, f)["current"]
+    assert result["current"]["sessions"] == overview_kpis["sessions"], "the Overview's sessions"
+    assert_close(result["current"]["conversion_rate"], overview_kpis["conversion_rate"], "the Overview's conversion")
+    if f.login_state or f.device_class:
+        assert result["current"]["ad_spend"] is None and result["change"]["ad_spend"] is None, "spend has no segment"
+    elif f == CASES[0]:
+        assert result["current"]["ad_spend"] > 0 and result["current"]["orders"] > 20
+
+
+@pytest.mark.parametrize("f", CASES[::2], ids=case_id)
+@pytest.mark.parametrize("by", ["channel", "source_medium", "campaign"])
+def test_sessions_by_channel_source_and_campaign_equal_counts_over_sessions_and_their_orders(
+    f: Filters, by: acquisition_queries.Breakdown, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    expected = expected_traffic(traffic_dw, f, by)
+    frame = acquisition_queries.traffic(traffic_pool, f, by)
+    keys = [None if not isinstance(k, str) else k for k in frame["key"]]
+    assert set(keys) == set(expected) and len(keys) == len(expected)
+    total = sum(group["sessions"] for group in expected.values())
+    for key, row in zip(keys, frame.itertuples(index=False), strict=True):
+        group = expected[key]
+        assert (row.sessions, row.converted_sessions, row.orders) == (
+            group["sessions"], group["converted"], group["orders"]
+        ), key  # fmt: skip
+        assert_close(row.revenue, group["revenue"], f"revenue of {key}")
+        assert list(row.channels) == sorted(group["channels"]), key
+        assert_close(row.conversion_rate, group["converted"] / group["sessions"], f"conversion of {key}")
+        assert_close(row.share, group["sessions"] / total, f"share of {key}")
+        assert_close(row.revenue_per_session, group["revenue"] / group["sessions"], f"revenue per session of {key}")
+    named = [(row.sessions, row.revenue) for key, row in zip(keys, frame.itertuples(index=False), strict=True) if key]
+    assert named == sorted(named, key=lambda r: (-r[0], -r[1])), "by sessions, then revenue"
+    assert None not in keys or keys[-1] is None, "sessions without a campaign last"
+    kpis = acquisition_queries.kpis(traffic_pool, f)["current"]
+    assert frame["sessions"].sum() == kpis["sessions"] and frame["orders"].sum() == kpis["orders"]
+    assert_close(frame["revenue"].sum(), kpis["revenue"], "revenue")
+
+
+@pytest.mark.parametrize("f", UNSEGMENTED, ids=case_id)
+def test_every_models_credit_per_channel_equals_attribution_channel_daily(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    """What the model selector shows: each model's conversions and revenue per channel are the daily mart's, and the
+    channels' spend is what was imported."""
+    daily = {
+        (model, channel): (float(conversions), float(revenue))
+        for model, channel, conversions, revenue in query(
+            traffic_dw,
+            "select model, channel, sum(attributed_conversions), sum(attributed_revenue)"
+            " from marts.attribution_channel_daily where date_day between %s and %s group by 1, 2",
+            (f.start, f.end),
+        )
+    }
+    frame = acquisition_queries.attribution(traffic_pool, f)
+    assert list(dict.fromkeys(frame["model"])) == (list(acquisition_queries.MODELS) if daily else [])
+    shown = {(r.model, r.channel): r for r in frame.itertuples(index=False)}
+    assert set(daily) <= set(shown)
+    for key, row in shown.items():
+        conversions, revenue = daily.get(key, (0.0, 0.0))
+        assert row.attributed_conversions == pytest.approx(conversions, abs=1e-9), key
+        assert row.attributed_revenue == pytest.approx(revenue, abs=1e-6), key
+    spend = spend_imported(traffic_dw, f)
+    for row in frame.itertuples(index=False):
+        assert_close(row.spend, spend.get(row.channel), f"spend on {row.channel}")
+    for model in acquisition_queries.MODELS:
+        rows = frame[frame["model"] == model]
+        assert rows["attributed_revenue"].tolist() == sorted(rows["attributed_revenue"], reverse=True), model
+        assert sorted(rows["channel"]) == sorted(set(frame["channel"])), "every model has every channel"
+
+
+@pytest.mark.parametrize("f", CASES[::2], ids=case_id)
+def test_attribution_equals_credits_summed_over_the_touches_in_the_segment(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    expected = expected_attribution(traffic_dw, f)
+    frame = acquisition_queries.attribution(traffic_pool, f)
+    shown = {(r.model, r.channel): (r.attributed_conversions, r.attributed_revenue) for r in frame.itertuples()}
+    touched = {channel for _, channel in expected}
+    assert touched <= {channel for _, channel in shown} <= touched | set(spend_imported(traffic_dw, f)), (
+        "every channel touched, and those with spend (zero credit when untouched)"
+    )
+    for key, (conversions, credited) in shown.items():
+        wanted = expected.get(key, (0.0, 0.0))
+        assert conversions == pytest.approx(wanted[0], abs=1e-6), key
+        # the daily mart rounds each day's revenue to the hundredth of a dong
+        assert credited == pytest.approx(wanted[1], abs=0.01 * f.days), key
+
+
+@pytest.mark.parametrize("f", CASES[::2], ids=case_id)
+def test_each_models_total_is_the_revenue_of_the_orders_with_a_touch(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    """The models side by side: without a segment every model's total credits are the orders with a touch and its
+    attributed revenue their paid revenue; under a segment, at most that (the touches in it only)."""
+    orders = acquisition_queries.attributed_orders(traffic_pool, f)
+    expected = expected_attributed_orders(traffic_dw, f)
+    assert orders["orders"] == expected["orders"] and orders["attributed_orders"] == expected["attributed_orders"]
+    assert_close(orders["attributed_revenue"], expected["attributed_revenue"], "attributed revenue")
+    [(paid_revenue,)] = query(
+        traffic_dw,
+        "select coalesce(sum(revenue), 0) from marts.fct_orders where ordered_date between %s and %s"
+        " and order_id in (select order_id from marts.attribution_paths)",
+        (f.start, f.end),
+    )
+    frame = acquisition_queries.attribution(traffic_pool, f)
+    totals = frame.groupby("model")[["attributed_conversions", "attributed_revenue"]].sum()
+    segmented = f.login_state is not None or f.device_class is not None
+    rounding = 0.005 * f.days * frame["channel"].nunique()  # the daily mart rounds each row to the hundredth
+    for model in acquisition_queries.MODELS if len(frame) else ():
+        conversions, credited = totals.loc[model]
+        if segmented:
+            assert conversions <= orders["attributed_orders"] + 1e-6 and credited <= float(paid_revenue) + 1e-6
+        else:
+            assert conversions == pytest.approx(orders["attributed_orders"], abs=1e-6), model
+            assert credited == pytest.approx(float(paid_revenue), abs=rounding), model
+            assert_close(orders["attributed_revenue"], float(paid_revenue), "the orders' revenue")
+    if f == CASES[0]:
+        assert 0 < orders["attributed_orders"] < orders["orders"], "some orders have no touch"
+
+
+@pytest.mark.parametrize("f", CASES[::2], ids=case_id)
+def test_roas_shows_only_where_spend_was_imported_and_not_under_a_segment(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    spend = spend_imported(traffic_dw, f)
+    segmented = f.login_state is not None or f.device_class is not None
+    frame = acquisition_queries.attribution(traffic_pool, f)
+    for row in frame.itertuples(index=False):
+        if segmented or row.channel not in spend:
+            assert pd.isna(row.spend) and pd.isna(row.roas), (row.model, row.channel)
+        else:
+            assert row.roas == pytest.approx(row.attributed_revenue / spend[row.channel]), (row.model, row.channel)
+    if not segmented and spend:
+        assert {r.channel for r in frame.itertuples() if not pd.isna(r.roas)} == set(spend) & set(frame["channel"])
+    campaigns = acquisition_queries.attribution_campaigns(traffic_pool, f, "linear")
+    spent = spend_imported(traffic_dw, f, by="campaign")
+    for row in campaigns.itertuples(index=False):
+        key = (row.channel, row.campaign)
+        if segmented or key not in spent:
+            assert pd.isna(row.spend) and pd.isna(row.roas), key
+        else:
+            assert_close(row.spend, spent[key], f"spend on {key}")
+            assert row.roas == pytest.approx(row.attributed_revenue / spent[key]), key
+    if not segmented:
+        assert set(spent) <= {(r.channel, r.campaign) for r in campaigns.itertuples()}, "spend with no credit shows"
+
+
+@pytest.mark.parametrize("f", CASES[::3], ids=case_id)
+@pytest.mark.parametrize("model", ["first_touch", "position_based", "markov"])
+def test_campaign_attribution_equals_credits_summed_over_the_touches(
+    f: Filters, model: str, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    expected = expected_campaign_attribution(traffic_dw, f, model)
+    frame = acquisition_queries.attribution_campaigns(traffic_pool, f, model)
+    shown = {(r.channel, r.campaign): (r.attributed_conversions, r.attributed_revenue) for r in frame.itertuples()}
+    assert set(expected) <= set(shown)
+    for key, (conversions, credited) in shown.items():
+        wanted = expected.get(key, (0.0, 0.0))
+        assert conversions == pytest.approx(wanted[0], abs=1e-6), key
+        assert credited == pytest.approx(wanted[1], abs=0.01 * f.days), key
+    assert frame["attributed_revenue"].tolist() == sorted(frame["attributed_revenue"], reverse=True)
+    by_channel = acquisition_queries.attribution(traffic_pool, f)
+    by_channel = by_channel[by_channel["model"] == model]
+    assert_close(frame["attributed_revenue"].sum(), by_channel["attributed_revenue"].sum(), "campaigns add up")
+
+
+def test_acquisition_refuses_breakdowns_and_models_it_does_not_know(traffic_pool: ConnectionPool) -> None:
+    f = Filters(LAST_DAY - timedelta(days=6), LAST_DAY)
+    with pytest.raises(ValueError, match="by must be"):
+        acquisition_queries.traffic(traffic_pool, f, "device")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="model must be"):
+        acquisition_queries.attribution_campaigns(traffic_pool, f, "linear; drop table marts.fct_sessions")
+
+
+# -- customers ------------------------------------------------------------------------------------
+SCOPE_CASES = [(f, scope) for f in (CASES[0], CASES[10], CASES[15]) for scope in ("all", "acquired")]
+
+
+def scope_id(case: tuple[Filters, str]) -> str:
+    return f"{case[0].key()}|{case[1]}"
+
+
+@pytest.mark.parametrize("case", SCOPE_CASES, ids=scope_id)
+def test_customer_kpis_equal_sums_over_dim_customers(
+    case: tuple[Filters, customers.Scope], traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    f, scope = case
+    result = customers.kpis(traffic_pool, f, scope)
+    current = result["current"]
+    assert current is not None
+    expected = expected_customer_kpis(traffic_dw, f, scope)
+    for name in customers.KPI_NAMES:
+        assert_close(current[name], expected[name], name)
+    if scope == "all":
+        assert result["previous"] is None and result["change"] is None
+        assert current == customers.kpis(traffic_pool, Filters(date(2026, 11, 20), date(2026, 11, 20)))["current"]
+        return
+    previous, change = result["previous"], result["change"]
+    assert previous is not None and change is not None
+    before = expected_customer_kpis(traffic_dw, f.previous(), scope)
+    for name in customers.KPI_NAMES:
+        assert_close(previous[name], before[name], f"previous {name}")
+        assert_close(change[name], expected_change(name, current[name], previous[name]), f"change of {name}")
+    # the segment filters do not apply
+    assert customers.kpis(traffic_pool, Filters(f.start, f.end, "logged_in", "tablet"), scope) == result
+
+
+@pytest.mark.parametrize("case", SCOPE_CASES, ids=scope_id)
+def test_segments_follow_the_seed_and_equal_counts_over_dim_customers(
+    case: tuple[Filters, customers.Scope], traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    f, scope = case
+    frame = customers.segments(traffic_pool, f, scope)
+    seeded = [r["segment"] for r in sorted(seed("rfm_segments"), key=lambda r: int(r["priority"]))]
+    assert frame["segment"].tolist()[: len(seeded)] == seeded, "every segment of the seed, in its order"
+    expected = expected_segments(traffic_dw, f, scope)
+    assert set(frame["segment"]) == set(seeded) | set(expected)
+    total = sum(count for count, _, _ in expected.values())
+    for row in frame.itertuples(index=False):
+        count, revenue, orders = expected.get(row.segment, (0, 0.0, None))
+        assert row.customers == count, row.segment
+        assert_close(row.revenue, revenue, f"revenue of {row.segment}")
+        assert_close(row.average_orders, orders, f"orders of {row.segment}")
+        assert_close(row.share, count / total if total else 0.0, f"share of {row.segment}")
+    if scope == "all":
+        assert frame["customers"].sum() == query(traffic_dw, "select count(*) from marts.dim_customers")[0][0] > 50
+        assert (frame["customers"] > 0).sum() >= 5, "several segments have customers"
+
+
+@pytest.mark.parametrize("case", SCOPE_CASES[:2], ids=scope_id)
+def test_the_score_grid_counts_customers_and_names_cells_as_the_mart_names_them(
+    case: tuple[Filters, customers.Scope], traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    f, scope = case
+    expected = expected_score_grid(traffic_dw, f, scope)
+    frame = customers.score_grid(traffic_pool, f, scope)
+    assert {(r.r_score, r.fm_score): r.customers for r in frame.itertuples()} == {
+        k: n for k, (n, _) in expected.items()
+    }
+    shop = vocabulary.read(traffic_pool)
+    for (r_score, fm_score), (_, segment) in expected.items():
+        assert shop.segment_at(r_score, fm_score) == segment, (r_score, fm_score)
+
+
+@pytest.mark.parametrize("case", SCOPE_CASES, ids=scope_id)
+@pytest.mark.parametrize(
+    ("by", "column"), [("channel", "first_order_channel"), ("device_class", "first_order_device_class")]
+)
+def test_customers_by_their_first_orders_channel_and_device(
+    case: tuple[Filters, customers.Scope],
+    by: customers.FirstOrderBy,
+    column: str,
+    traffic_pool: ConnectionPool,
+    traffic_dw: WarehouseSettings,
+) -> None:
+    f, scope = case
+    expected = expected_first_orders(traffic_dw, f, column, scope)
+    frame = customers.first_orders(traffic_pool, f, by, scope)
+    keys = [k if isinstance(k, str) else None for k in frame["key"]]
+    assert set(keys) == set(expected) and len(keys) == len(expected)
+    for key, row in zip(keys, frame.itertuples(index=False), strict=True):
+        assert row.customers == expected[key][0], key
+        assert_close(row.revenue, expected[key][1], f"revenue of {key}")
+    assert None not in keys or keys[-1] is None, "not tracked last"
+    tracked = [n for k, n in zip(keys, frame["customers"], strict=True) if k]
+    assert tracked == sorted(tracked, reverse=True)
+    with pytest.raises(ValueError, match="by must be"):
+        customers.first_orders(traffic_pool, f, "login_state")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        CASES[0],
+        Filters(date(2026, 11, 1), date(2026, 11, 30)),
+        Filters(LAST_DAY, LAST_DAY),
+        Filters(date(2026, 11, 15), date(2026, 11, 16)),
+    ],
+    ids=case_id,
+)
+def test_the_lifecycle_shows_every_week_overlapping_the_range_as_recounted_from_sessions(
+    f: Filters, traffic_pool: ConnectionPool, traffic_dw: WarehouseSettings
+) -> None:
+    frame = customers.lifecycle(traffic_pool, f)
+    first = f.start - timedelta(days=f.start.weekday())
+    assert frame["activity_week"].tolist() == [
+        first + timedelta(weeks=n) for n in range((f.end - first).days // 7 + 1)
+    ], "every Monday from the range's first week to its last"
+    expected = expected_lifecycle(traffic_dw, f)
+    for row in frame.itertuples(index=False):
+        counts = (row.new_clients, row.retained_clients, row.returning_clients, row.churned_clients)
+        assert counts == expected.get(row.activity_week, (0, 0, 0, 0)), row.activity_week
+        assert row.active_clients == sum(counts[:3])
+    assert customers.lifecycle(traffic_pool, Filters(f.start, f.end, "anonymous", "mobile")).equals(frame)
+    if f == CASES[0]:
+        assert frame["new_clients"].sum() > 0 and frame["churned_clients"].sum() > 0
+
+
+def test_customers_refuse_a_scope_they_do_not_know(traffic_pool: ConnectionPool) -> None:
+    f = Filters(LAST_DAY - timedelta(days=6), LAST_DAY)
+    for call in (customers.kpis, customers.segments, customers.score_grid):
+        with pytest.raises(ValueError, match="scope must be"):
+            call(traffic_pool, f, "everyone")  # type: ignore[operator]
+
+
+def test_the_vocabulary_names_channels_and_rfm_segments_as_the_seeds_do(traffic_pool: ConnectionPool) -> None:
+    shop = vocabulary.read(traffic_pool)
+    assert list(shop.channels.items()) == [(r["channel"], r["label"]) for r in seed("channels")]
+    segments = sorted(seed("rfm_segments"), key=lambda r: int(r["priority"]))
+    assert [(name, s.label, s.r_min, s.r_max, s.fm_min, s.fm_max) for name, s in shop.rfm_segments.items()] == [
+        (r["segment"], r["label"], int(r["r_min"]), int(r["r_max"]), int(r["fm_min"]), int(r["fm_max"]))
+        for r in segments
+    ]
+
+
 # -- empty and missing warehouses -------------------------------------------------------------------
 def test_an_empty_warehouse_gives_zeros_and_empty_frames(empty_pool: ConnectionPool) -> None:
     assert warehouse.state(empty_pool) == "empty"
@@ -703,7 +1075,40 @@ def test_an_empty_warehouse_has_no_revenue_to_show(empty_pool: ConnectionPool) -
     assert carts["carts"] == 0 and carts["abandonment_rate"] is None and carts["recovery_rate"] is None
 
 
+def test_an_empty_warehouse_has_no_acquisition_or_customers_to_show(empty_pool: ConnectionPool) -> None:
+    """No sessions, no orders: both pages show what to run; their queries give zeros and empty frames, not errors."""
+    assert acquisition_queries.state(empty_pool) == "empty" and customers.state(empty_pool) == "empty"
+    f = Filters(date(2026, 11, 19), date(2026, 11, 25))
+    result = acquisition_queries.kpis(empty_pool, f)
+    assert result["current"] == {
+        "sessions": 0, "conversion_rate": None, "orders": 0, "revenue": 0.0, "ad_spend": None
+    }  # fmt: skip
+    assert all(change is None for change in result["change"].values())
+    for frame in (
+        acquisition_queries.traffic(empty_pool, f, "campaign"),
+        acquisition_queries.attribution(empty_pool, f),
+        acquisition_queries.attribution(empty_pool, Filters(f.start, f.end, "logged_in")),
+        acquisition_queries.attribution_campaigns(empty_pool, f, "markov"),
+        customers.score_grid(empty_pool, f),
+        customers.first_orders(empty_pool, f, "channel", "acquired"),
+    ):
+        assert frame.empty and len(frame.columns) > 0
+    assert acquisition_queries.attributed_orders(empty_pool, f) == {
+        "orders": 0,
+        "attributed_orders": 0,
+        "attributed_revenue": 0,
+    }
+    assert customers.kpis(empty_pool, f)["current"] == {
+        "customers": 0, "repeat_rate": None, "revenue": 0.0, "orders_per_customer": None, "revenue_per_customer": None
+    }  # fmt: skip
+    segments = customers.segments(empty_pool, f)
+    assert len(segments) == len(seed("rfm_segments")) and segments["customers"].sum() == 0
+    weeks = customers.lifecycle(empty_pool, f)
+    assert len(weeks) == 2 and weeks["active_clients"].sum() == 0, "the two weeks the range overlaps, empty"
+
+
 def test_a_warehouse_without_marts_is_reported_as_missing(bare_pool: ConnectionPool) -> None:
+    assert acquisition_queries.state(bare_pool) == "missing" and customers.state(bare_pool) == "missing"
     assert revenue.state(bare_pool) == "missing"
     assert warehouse.state(bare_pool) == "missing"
     assert warehouse.missing_tables(bare_pool) == [*warehouse.MARTS, *vocabulary.SEEDS]
@@ -718,3 +1123,27 @@ def test_marts_built_before_the_seeds_are_reported_as_missing_the_seeds(
             conn.execute(psycopg.sql.SQL("create table {} ()").format(psycopg.sql.Identifier("marts", name)))
     assert warehouse.missing_tables(bare_pool) == list(vocabulary.SEEDS)
     assert warehouse.state(bare_pool) == "missing"
+
+
+def test_marts_built_before_attribution_and_customers_show_the_other_pages(
+    bare_dw: WarehouseSettings, bare_pool: ConnectionPool
+) -> None:
+    """A warehouse whose marts and seeds predate the traffic sources: the vocabulary reads without the channel and
+    RFM seeds, and the Acquisition and Customers pages say what to run (a fct_sessions without channel too)."""
+    with psycopg.connect(**bare_dw.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute("create schema marts")
+        for name in warehouse.MARTS:
+            conn.execute(psycopg.sql.SQL("create table {} ()").format(psycopg.sql.Identifier("marts", name)))
+        conn.execute("create table marts.login_states (login_state text, label text, is_sent_by_storefront boolean)")
+        conn.execute("create table marts.device_classes (device_class text, label text)")
+        conn.execute("create table marts.funnel_steps (step_order int, step_name text, label text)")
+        conn.execute("create table marts.page_types (page_type text, label text, color text)")
+        for name in ("attribution_paths", "attribution_channel_daily", "attribution_campaign_daily", "fct_orders"):
+            conn.execute(psycopg.sql.SQL("create table {} ()").format(psycopg.sql.Identifier("marts", name)))
+        conn.execute("create table marts.channels (channel text, label text)")
+    assert warehouse.state(bare_pool) == "empty", "the other pages show"
+    shop = vocabulary.read(bare_pool)
+    assert shop.rfm_segments == {} and shop.channels == {}
+    assert shop.segment_label("champions") == "champions" and shop.channel_label("email") == "email"
+    assert acquisition_queries.state(bare_pool) == "missing", "fct_sessions has no channel yet"
+    assert customers.state(bare_pool) == "missing"

@@ -4,6 +4,7 @@ and pages must show."""
 from __future__ import annotations
 
 import statistics
+from datetime import timedelta
 from typing import Any
 
 from dashboard.filters import Filters
@@ -212,3 +213,212 @@ def expected_order_products(dw: WarehouseSettings, f: Filters) -> dict[str, tupl
         units, revenue = totals.get(product, (0, 0.0))
         totals[product] = (units + quantity, revenue + (float(line_total) if is_revenue else 0.0))
     return {product: (len(orders[product]), *totals[product]) for product in totals}
+
+
+# -- acquisition ------------------------------------------------------------------------------------
+MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "position_based", "time_decay", "markov")
+
+
+def _session_rows(dw: WarehouseSettings, f: Filters) -> list[tuple[Any, ...]]:
+    """(session_key, channel, source, medium, campaign, is_converted) of the sessions started on the range's days,
+    in their own segment."""
+    params: dict[str, Any] = {"start": f.start, "end": f.end}
+    return query(
+        dw,
+        "select session_key, channel, source, medium, campaign, is_converted from marts.fct_sessions"
+        " where started_date between %(start)s and %(end)s" + segment_sql(f, "login_state", params),
+        params,
+    )
+
+
+def _orders_by_session(dw: WarehouseSettings) -> dict[str, tuple[int, float]]:
+    """(orders, paid revenue) of fct_orders per session that placed them."""
+    return {
+        key: (int(orders), float(revenue))
+        for key, orders, revenue in query(
+            dw,
+            "select session_key, count(*), sum(revenue) from marts.fct_orders where session_key is not null group by 1",
+        )
+    }
+
+
+def spend_imported(dw: WarehouseSettings, f: Filters, by: str = "channel") -> dict[Any, float]:
+    """Ad spend as imported (raw.ad_spend, not the marts) on the range's days per channel, or per (channel,
+    campaign) with ``by="campaign"``."""
+    keys = "channel" if by == "channel" else "channel, campaign"
+    rows = query(
+        dw,
+        f"select {keys}, sum(spend) from raw.ad_spend where date_day between %s and %s group by {keys}",
+        (f.start, f.end),
+    )
+    return {(row[0] if by == "channel" else (row[0], row[1])): float(row[-1]) for row in rows}
+
+
+def expected_acquisition_kpis(dw: WarehouseSettings, f: Filters) -> dict[str, Any]:
+    """Sessions and conversion from fct_sessions rows; orders and revenue from the fct_orders those sessions placed;
+    ad spend as imported (``None`` under a segment, or without spend on those days)."""
+    sessions = _session_rows(dw, f)
+    placed = _orders_by_session(dw)
+    segmented = f.login_state is not None or f.device_class is not None
+    spend = spend_imported(dw, f)
+    return {
+        "sessions": len(sessions),
+        "conversion_rate": sum(1 for s in sessions if s[5]) / len(sessions) if sessions else None,
+        "orders": sum(placed.get(s[0], (0, 0.0))[0] for s in sessions),
+        "revenue": sum(placed.get(s[0], (0, 0.0))[1] for s in sessions),
+        "ad_spend": None if segmented or not spend else sum(spend.values()),
+    }
+
+
+def expected_traffic(dw: WarehouseSettings, f: Filters, by: str) -> dict[Any, dict[str, Any]]:
+    """Per channel, ``"source / medium"`` or campaign (``None``: no campaign): sessions, converted sessions, the
+    orders they placed and those orders' paid revenue, and the set of their channels."""
+    placed = _orders_by_session(dw)
+    groups: dict[Any, dict[str, Any]] = {}
+    for key, channel, source, medium, campaign, converted in _session_rows(dw, f):
+        name = {"channel": channel, "source_medium": f"{source} / {medium}", "campaign": campaign}[by]
+        group = groups.setdefault(name, {"sessions": 0, "converted": 0, "orders": 0, "revenue": 0.0, "channels": set()})
+        orders, revenue = placed.get(key, (0, 0.0))
+        group["sessions"] += 1
+        group["converted"] += 1 if converted else 0
+        group["orders"] += orders
+        group["revenue"] += revenue
+        group["channels"].add(channel)
+    return groups
+
+
+def _touches(dw: WarehouseSettings, f: Filters) -> list[dict[str, Any]]:
+    """attribution_paths rows of the orders placed on the range's days; under a segment, only the touches whose
+    session is in it."""
+    params: dict[str, Any] = {"start": f.start, "end": f.end}
+    segment = segment_sql(f, "s.login_state", params).replace(" device_class", " s.device_class")
+    columns = ", ".join(f"p.{m}" for m in MODELS)
+    rows = query(
+        dw,
+        f"select p.order_id, p.revenue, p.channel, p.campaign, {columns} from marts.attribution_paths as p"
+        " join marts.fct_sessions as s on s.session_key = p.session_key"
+        " where p.ordered_date between %(start)s and %(end)s" + segment,
+        params,
+    )
+    return [
+        {
+            "order_id": r[0],
+            "revenue": float(r[1]),
+            "channel": r[2],
+            "campaign": r[3],
+            **dict(zip(MODELS, r[4:], strict=True)),
+        }
+        for r in rows
+    ]
+
+
+def expected_attribution(dw: WarehouseSettings, f: Filters) -> dict[tuple[str, str], tuple[float, float]]:
+    """(conversions, revenue) each model credits each channel, summed in Python over attribution_paths (credit ×
+    the order's revenue), the touches' sessions in the segment."""
+    credits: dict[tuple[str, str], tuple[float, float]] = {}
+    for touch in _touches(dw, f):
+        for model in MODELS:
+            conversions, revenue = credits.get((model, touch["channel"]), (0.0, 0.0))
+            credit = float(touch[model])
+            credits[(model, touch["channel"])] = (conversions + credit, revenue + credit * touch["revenue"])
+    return credits
+
+
+def expected_campaign_attribution(
+    dw: WarehouseSettings, f: Filters, model: str
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """(conversions, revenue) ``model`` credits each (channel, campaign), ``(not set)`` without a campaign."""
+    credits: dict[tuple[str, str], tuple[float, float]] = {}
+    for touch in _touches(dw, f):
+        key = (touch["channel"], touch["campaign"] or "(not set)")
+        conversions, revenue = credits.get(key, (0.0, 0.0))
+        credit = float(touch[model])
+        credits[key] = (conversions + credit, revenue + credit * touch["revenue"])
+    return credits
+
+
+def expected_attributed_orders(dw: WarehouseSettings, f: Filters) -> dict[str, Any]:
+    """Orders placed on the range's days (fct_orders), those with a touch (in the segment) and their revenue."""
+    orders = query(dw, "select count(*) from marts.fct_orders where ordered_date between %s and %s", (f.start, f.end))
+    touched = {t["order_id"]: t["revenue"] for t in _touches(dw, f)}
+    return {"orders": orders[0][0], "attributed_orders": len(touched), "attributed_revenue": sum(touched.values())}
+
+
+# -- customers --------------------------------------------------------------------------------------
+def _customer_rows(dw: WarehouseSettings, f: Filters, scope: str) -> list[dict[str, Any]]:
+    """dim_customers rows: all, or (``acquired``) those whose first order was placed on the range's days."""
+    condition = " where (first_order_at at time zone 'UTC')::date between %s and %s" if scope == "acquired" else ""
+    rows = query(
+        dw,
+        "select customer_key, order_count, revenue, recency_days, rfm_segment, r_score, fm_score, first_order_channel,"
+        " first_order_device_class from marts.dim_customers" + condition,
+        (f.start, f.end) if scope == "acquired" else (),
+    )
+    names = ("customer_key", "order_count", "revenue", "recency_days", "rfm_segment", "r_score", "fm_score",
+             "first_order_channel", "first_order_device_class")  # fmt: skip
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def expected_customer_kpis(dw: WarehouseSettings, f: Filters, scope: str) -> dict[str, Any]:
+    rows = _customer_rows(dw, f, scope)
+    customers = len(rows)
+    revenue = float(sum(r["revenue"] for r in rows))
+    return {
+        "customers": customers,
+        "repeat_rate": sum(1 for r in rows if r["order_count"] > 1) / customers if customers else None,
+        "revenue": revenue,
+        "orders_per_customer": sum(r["order_count"] for r in rows) / customers if customers else None,
+        "revenue_per_customer": revenue / customers if customers else None,
+    }
+
+
+def expected_segments(dw: WarehouseSettings, f: Filters, scope: str) -> dict[str, tuple[int, float, float]]:
+    """(customers, revenue, average orders) per segment with customers."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in _customer_rows(dw, f, scope):
+        groups.setdefault(row["rfm_segment"], []).append(row)
+    return {
+        segment: (len(rows), float(sum(r["revenue"] for r in rows)), sum(r["order_count"] for r in rows) / len(rows))
+        for segment, rows in groups.items()
+    }
+
+
+def expected_score_grid(dw: WarehouseSettings, f: Filters, scope: str) -> dict[tuple[int, int], tuple[int, str]]:
+    """(customers, the segment the mart names them) per (r_score, fm_score)."""
+    cells: dict[tuple[int, int], tuple[int, str]] = {}
+    for row in _customer_rows(dw, f, scope):
+        count, _ = cells.get((row["r_score"], row["fm_score"]), (0, ""))
+        cells[(row["r_score"], row["fm_score"])] = (count + 1, row["rfm_segment"])
+    return cells
+
+
+def expected_first_orders(dw: WarehouseSettings, f: Filters, column: str, scope: str) -> dict[Any, tuple[int, float]]:
+    """(customers, revenue) per first order's channel or device class (``None``: not tracked)."""
+    groups: dict[Any, tuple[int, float]] = {}
+    for row in _customer_rows(dw, f, scope):
+        customers, revenue = groups.get(row[column], (0, 0.0))
+        groups[row[column]] = (customers + 1, revenue + float(row["revenue"]))
+    return groups
+
+
+def expected_lifecycle(dw: WarehouseSettings, f: Filters) -> dict[Any, tuple[int, int, int, int]]:
+    """(new, retained, returning, churned) clients per UTC week (Monday) overlapping the range, recomputed in Python
+    from the weeks each client had a session in (fct_sessions): weeks with none of them left out."""
+    weeks: dict[str, list[Any]] = {}
+    for client, week in query(
+        dw,
+        "select distinct client_id, date_trunc('week', started_at at time zone 'UTC')::date from marts.fct_sessions"
+        " order by 1, 2",
+    ):
+        weeks.setdefault(client, []).append(week)
+    newest = max((w for ws in weeks.values() for w in ws), default=None)
+    counts: dict[Any, list[int]] = {}
+    for active in weeks.values():
+        for index, week in enumerate(active):
+            state = 0 if index == 0 else (1 if active[index - 1] == week - timedelta(days=7) else 2)
+            counts.setdefault(week, [0, 0, 0, 0])[state] += 1
+            after = week + timedelta(days=7)
+            if (index + 1 == len(active) or active[index + 1] != after) and newest is not None and after <= newest:
+                counts.setdefault(after, [0, 0, 0, 0])[3] += 1
+    first = f.start - timedelta(days=f.start.weekday())
+    return {week: (n, r, b, c) for week, (n, r, b, c) in counts.items() if first <= week <= f.end}

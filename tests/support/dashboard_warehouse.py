@@ -12,12 +12,15 @@ from typing import Any
 
 import psycopg
 
+from loader.ad_spend import import_spend
 from loader.config import LoaderSettings, ShopDatabaseSettings, WarehouseSettings
 from loader.generate import TrafficGenerator
 from loader.load import Loader, LoadSummary
 from loader.rawstore import LocalStore
 from loader.replay import replay
 from loader.runlock import run_lock
+from loader.schema import migrate
+from loader.shop import ad_spend_csv
 from loader.shop_database import create_prisma_tables
 from loader.shop_orders import ShopOrders
 from loader.shop_sync import sync_shop
@@ -67,6 +70,13 @@ def build(settings: WarehouseSettings, root: Path, traffic: Sequence[tuple[int, 
                 store,
             )
             orders.write(shop_conn)
+    if traffic:  # the paid campaigns' spend over the traffic's days (ROAS)
+        days = max(days for _, days, _ in traffic)
+        spend = root / "ad-spend.csv"
+        spend.write_text(ad_spend_csv((NOW - timedelta(days=days)).date(), NOW.date()))
+        with psycopg.connect(**settings.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+            migrate(conn)
+            import_spend(conn, spend)
     with run_lock(settings) as (conn, acquired):
         summary = Loader(store, settings, LoaderSettings(threads=4)).run(conn) if acquired else LoadSummary.lock_taken()
         synced = sync_shop(shop, conn, trigger="test") if acquired else None

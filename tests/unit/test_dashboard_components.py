@@ -12,9 +12,23 @@ import pandas as pd
 import pytest
 from shiny import ui
 
-from dashboard import charts, events, formats, freshness, funnel, journeys, layout, overview, revenue, warehouse
+from dashboard import (
+    acquisition,
+    acquisition_queries,
+    charts,
+    customers,
+    events,
+    formats,
+    freshness,
+    funnel,
+    journeys,
+    layout,
+    overview,
+    revenue,
+    warehouse,
+)
 from dashboard.filters import Filters
-from dashboard.vocabulary import PageType, Vocabulary
+from dashboard.vocabulary import PageType, RfmSegment, Vocabulary
 
 F = Filters(date(2026, 11, 18), date(2026, 11, 24), "anonymous")
 # As the seeds have it (dbt_project/seeds), in part.
@@ -251,3 +265,248 @@ def test_revenue_figures_show_untracked_orders_apart_and_money_in_vnd() -> None:
            "product_brand": "AULA", "orders": 13, "units": 13, "revenue": 23_660_000.0}  # fmt: skip
     table = str(revenue.products_table(pd.DataFrame([row]), F, "revenue"))
     assert ">23.660.000 ₫<" in table and 'data-revenue="23660000.0"' in table and 'data-units="13"' in table
+
+
+# -- acquisition and customers ------------------------------------------------------------------------
+SHOP = Vocabulary(
+    login_states=VOCABULARY.login_states,
+    device_classes=VOCABULARY.device_classes,
+    funnel_steps=VOCABULARY.funnel_steps,
+    page_types=VOCABULARY.page_types,
+    channels={"direct": "Direct", "paid_social": "Paid social", "email": "Email"},
+    rfm_segments={
+        "champions": RfmSegment("Champions", 4, 5, 4, 5),
+        "loyal": RfmSegment("Loyal customers", 2, 5, 3, 5),
+        "lost": RfmSegment("Lost", 1, 1, 1, 1),
+    },
+)
+ALL = Filters(F.start, F.end)
+
+
+def attribution_frame() -> pd.DataFrame:
+    """Every model's credit for two channels, paid social with 10 tr ₫ of spend (as acquisition_queries.attribution gives
+    it)."""
+    rows = []
+    for model in acquisition_queries.MODELS:
+        first = model in ("first_touch", "linear")
+        rows += [
+            {"model": model, "channel": "paid_social", "attributed_conversions": 3.0 if first else 1.5,
+             "attributed_revenue": 30_000_000.0 if first else 15_000_000.0, "spend": 10_000_000.0,
+             "roas": 3.0 if first else 1.5},
+            {"model": model, "channel": "direct", "attributed_conversions": 1.0 if first else 2.5,
+             "attributed_revenue": 5_000_000.0 if first else 20_000_000.0, "spend": None, "roas": None},
+        ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=acquisition_queries.ATTRIBUTION_COLUMNS)
+    order = frame["model"].map(list(acquisition_queries.MODELS).index)
+    return frame.assign(order=order).sort_values(["order", "attributed_revenue"], ascending=[True, False])[
+        list(acquisition_queries.ATTRIBUTION_COLUMNS)
+    ]  # each model by revenue, as the query gives them
+
+
+def test_roas_and_counts_in_parts_read_plainly() -> None:
+    assert formats.roas(3.4167) == "3.42×" and formats.roas(None) == "–" and formats.roas(float("nan")) == "–"
+    assert formats.roas(Decimal("0")) == "0.00×"
+    assert (
+        formats.decimal(1234.56) == "1,234.6" and formats.decimal(0.3333, 2) == "0.33" and formats.decimal(None) == "–"
+    )
+    assert formats.kpi_text("ad_spend", 37_160_000) == "37.160.000 ₫"
+    assert formats.kpi_text("revenue_per_customer", 9_084_842.1) == "9.084.842 ₫"
+    assert (
+        formats.kpi_text("repeat_rate", 0.2737) == "27.4 %" and formats.change_text("repeat_rate", -0.09) == "-9.0 pt"
+    )
+    assert formats.kpi_text("orders_per_customer", 1.3895) == "1.4"
+
+
+def test_rfm_cells_are_named_by_the_first_segment_whose_scores_hold() -> None:
+    assert SHOP.segment_at(5, 5) == "champions", "champions before loyal (priority)"
+    assert SHOP.segment_at(3, 4) == "loyal" and SHOP.segment_at(1, 1) == "lost"
+    assert SHOP.segment_at(3, 1) == "unsegmented" and SHOP.segment_label("unsegmented") == "Unsegmented"
+    assert SHOP.segment_label("champions") == "Champions" and SHOP.segment_label("vip") == "vip"
+    assert SHOP.channel_label("paid_social") == "Paid social" and SHOP.channel_label("sms") == "sms"
+    assert SHOP.channel_label(None) == "Not tracked"
+    assert VOCABULARY.segment_at(5, 5) == "unsegmented", "without the seed, nothing is named"
+
+
+def test_acquisition_cards_carry_raw_values_and_spend_only_for_all_segments() -> None:
+    names = acquisition_queries.KPI_NAMES
+    current = {
+        "sessions": 498,
+        "conversion_rate": 0.1546,
+        "orders": 70,
+        "revenue": 329_870_000.0,
+        "ad_spend": 37_160_000.0,
+    }
+    previous = current | {"sessions": 294, "ad_spend": 30_000_000.0}
+    change = dict.fromkeys(names, 0.0) | {"sessions": 0.694, "ad_spend": 0.2387}
+    html = str(acquisition.kpi_cards({"current": current, "previous": previous, "change": change}, ALL))
+    assert re.search(r'id="acquisition_kpi_sessions"[^>]*data-value="498"[^>]*data-previous="294"', html)
+    assert re.search(r'id="acquisition_kpi_revenue"[^>]*>329.870.000 ₫<', html)
+    assert re.search(r'id="acquisition_kpi_ad_spend_change" class="kpi-change flat"[^>]*>\+23.9 %<', html), (
+        "more spend is neither good nor bad news"
+    )
+    assert re.search(r'id="acquisition_kpi_sessions_change" class="kpi-change good"', html)
+    segment = {"ad_spend": None}
+    html = str(
+        acquisition.kpi_cards(
+            {"current": current | segment, "previous": previous | segment, "change": change | segment}, F
+        )
+    )
+    assert re.search(r'id="acquisition_kpi_ad_spend"[^>]*data-value=""[^>]*>–<', html)
+    assert re.search(r'id="acquisition_kpi_ad_spend_change"[^>]*>all segments only<', html)
+    assert f'data-filters="{F.key()}"' in html
+    assert 'data-segmented="true"' in str(acquisition.scope_note(F))
+    assert 'data-segmented="false"' in str(acquisition.scope_note(ALL))
+
+
+def test_a_models_table_shows_roas_where_there_is_spend_and_dashes_elsewhere() -> None:
+    frame = attribution_frame()
+    html = str(acquisition.model_table(frame, ALL, "markov", SHOP))
+    assert 'data-model="markov"' in html and f'data-filters="{ALL.key()}"' in html
+    direct = re.search(r'<tr data-channel="direct"[^>]*>(.*?)</tr>', html, re.S)
+    assert direct and direct.group(1).count(">–<") == 2, "no spend, no ROAS"
+    assert re.search(r'data-channel="paid_social"[^>]*data-spend="10000000.0" data-roas="1.5"', html)
+    assert ">1.50×<" in html and ">10.000.000 ₫<" in html
+    assert re.search(r'id="attribution_paid_channels"[^>]*data-roas="1.5"', html), "channels with spend together"
+    assert re.search(r'id="attribution_all_channels" data-conversions="4.0" data-revenue="35000000.0"', html)
+    segmented = frame.assign(spend=None, roas=None)
+    html = str(acquisition.model_table(segmented, F, "markov", SHOP))
+    assert "attribution_paid_channels" not in html and ">1.50×<" not in html
+    assert "No attributed orders" in str(acquisition.model_table(frame.iloc[0:0], ALL, "markov", SHOP))
+
+
+def test_models_side_by_side_highlight_the_selected_model_and_total_each_one() -> None:
+    frame = attribution_frame()
+    html = str(acquisition.models_table(frame, ALL, "linear", SHOP))
+    assert 'data-model="linear"' in html
+    assert re.search(r'<td class="num selected" data-model="linear" data-revenue="30000000.0"', html)
+    assert html.count('class="num selected"') == 4, "the selected model's header, two channels and total"
+    totals = re.findall(r'<tr class="totals">.*?</tr>', html, re.S)[0]
+    assert totals.count('data-revenue="35000000.0"') == len(acquisition_queries.MODELS), (
+        "every model shares the same total"
+    )
+    channels = re.findall(r'<tr data-channel="([^"]+)"', html)
+    assert channels == ["paid_social", "direct"], "channels by the selected model's revenue"
+    figure = acquisition.models_figure(frame, ALL.key(), "linear", SHOP)
+    assert [trace.name for trace in figure.data] == list(acquisition_queries.MODELS.values())
+    assert [trace.marker.opacity for trace in figure.data].count(1.0) == 1
+    assert figure.data[3].marker.opacity == 1.0 and list(figure.data[3].x) == ["Paid social", "Direct"]
+    assert figure.layout.meta == {"filters": ALL.key(), "model": "linear"}
+    one = acquisition.model_figure(frame, ALL.key(), "markov", SHOP)
+    assert list(one.data[0].y) == ["Paid social", "Direct"] and one.layout.meta["model"] == "markov", "most on top"
+    assert list(one.data[0].text) == ["15 tr ₫", "20 tr ₫"]
+    nothing = acquisition.models_figure(frame.iloc[0:0], ALL.key(), "linear", SHOP)
+    assert nothing.layout.annotations[0].text == "No attributed orders for these filters"
+
+
+def test_channels_are_three_panels_sharing_the_channel_axis() -> None:
+    frame = pd.DataFrame(
+        {"key": ["direct", "email"], "channels": [["direct"], ["email"]], "sessions": [163, 26], "share": [0.86, 0.14],
+         "converted_sessions": [26, 5], "conversion_rate": [26 / 163, 5 / 26], "orders": [27, 3],
+         "revenue": [88_200_000.0, 3_800_000.0], "revenue_per_session": [541_104.3, 146_153.8]}
+    )  # fmt: skip
+    figure = acquisition.channels_figure(frame, ALL.key(), SHOP)
+    assert len(figure.data) == 3 and all(list(t.y) == ["Email", "Direct"] for t in figure.data), "most on top"
+    assert list(figure.data[2].text) == ["3,8 tr ₫", "88,2 tr ₫"]
+    assert list(figure.data[1].text) == ["19.2 %", "16.0 %"]
+    assert figure.layout.meta == {"filters": ALL.key()}
+    table = str(acquisition.traffic_table(frame, ALL, "campaign", SHOP))
+    assert 'data-by="campaign"' in table and ">(not set)<" not in table
+    no_campaign = frame.assign(key=["black_friday_2026", None])
+    table = str(acquisition.traffic_table(no_campaign, ALL, "campaign", SHOP))
+    assert ">(not set)<" in table and ">Email<" in table and 'data-key=""' in table
+    assert re.search(r'data-key="black_friday_2026" data-sessions="163"[^>]*data-revenue="88200000.0"', table)
+    assert acquisition.channels_figure(frame.iloc[0:0], ALL.key(), SHOP).layout.annotations[0].text == (
+        "No sessions for these filters"
+    )
+
+
+def test_acquisition_and_customers_without_data_say_what_to_run() -> None:
+    assert "clickstream etl" in str(acquisition.empty_state("missing"))
+    assert "make demo" in str(acquisition.empty_state("empty")) and 'data-state="empty"' in str(
+        acquisition.empty_state("empty")
+    )
+    assert "SHOP_DB_URL" in str(acquisition.no_orders_state()) and "ad-spend import" in str(
+        acquisition.no_orders_state()
+    )
+    empty = str(ui.navset_tab(acquisition.panel("acquisition", "empty")).tagify())
+    assert 'id="acquisition_empty"' in empty and "acquisition-cards" not in empty
+    no_orders = str(ui.navset_tab(acquisition.panel("acquisition", "no_orders")).tagify())
+    assert 'id="attribution_empty"' in no_orders and 'id="acquisition-cards"' in no_orders
+    assert "acquisition-model" not in no_orders
+    ready = str(ui.navset_tab(acquisition.panel("acquisition", "ready")).tagify())
+    assert 'id="acquisition-model"' in ready and "Data-driven (Markov)" in ready and "Position-based 40/20/40" in ready
+    assert "marts.dim_customers, marts.client_lifecycle_weekly" in str(customers.empty_state("missing"))
+    assert "SHOP_DB_URL" in str(customers.empty_state("empty"))
+    no_customers = str(ui.navset_tab(customers.panel("customers", "empty")).tagify())
+    assert 'id="customers_empty"' in no_customers and 'id="customers-lifecycle_chart"' in no_customers, (
+        "the visitors' lifecycle needs no orders"
+    )
+    assert "customers-cards" not in no_customers
+    missing = str(ui.navset_tab(customers.panel("customers", "missing")).tagify())
+    assert 'id="customers_empty"' in missing and "customers-lifecycle_chart" not in missing
+
+
+def test_the_rfm_grid_puts_the_most_recent_on_top_and_names_each_cell() -> None:
+    frame = pd.DataFrame({"r_score": [5, 3, 1], "fm_score": [5, 4, 1], "customers": [13, 4, 2],
+                          "revenue": [240_360_000.0, 9_000_000.0, 100_000.0]})  # fmt: skip
+    heatmap = customers.grid_figure(frame, ALL.key(), SHOP).data[0]
+    assert list(heatmap.y) == ["R 1", "R 2", "R 3", "R 4", "R 5"], "plotly draws the first row at the bottom"
+    assert list(heatmap.x) == ["FM 1", "FM 2", "FM 3", "FM 4", "FM 5"]
+    assert heatmap.z[4][4] == 13 and heatmap.z[2][3] == 4 and heatmap.z[0][0] == 2 and heatmap.z[0][4] == 0
+    assert heatmap.text[4][4] == "Champions<br><b>13</b>" and heatmap.text[2][3] == "Loyal<br>customers<br><b>4</b>"
+    assert heatmap.text[2][0].startswith("Unsegmented")
+    assert "240.360.000 ₫" in heatmap.customdata[4][4]
+
+
+def test_the_lifecycle_draws_churn_below_zero_and_marks_the_week_in_progress() -> None:
+    frame = pd.DataFrame(
+        {"activity_week": [date(2026, 11, 16), date(2026, 11, 23)], "new_clients": [87, 11],
+         "retained_clients": [101, 83], "returning_clients": [0, 9], "churned_clients": [39, 105],
+         "active_clients": [188, 103]}
+    )  # fmt: skip
+    figure = customers.lifecycle_figure(frame, ALL.key(), last_date=date(2026, 11, 24))
+    bars = {trace.name: trace for trace in figure.data}
+    assert list(bars["Churned"].y) == [-39, -105] and list(bars["Churned"].customdata) == [39, 105]
+    assert list(bars["New"].y) == [87, 11] and figure.layout.barmode == "relative"
+    assert list(bars["New"].marker.pattern.shape) == ["", "/"], "the week still going is hatched"
+    assert list(bars["Active"].text) == ["188 active", "103 active · week in progress"]
+    finished = customers.lifecycle_figure(frame, ALL.key(), last_date=date(2026, 11, 29))
+    assert list(finished.data[0].marker.pattern.shape) == ["", ""]
+    quiet = frame.assign(new_clients=0, retained_clients=0, returning_clients=0, churned_clients=0)
+    assert customers.lifecycle_figure(quiet, ALL.key(), None).layout.annotations[0].text == (
+        "No client activity in these weeks"
+    )
+
+
+def test_customer_cards_compare_only_the_customers_won_in_the_dates() -> None:
+    current = {"customers": 51, "repeat_rate": 0.2353, "revenue": 354_460_000.0, "orders_per_customer": 1.294,
+               "revenue_per_customer": 6_950_196.1}  # fmt: skip
+    html = str(customers.kpi_cards({"current": current, "previous": None, "change": None}, ALL, "all"))
+    assert html.count(">as of the last build<") == len(customers.KPI_NAMES) and 'data-scope="all"' in html
+    assert re.search(r'id="customers_kpi_customers"[^>]*data-value="51"[^>]*data-previous=""', html)
+    assert re.search(r'id="customers_kpi_orders_per_customer"[^>]*>1.3<', html)
+    previous = current | {"customers": 43, "repeat_rate": 0.3256}
+    change = dict.fromkeys(customers.KPI_NAMES, 0.0) | {"customers": 0.186, "repeat_rate": -0.0903}
+    html = str(customers.kpi_cards({"current": current, "previous": previous, "change": change}, ALL, "acquired"))
+    assert re.search(r'id="customers_kpi_customers_change" class="kpi-change good"[^>]*>\+18.6 %<', html)
+    assert re.search(r'id="customers_kpi_repeat_rate_change" class="kpi-change bad"[^>]*>-9.0 pt<', html)
+    assert "first order was placed 2026-11-18 to 2026-11-24" in html
+
+
+def test_segments_and_first_orders_read_best_first_with_untracked_last() -> None:
+    frame = pd.DataFrame(
+        {"segment": ["champions", "loyal", "lost", "unsegmented"], "customers": [13, 17, 0, 2],
+         "share": [13 / 32, 17 / 32, 0.0, 2 / 32], "revenue": [240e6, 200e6, 0.0, 1e6],
+         "revenue_share": [240 / 441, 200 / 441, 0.0, 1 / 441], "average_orders": [2.5, 1.5, None, 1.0],
+         "average_revenue": [18.5e6, 11.8e6, None, 0.5e6], "average_recency_days": [12.9, 14.5, None, 30.0]}
+    )  # fmt: skip
+    bars = customers.segment_figure(frame, ALL.key(), SHOP).data[0]
+    assert list(bars.y) == ["Unsegmented", "Lost", "Loyal customers", "Champions"], "the seed's order, best on top"
+    assert list(bars.text)[2:] == ["17 · 45 % of revenue", "13 · 54 % of revenue"] and bars.text[1] == ""
+    table = str(customers.segments_table(frame, ALL, "all", SHOP))
+    assert re.search(r'data-segment="lost" data-customers="0" data-revenue="0.0" data-average-orders=""', table)
+    assert ">18.500.000 ₫<" in table
+    first = pd.DataFrame({"key": ["direct", "email", None], "customers": [27, 5, 15], "revenue": [2e8, 3e7, 1e8]})
+    bars = customers.first_order_figure(first, ALL.key(), SHOP.channel_label).data[0]
+    assert list(bars.y) == ["Not tracked", "Email", "Direct"]
+    assert list(bars.marker.color) == [customers.UNTRACKED_COLOR, customers.CUSTOMERS_COLOR, customers.CUSTOMERS_COLOR]

@@ -16,6 +16,12 @@
 
 with
 
+-- one pattern finding the seed's click id parameters in a URL
+click_ids as (
+    select '[?&](' || string_agg(parameter, '|' order by parameter) || ')=' as pattern
+    from {{ ref('click_ids') }}
+),
+
 sessionized as (
     select
         event_id,
@@ -122,6 +128,9 @@ totals as (
         max(utm_source) filter (where event_position = 1) as utm_source,
         max(utm_medium) filter (where event_position = 1) as utm_medium,
         max(utm_campaign) filter (where event_position = 1) as utm_campaign,
+        -- an ad click id on the landing page (the seed click_ids lists the parameters)
+        max(substring(page_url from (select click_ids.pattern from click_ids))) filter (where event_position = 1)
+            as click_id_parameter,
         max(device_class) filter (where event_position = 1) as device_class,
         max(browser) filter (where event_position = 1) as browser,
         max(operating_system) filter (where event_position = 1) as operating_system,
@@ -147,13 +156,15 @@ final as (
         totals.page_view_count,
         totals.landing_page_url,
         totals.landing_page_path,
+        totals.page_host as landing_page_host,
         totals.exit_page_path,
         totals.referrer_host,
         totals.utm_source,
         totals.utm_medium,
         totals.utm_campaign,
-        {{ traffic_channel('totals.referrer_host', 'totals.page_host', 'totals.utm_source', 'totals.utm_medium') }}
-            as channel,
+        totals.click_id_parameter,
+        -- the landing's traffic source, classified by int_traffic_sources (seeds channel_rules, source_categories)
+        {{ traffic_source_key('totals') }} as traffic_source_key,
         totals.device_class,
         totals.browser,
         totals.operating_system,

@@ -52,7 +52,8 @@ orders as (
     from {{ ref('fct_orders') }}
 ),
 
--- orders of the cart's client (matched to its session) or of its user, from its first activity on
+-- orders of the cart's client (matched to its session) or of its user, from its first activity on (an order of
+-- both comes twice: harmless to the firsts below, and cheaper than a union's sort, which spilled at 5M events)
 candidate_orders as (
     select
         carts.cart_key,
@@ -62,7 +63,7 @@ candidate_orders as (
     from carts
     inner join orders on carts.client_id = orders.client_id
     where orders.ordered_at >= carts.started_at
-    union
+    union all
     select
         carts.cart_key,
         orders.order_id,

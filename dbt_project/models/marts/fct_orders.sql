@@ -65,13 +65,15 @@ purchases as (
 
 sessions as (
     select
-        session_key,
-        started_at,
-        ended_at,
-        device_class,
-        login_state,
-        channel
-    from {{ ref('int_sessions_aggregated') }}
+        sessions.session_key,
+        sessions.started_at,
+        sessions.ended_at,
+        sessions.device_class,
+        sessions.login_state,
+        traffic_sources.channel
+    from {{ ref('int_sessions_aggregated') }} as sessions
+    left join {{ ref('int_traffic_sources') }} as traffic_sources
+        on sessions.traffic_source_key = traffic_sources.traffic_source_key
 ),
 
 statuses as (

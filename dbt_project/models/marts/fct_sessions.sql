@@ -46,6 +46,18 @@ identities as (
     from {{ ref('int_clients_stitched') }}
 ),
 
+traffic_sources as (
+    select
+        traffic_source_key,
+        source,
+        medium,
+        campaign,
+        source_category,
+        channel,
+        is_referral_continuation
+    from {{ ref('int_traffic_sources') }}
+),
+
 -- the shop orders this session's purchases placed (fct_orders' match), in their current status
 orders as (
     select
@@ -77,7 +89,13 @@ final as (
         sessions.utm_source,
         sessions.utm_medium,
         sessions.utm_campaign,
-        sessions.channel,
+        sessions.click_id_parameter,
+        traffic_sources.source,
+        traffic_sources.medium,
+        traffic_sources.campaign,
+        traffic_sources.source_category,
+        traffic_sources.channel,
+        traffic_sources.is_referral_continuation,
         sessions.device_class,
         sessions.browser,
         sessions.operating_system,
@@ -97,6 +115,7 @@ final as (
     from sessions
     left join identities on sessions.client_id = identities.client_id
     left join orders on sessions.session_key = orders.session_key
+    left join traffic_sources on sessions.traffic_source_key = traffic_sources.traffic_source_key
 )
 
 select * from final
