@@ -112,7 +112,7 @@ def test_normal_traffic_raises_false_alarms_in_under_one_percent_of_the_hours(he
     false_alarms = [hour for hour, found in normal if set(found) - explained(hour)]
     assert len(normal) >= 250, "a week and a half of judged hours"
     assert len(false_alarms) < 0.01 * len(normal), health.query(
-        "select hour_at, events, expected_events, events_score, quarantined_events, quarantined_score, anomalies"
+        "select hour_at, anomalies, events, expected_events, events_score, quarantined_events, quarantined_score"
         " from marts.data_health_hourly where hour_at = any(%s) order by hour_at",
         false_alarms,
     )

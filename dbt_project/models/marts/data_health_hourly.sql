@@ -1,8 +1,9 @@
 {#-
     Data health, one row per UTC hour from the first hour with data to the hour the warehouse last looked at the
     lake (the latest load run's end, or var health_as_of to replay an earlier moment): hours without a single event
-    are rows too, since a dead tracker is zero events. What the tracker sent (every event, bots' too), what the loader quarantined, and for each
-    monitored count its expected value and an anomaly score, then the anomalies found.
+    are rows too, since a dead tracker is zero events. What the tracker sent (every event, bots' too), what the
+    loader quarantined, and for each monitored count its expected value and an anomaly score, then the anomalies
+    found.
 
     - Expected value: the median of the same hour of the week over the previous health_baseline_weeks (4) weeks.
     - Score: (√value − √expected) ÷ spread, where the spread is the robust scale of the same square-root residuals
@@ -11,7 +12,8 @@
       bursts), so normal traffic does not flap.
     - Flags (complete hours only, |score| ≥ health_anomaly_score): volume_drop (expected ≥ health_min_events) and
       volume_spike (events ≥ health_min_events); bot_spike, rejected_spike, late_spike (at least
-      health_min_burst_events of them); no_checkouts (no checkout_complete since the last one while
+      health_min_burst_events of them; bots and late events also health_spike_ratio × the hour's expected events: a
+      crawler reading a few dozen pages or a tracker's queue flushed is routine, a storm outnumbers the visitors); no_checkouts (no checkout_complete since the last one while
       health_min_expected_checkouts were expected); low_capture_rate (the last 24 hours' orders, at least
       health_min_orders, matched below health_min_capture_rate); and in any hour after the first
       health_warmup_hours: unknown_event_name (a name outside the seed event_names, first seen) and
@@ -294,6 +296,7 @@ flagged as (
                 when
                     is_complete and quarantined_score >= {{ threshold }}
                     and quarantined_events >= {{ var('health_min_burst_events') }}
+                    and quarantined_events >= {{ var('health_spike_ratio') }} * coalesce(expected_events, 0)
                     then 'bot_spike'
             end,
             case
@@ -306,6 +309,7 @@ flagged as (
                 when
                     is_complete and late_score >= {{ threshold }}
                     and late_events >= {{ var('health_min_burst_events') }}
+                    and late_events >= {{ var('health_spike_ratio') }} * coalesce(expected_events, 0)
                     then 'late_spike'
             end,
             case
