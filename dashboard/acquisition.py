@@ -323,11 +323,7 @@ def traffic_table(frame: pd.DataFrame, filters: Filters, by: str, vocabulary: Vo
             )
     return tags.div(
         tags.div(
-            tags.table(
-                tags.thead(tags.tr(*(tags.th(h, class_="num" if n else None) for h, n in headers))),
-                tags.tbody(*body),
-                class_="table table-sm table-striped",
-            ),
+            layout.data_table(headers, body),
             class_="data-table",
         ),
         id="acquisition_traffic",
@@ -578,11 +574,7 @@ def campaigns_table(frame: pd.DataFrame, filters: Filters, model: str, vocabular
         body = [tags.tr(tags.td("No attributed orders for these filters", colspan="6", class_="text-muted"))]
     return tags.div(
         tags.div(
-            tags.table(
-                tags.thead(tags.tr(*(tags.th(h, class_="num" if n else None) for h, n in headers))),
-                tags.tbody(*body),
-                class_="table table-sm table-striped",
-            ),
+            layout.data_table(headers, body),
             class_="data-table",
         ),
         id="attribution_campaigns",

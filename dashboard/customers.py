@@ -589,11 +589,7 @@ def segments_table(frame: pd.DataFrame, filters: Filters, scope: Scope, vocabula
     ]
     return tags.div(
         tags.div(
-            tags.table(
-                tags.thead(tags.tr(*(tags.th(h, class_="num" if n else None) for h, n in headers))),
-                tags.tbody(*body),
-                class_="table table-sm table-striped",
-            ),
+            layout.data_table(headers, body),
             class_="data-table",
         ),
         id="customers_segments",

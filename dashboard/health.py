@@ -342,11 +342,7 @@ def anomalies_table(frame: pd.DataFrame, filters: Filters) -> Tag:
     )
     return tags.div(
         tags.div(
-            tags.table(
-                tags.thead(tags.tr(*(tags.th(h, class_="num" if n else None) for h, n in headers))),
-                tags.tbody(*body),
-                class_="table table-sm table-striped health-table",
-            ),
+            layout.data_table(headers, body, "health-table"),
             class_="health-scroll",
         ),
         id="health_anomalies",
@@ -387,11 +383,7 @@ def runs_table(frame: pd.DataFrame) -> Tag:
         ("Took", True),
     )
     return tags.div(
-        tags.table(
-            tags.thead(tags.tr(*(tags.th(h, class_="num" if n else None) for h, n in headers))),
-            tags.tbody(*body),
-            class_="table table-sm table-striped health-table",
-        ),
+        layout.data_table(headers, body, "health-table"),
         id="health_runs",
         data_rows=str(len(frame)),
     )
@@ -415,11 +407,7 @@ def rejected_table(frame: pd.DataFrame, filters: Filters) -> Tag:
         ]
     headers = (("Reason", False), ("Rejected", True), ("Objects", True), ("Last (UTC)", True))
     return tags.div(
-        tags.table(
-            tags.thead(tags.tr(*(tags.th(h, class_="num" if n else None) for h, n in headers))),
-            tags.tbody(*body),
-            class_="table table-sm table-striped health-table",
-        ),
+        layout.data_table(headers, body, "health-table"),
         id="health_rejected",
         data_filters=filters.key(),
         data_rows=str(len(frame)),

@@ -146,3 +146,12 @@ def unreachable_page(detail: str) -> Tag:
         tags.pre(detail),
         tags.p("Check that it is running and that DW_URL (or DW_PG_*) points at it, then reload this page."),
     )
+
+
+def data_table(headers: Sequence[tuple[Any, bool]], body: Sequence[Tag], extra_class: str | None = None) -> Tag:
+    """The pages' striped table: ``headers`` as (label, is numeric) pairs, numeric ones right-aligned."""
+    return tags.table(
+        tags.thead(tags.tr(*(tags.th(label, class_="num" if numeric else None) for label, numeric in headers))),
+        tags.tbody(*body),
+        class_=" ".join(["table table-sm table-striped", *([extra_class] if extra_class else [])]),
+    )

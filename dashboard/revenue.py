@@ -634,11 +634,7 @@ def products_table(frame: pd.DataFrame, filters: Filters, rank_by: str) -> Tag:
                ("Units", True), ("Revenue", True))  # fmt: skip
     return tags.div(
         tags.div(
-            tags.table(
-                tags.thead(tags.tr(*(tags.th(h, class_="num" if n else None) for h, n in headers))),
-                tags.tbody(*body),
-                class_="table table-sm table-striped",
-            ),
+            layout.data_table(headers, body),
             class_="revenue-products",
         ),
         id="revenue_products",
