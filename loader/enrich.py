@@ -42,7 +42,9 @@ def parse_user_agent(user_agent: str | None) -> dict[str, Any]:
     with _parse_lock:  # one parse at a time: concurrent first calls would each compile every regex
         parsed = _parse_user_agent(user_agent)
         if user_agent:
-            _known[user_agent] = _unsaved[user_agent] = parsed
+            _known[user_agent] = parsed
+            if "\x00" not in user_agent:  # PostgreSQL's text cannot hold it: such an agent is parsed again instead
+                _unsaved[user_agent] = parsed
         return parsed
 
 

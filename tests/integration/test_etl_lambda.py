@@ -86,7 +86,7 @@ def test_a_scheduled_run_loads_then_builds_and_the_next_one_is_incremental(
     first = etl(SCHEDULED, SimpleNamespace(aws_request_id="req-42"))
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     logged = [line for line in lines if "_aws" not in line]  # and one line of metrics (EMF)
-    assert [line["message"] for line in logged] == ["load", "etl"], "one JSON line per step"
+    assert [line["message"] for line in logged] == ["load", "etl"], logged  # one JSON line per step
     assert all(line["correlationId"] == "req-42" for line in logged)
     assert first["status"] == "succeeded"
     assert first["load"]["events"] > 1000 and first["transform"]["models_ok"] >= 14
