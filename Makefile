@@ -74,7 +74,7 @@ test-e2e: install system-deps
 	$(PY) -m pytest tests/e2e -q
 
 test: install system-deps lint lint-dbt infra-scan
-	$(PY) -m pytest tests -q --durations=15
+	$(PY) -m pytest tests -q -n auto --dist loadfile --durations=15
 
 bench: install
 	$(PY) bench/run.py
