@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loader.ingest import Collector
 from loader.serve import make_server
@@ -82,7 +84,87 @@ def raw_http(url: str, request: bytes) -> bytes:
         (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", b"400"),
         (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", b"400"),
         (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", b"411"),
+        ("POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: \u00b2\r\n\r\n{}".encode(), b"400"),
+        ("POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: \u0662\r\n\r\n{}".encode(), b"400"),
+        (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}", b"400"),
+        (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}", b"411"),
+        (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n{}", b"400"),
+        (b"POST /clickstream HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", b"431"),
+        (b"POST /clickstream HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(120)) + b"\r\n", b"431"),
+        (b"POST /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", b"414"),
+        (b"POST /clickstream HTTP/9.9\r\n\r\n", b"400"),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", b"400"),  # TLS spoken to plain HTTP
     ],
 )
 def test_odd_http_requests_get_a_4xx_answer(collector_url: str, request_head: bytes, status: bytes) -> None:
     assert raw_http(collector_url, request_head).split(b" ")[1] == status
+
+
+def exchange(url: str, request: bytes) -> bytes:
+    """``request`` sent whole (the write side then closed, as a client that sent everything it had), and everything
+    the collector answered until it closed the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        try:
+            conn.sendall(request)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:  # it answered (and closed) before taking the whole request: a refusal of a long head
+            pass
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_that_never_arrives_gets_a_408_and_frees_the_connection(home: Path) -> None:
+    server = make_server(Collector.from_env(), "127.0.0.1", 0, timeout=0.5)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as conn:
+            conn.sendall(b"POST /clickstream HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            answer = b""
+            while chunk := conn.recv(65536):  # until the collector closes the connection
+                answer += chunk
+        assert answer.split(b" ")[1] == b"408" and answer.endswith(b'"the request body did not arrive in time"}')
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_METHODS = st.sampled_from([b"POST", b"GET", b"OPTIONS", b"PUT", b"P\xc3\xb6ST", b"", b"POST POST"])
+_PATHS = st.sampled_from([b"/clickstream", b"/clickstream/", b"/clickstream?x=1", b"/", b"*", b"/\xff\x00", b""])
+_VERSIONS = st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.1 extra", b"HTTX/1.1", b""])
+_LENGTHS = st.one_of(
+    st.sampled_from(["", "\u00b2", "\u0661\u0662", "-1", "+2", " 2 ", "2, 2", "1e3", "0x10", "99999999999999999999"]),
+    st.integers(min_value=0, max_value=300).map(str),
+)
+_HEADER_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=40)
+
+
+@st.composite
+def hostile_requests(draw: st.DrawFn) -> bytes:
+    """A request as a hostile or broken client writes it: odd request lines, Unicode digits and conflicting or
+    absent lengths, framing headers, junk headers, and a body shorter or longer than it says."""
+    head = b" ".join(part for part in (draw(_METHODS), draw(_PATHS), draw(_VERSIONS)) if part)
+    headers = [b"Host: x"]
+    for length in draw(st.lists(_LENGTHS, max_size=2)):
+        headers.append(b"Content-Length: " + length.encode())
+    if draw(st.booleans()):
+        headers.append(b"Transfer-Encoding: " + draw(st.sampled_from([b"chunked", b"gzip", b"identity", b"\xff"])))
+    for name, value in draw(st.lists(st.tuples(_HEADER_TEXT, _HEADER_TEXT), max_size=3)):
+        headers.append(name.encode() + b": " + value.encode())
+    if draw(st.booleans()):
+        headers.append(b"Content-Encoding: " + draw(st.sampled_from([b"gzip", b"br", b"identity"])))
+    body = draw(st.one_of(st.binary(max_size=300), st.just(json.dumps(BROWSER_EVENT).encode())))
+    return head + b"\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=hostile_requests())
+def test_every_hostile_request_over_a_real_socket_gets_an_answer_and_never_a_5xx(
+    collector_url: str, request: bytes
+) -> None:
+    answer = exchange(collector_url, request)
+    assert answer.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")), (request, answer)
+    status = int(answer.split(b" ")[1])
+    assert 200 <= status < 500, (request, answer)
