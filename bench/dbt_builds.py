@@ -127,6 +127,11 @@ ATTRIBUTION_MODELS = ("int_attribution_chain_paths", "int_markov_removal_effects
                       "client_lifecycle_weekly")  # fmt: skip
 
 
+# The data health models (marts.data_health_hourly and what only it and the Data health page read).
+HEALTH_MODELS = ("stg_clickstream__payload_fields", "stg_clickstream__rejected_events", "stg_clickstream__etl_runs",
+                 "int_events_counted_by_hour", "data_health_hourly", "rejected_events_daily", "etl_runs")  # fmt: skip
+
+
 def _model_seconds(target: Path, names: tuple[str, ...]) -> float:
     """Seconds the last build at ``target`` spent building the models ``names`` (dbt's run_results.json)."""
     results = json.loads((target / "run_results.json").read_text())["results"]
@@ -215,6 +220,8 @@ def dbt(work: Path) -> list[Row]:
     both alike."""
     from statistics import median
 
+    from loader.transform import HEALTH_CHECKS, run_dbt
+
     work.mkdir(parents=True, exist_ok=True)
     history = {events: _warehouse_with_history(work, events) for events in (1_000_000, 5_000_000)}
     ends = {events: history[events][2] for events in history}
@@ -240,6 +247,9 @@ def dbt(work: Path) -> list[Row]:
         print(f"   +{delta // 1000}k on {events // 1_000_000}M history: {seconds:.1f}s{' (warm-up)' if warm_up else ''}",
               flush=True)  # fmt: skip
     attribution = _model_seconds(target(1_000_000), ATTRIBUTION_MODELS)  # of the last build on 1M history
+    health_models = _model_seconds(target(1_000_000), HEALTH_MODELS)
+    checks = run_dbt([*HEALTH_CHECKS, "--quiet"], settings_1m, target_path=target(1_000_000))  # what the ETL runs next
+    assert checks.error is None, checks.error
     one_m, five_m = median(runs[(1_000_000, 10_000)]), median(runs[(5_000_000, 10_000)])
     one_percent_of_5m = median(runs[(5_000_000, 50_000)])
     # 1% new and 1% changed orders alone (no events): the shop sync, then the build that carries them to the marts
@@ -267,4 +277,8 @@ def dbt(work: Path) -> list[Row]:
         {"name": "  of which the shop sync", "value": round(orders_sync, 2), "unit": "s"},
         row("attribution and customers (Markov chain over markov_window_days) in the +10k build on 1M history",
             attribution, one_m, "the whole +10k build on 1M history", ""),
+        row("data health models (payload fields, hourly counts, data_health_hourly, rejected events, ETL runs) in"
+            " the +10k build on 1M history", health_models, one_m, "the whole +10k build on 1M history", ""),
+        row("health checks after that build (dbt test --select tag:health, as the ETL runs them)", checks.seconds,
+            one_m, "the +10k build on 1M history", ""),
     ]  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import dashboard, dbt_builds, sections, shop  # noqa: E402
+from bench import dashboard, dbt_builds, health, sections, shop  # noqa: E402
 from bench.sections import Row  # noqa: E402
 
 SECTIONS: dict[str, Callable[[Path], list[Row]]] = {
@@ -27,6 +27,7 @@ SECTIONS: dict[str, Callable[[Path], list[Row]]] = {
     "loader": sections.loader,
     "shop": shop.shop,
     "dbt": dbt_builds.dbt,
+    "health": health.health,
     "package": sections.package,
     "dashboard": dashboard.dashboard,
 }
@@ -90,7 +91,7 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
             row["name"],
             _fmt(row.get("value"), row.get("unit")),
             (
-                f"{_fmt(row['reference'], row.get('unit'))} ({row['reference_name']})"
+                f"{_fmt(row['reference'], row.get('reference_unit', row.get('unit')))} ({row['reference_name']})"
                 if row.get("reference") is not None
                 else ""
             ),
