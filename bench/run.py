@@ -19,13 +19,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import dashboard, dbt_builds, health, sections, shop  # noqa: E402
+from bench import dashboard, dbt_builds, health, hostile, sections, shop  # noqa: E402
 from bench.sections import Row  # noqa: E402
 
 SECTIONS: dict[str, Callable[[Path], list[Row]]] = {
     "ingest": sections.ingest,
     "loader": sections.loader,
     "shop": shop.shop,
+    "hostile": hostile.hostile,
     "dbt": dbt_builds.dbt,
     "health": health.health,
     "package": sections.package,

@@ -295,6 +295,11 @@ class LoaderSettings:
     writers: int = 2
     batch_objects: int = 1000
     batch_bytes: int = 8 * 1024 * 1024
+    # Parsing new user agents within a run: at most this many seconds, plus this many microseconds per event
+    # loaded (loader/enrich.py); an agent's first ua_max_chars characters only.
+    ua_parse_seconds: int = 2
+    ua_parse_us_per_event: int = 500
+    ua_max_chars: int = 512
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> LoaderSettings:
@@ -303,6 +308,9 @@ class LoaderSettings:
             threads=_int(env, "CLICKSTREAM_LOAD_THREADS", 16, 1, 128),
             writers=_int(env, "CLICKSTREAM_LOAD_WRITERS", 2, 1, 8),
             batch_objects=_int(env, "CLICKSTREAM_LOAD_BATCH_OBJECTS", 1000, 1, 100_000),
+            ua_parse_seconds=_int(env, "CLICKSTREAM_UA_PARSE_SECONDS", 2, 0, 900),
+            ua_parse_us_per_event=_int(env, "CLICKSTREAM_UA_PARSE_US_PER_EVENT", 500, 0, 1_000_000),
+            ua_max_chars=_int(env, "CLICKSTREAM_UA_MAX_CHARS", 512, 64, 16_384),
         )
 
 

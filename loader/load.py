@@ -44,6 +44,8 @@ class LoadSummary:
     seconds: float = 0.0
     message: str | None = None
     discovery: str | None = None
+    agents_parsed: int = 0  # new user agents parsed in this run
+    agents_unparsed: int = 0  # events stored with an unparsed agent: the run's parsing budget was spent
 
     @classmethod
     def lock_taken(cls) -> LoadSummary:
@@ -187,10 +189,20 @@ class Loader:
         summary = LoadSummary(status="running", load_id=load_id)
         try:
             listing, summary.discovery = self.discover(conn, since=since, until=until, prefix=prefix)
-            self._pipeline(conn, load_id, listing, summary, on_progress)
+            tuning = self.settings
+            with enrich.parse_budget(
+                tuning.ua_parse_seconds, tuning.ua_parse_us_per_event / 1e6, tuning.ua_max_chars
+            ) as budget:
+                try:
+                    self._pipeline(conn, load_id, listing, summary, on_progress)
+                finally:
+                    summary.agents_parsed, summary.agents_unparsed = budget.parsed, budget.unparsed
             summary.status = "partial" if summary.failed_objects else "succeeded"
             if summary.failed_objects:
                 summary.message = "some objects could not be read; they are not marked loaded"
+            if summary.agents_unparsed:
+                logs.log("user-agent parsing budget spent: events stored with their agent unparsed",
+                         level=logging.WARNING, events=summary.agents_unparsed, parsed=summary.agents_parsed)  # fmt: skip
         except Exception as error:
             summary.status, summary.message = "failed", f"{type(error).__name__}: {error}"
             raise

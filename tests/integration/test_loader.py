@@ -629,3 +629,33 @@ def test_an_old_object_without_ingest_is_timed_by_its_store_and_its_address_anon
     )
     assert (address, source) == ("113.161.42.0", "lastModified")
     assert before - timedelta(seconds=2) <= received_at <= datetime.now(UTC) + timedelta(seconds=2)
+
+
+def test_a_storm_of_new_user_agents_costs_the_parsing_budget_and_a_later_run_parses_them(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    """Every event of a bot storm with its own agent: past the budget they load unparsed (nothing waits, nothing
+    is lost), are not cached, and a later run with budget left parses those that come again."""
+    from loader.config import IngestSettings
+    from loader.ingest import Collector, HttpRequest
+
+    collector = Collector(store, IngestSettings(), clock=lambda: NOW - timedelta(minutes=5))
+    agents = [f"Mozilla/5.0 (X11; storm {uuid.uuid4()})" for _ in range(120)]
+
+    def send(agent: str) -> None:
+        body = json.dumps({**BROWSER_EVENT, "eventId": str(uuid.uuid4())}).encode()
+        assert collector.handle(HttpRequest("POST", headers={"user-agent": agent}, body=body)).status == 200
+
+    for agent in agents:
+        send(agent)
+    spent = LoaderSettings(threads=4, ua_parse_seconds=0, ua_parse_us_per_event=0)
+    storm = load(store, dw, spent)
+    assert (storm.status, storm.events, storm.agents_parsed, storm.agents_unparsed) == ("succeeded", 120, 0, 120)
+    unparsed = "(payload -> '_enriched' -> 'userAgent' ->> 'unparsed')::boolean"
+    assert query(dw, f"select count(*) filter (where {unparsed}), count(*) from raw.events") == [(120, 120)]
+    assert query(dw, "select count(*) from raw.user_agents where user_agent = any(%s)", agents) == [(0,)]
+    for agent in agents[:10]:
+        send(agent)
+    later = load(store, dw)
+    assert (later.events, later.agents_parsed, later.agents_unparsed) == (10, 10, 0)
+    assert query(dw, "select count(*) from raw.user_agents where user_agent = any(%s)", agents) == [(10,)]
