@@ -37,8 +37,9 @@ class _Injected:
         return inject(self.generator.requests(), self.breaks, self.seed)
 
 
-def _judged_shop(work: Path, per_hour: int, seed: int) -> tuple[Any, float]:
-    """The verdict on one shop's ten weeks, and the seconds its dbt run took."""
+def _judged_shop(work: Path, per_hour: int, seed: int, *, keep: bool = False) -> tuple[Any, float]:
+    """The verdict on one shop's ten weeks, and the seconds its dbt run took; ``keep``: its databases stay, to be
+    looked into."""
     import psycopg
 
     from loader.generate import TrafficGenerator
@@ -77,6 +78,8 @@ def _judged_shop(work: Path, per_hour: int, seed: int) -> tuple[Any, float]:
     seconds = time.perf_counter() - started
     assert built.success, built.failures or built.error
     verdict = judge(dw, breaks)
+    if keep:
+        return verdict, seconds
     with psycopg.connect(**{**server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
         conn.execute(f'drop database if exists "{name}_shop" with (force)')

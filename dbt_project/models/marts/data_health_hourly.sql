@@ -11,9 +11,10 @@
       comparable; the spread learns how bursty each count is (visits come in clusters of events, crawlers in
       bursts), so normal traffic does not flap.
     - Flags (complete hours only, |score| ≥ health_anomaly_score): volume_drop (expected ≥ health_min_events) and
-      volume_spike (events ≥ health_min_events); bot_spike, rejected_spike, late_spike (at least
-      health_min_burst_events of them; bots and late events also health_spike_ratio × the hour's expected events: a
-      crawler reading a few dozen pages or a tracker's queue flushed is routine, a storm outnumbers the visitors); no_checkouts (no checkout_complete since the last one while
+      volume_spike (events ≥ health_min_events); rejected_spike (at least health_min_burst_events of them);
+      bot_spike, late_spike (at least health_min_storm_events of them and health_spike_ratio × the hour's expected
+      events: a crawler reading a few dozen pages or a tracker's queue flushed is routine, a storm outnumbers the
+      visitors); no_checkouts (no checkout_complete since the last one while
       health_min_expected_checkouts were expected); low_capture_rate (the last 24 hours' orders, at least
       health_min_orders, matched below health_min_capture_rate); and in any hour after the first
       health_warmup_hours: unknown_event_name (a name outside the seed event_names, first seen) and
@@ -295,7 +296,7 @@ flagged as (
             case
                 when
                     is_complete and quarantined_score >= {{ threshold }}
-                    and quarantined_events >= {{ var('health_min_burst_events') }}
+                    and quarantined_events >= {{ var('health_min_storm_events') }}
                     and quarantined_events >= {{ var('health_spike_ratio') }} * coalesce(expected_events, 0)
                     then 'bot_spike'
             end,
@@ -308,7 +309,7 @@ flagged as (
             case
                 when
                     is_complete and late_score >= {{ threshold }}
-                    and late_events >= {{ var('health_min_burst_events') }}
+                    and late_events >= {{ var('health_min_storm_events') }}
                     and late_events >= {{ var('health_spike_ratio') }} * coalesce(expected_events, 0)
                     then 'late_spike'
             end,
