@@ -62,6 +62,7 @@ class ParseBudget:
 
 
 _budget: ParseBudget | None = None  # None: outside a load, every agent is parsed
+_warmed_up = False
 
 
 @contextlib.contextmanager
@@ -90,11 +91,14 @@ def parse_user_agent(user_agent: str | None) -> dict[str, Any]:
         if budget is not None and budget.exhausted:
             budget.unparsed += 1
             return _unparsed(user_agent[: budget.max_chars])
+        global _warmed_up
         started = time.perf_counter()
         parsed = _parse_user_agent(user_agent[: budget.max_chars if budget else MAX_AGENT_CHARS])
         if budget is not None:
-            budget.spent += time.perf_counter() - started
+            if _warmed_up:  # a process's first parse also loads the parsers' regexes (seconds): not the agent's cost
+                budget.spent += time.perf_counter() - started
             budget.parsed += 1
+        _warmed_up = True
         _known[user_agent] = parsed
         if "\x00" not in user_agent:  # PostgreSQL's text cannot hold it: such an agent is parsed again instead
             _unsaved[user_agent] = parsed
