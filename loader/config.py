@@ -329,6 +329,9 @@ class EtlSettings:
     # The data health's CloudWatch metrics (published by the Lambda): Powertools' own variable names.
     metrics_namespace: str = "Clickstream"
     metrics_service: str = "clickstream"
+    # Of a run given a deadline (the Lambda's remaining time), the seconds kept for the shop sync, dbt build and
+    # health checks after the load: the load stops taking objects this long before the deadline.
+    reserve_seconds: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> EtlSettings:
@@ -342,4 +345,5 @@ class EtlSettings:
             shop=ShopDatabaseSettings.from_env(env),
             metrics_namespace=_text(env, "POWERTOOLS_METRICS_NAMESPACE") or "Clickstream",
             metrics_service=_text(env, "POWERTOOLS_SERVICE_NAME") or "clickstream",
+            reserve_seconds=_int(env, "CLICKSTREAM_ETL_RESERVE_SECONDS", 300, 0, 3600),
         )

@@ -162,7 +162,7 @@ def _hours_back(value: Any) -> int:
 
 @dataclass
 class EtlSummary:
-    status: Literal["succeeded", "failed", "skipped"]
+    status: Literal["succeeded", "partial", "failed", "skipped"]  # partial: out of time, the next run continues
     seconds: float = 0.0
     load: dict[str, Any] = field(default_factory=dict)
     transform: dict[str, Any] = field(default_factory=dict)
@@ -203,6 +203,7 @@ def run_etl(
     *,
     trigger: str = "cli",
     on_progress: Callable[[int, int], None] | None = None,
+    deadline: float | None = None,
 ) -> EtlSummary:
     """Load, copy the shop database's changes, then build, holding the run lock throughout, on ``warehouse``
     (resolved by the caller: :func:`loader.warehouse.resolve`).
@@ -211,6 +212,10 @@ def run_etl(
     sync (on the shop rows copied before; the clickstream part is as fresh as ever). The health checks run after
     the build and are reported in ``health``: a break in the data is not a failed run. Only an unreachable
     warehouse or invalid overrides raise.
+
+    ``deadline`` (``time.monotonic()``, the Lambda's end): the load stops taking objects
+    ``settings.reserve_seconds`` before it, the rest of the run goes on, and the run is ``partial`` (not failed):
+    the next run continues the backlog.
     """
     from loader.health import check_health
     from loader.load import Loader
@@ -244,6 +249,7 @@ def run_etl(
                 until=request.until,
                 prefix=request.prefix,
                 on_progress=on_progress,
+                deadline=None if deadline is None else deadline - settings.reserve_seconds,
             )
         except Exception as error:  # recorded in raw.load_runs; the build would only see a partial delta
             summary = EtlSummary(status="failed", message=f"load failed: {type(error).__name__}: {error}")
@@ -268,18 +274,18 @@ def run_etl(
             warehouse, project=settings.dbt_project, target_path=settings.dbt_target, json_logs=settings.in_lambda
         )
     problems = []
-    if loaded.status != "succeeded":
+    if loaded.status != "succeeded" and not (loaded.out_of_time and not loaded.failed_objects):
         problems.append(f"load {loaded.status}: {loaded.message}")
     if shop.status == "failed":
         problems.append(f"shop database sync failed: {shop.message}")
     if not built.success:
         problems.append("dbt build failed: " + "; ".join(built.failures[:5] or [built.error or "see the dbt log"]))
     summary = EtlSummary(
-        status="failed" if problems else "succeeded",
+        status="failed" if problems else "partial" if loaded.out_of_time else "succeeded",
         seconds=round(time.perf_counter() - started, 2),
         load=loaded.as_dict(),
         transform=built.as_dict(),
-        message=" | ".join(problems) or None,
+        message=" | ".join(problems) or (loaded.message if loaded.out_of_time else None),
         shop=shop.as_dict(),
         health=health,
         started_at=started_at,

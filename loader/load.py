@@ -44,6 +44,7 @@ class LoadSummary:
     seconds: float = 0.0
     message: str | None = None
     discovery: str | None = None
+    out_of_time: bool = False  # stopped taking objects at the run's deadline; the next run continues
     agents_parsed: int = 0  # new user agents parsed in this run
     agents_unparsed: int = 0  # events stored with an unparsed agent: the run's parsing budget was spent
 
@@ -169,8 +170,12 @@ class Loader:
         until: datetime | None = None,
         prefix: str | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        deadline: float | None = None,
     ) -> LoadSummary:
-        """Load new objects. ``conn``: an autocommit connection holding the run lock, from ``runlock.run_lock``."""
+        """Load new objects. ``conn``: an autocommit connection holding the run lock, from ``runlock.run_lock``.
+        ``deadline`` (``time.monotonic()``): no object is taken after it (the first batch always is); what was
+        taken commits, the run is ``partial``, and the next run continues where it stopped (objects are taken in
+        key order, and discovery starts behind the newest loaded partition)."""
         if prefix is not None and (since is not None or until is not None):
             raise ValueError("give either a prefix or a time range (since/until), not both")
         started = time.perf_counter()
@@ -194,12 +199,14 @@ class Loader:
                 tuning.ua_parse_seconds, tuning.ua_parse_us_per_event / 1e6, tuning.ua_max_chars
             ) as budget:
                 try:
-                    self._pipeline(conn, load_id, listing, summary, on_progress)
+                    self._pipeline(conn, load_id, listing, summary, on_progress, deadline)
                 finally:
                     summary.agents_parsed, summary.agents_unparsed = budget.parsed, budget.unparsed
-            summary.status = "partial" if summary.failed_objects else "succeeded"
+            summary.status = "partial" if summary.failed_objects or summary.out_of_time else "succeeded"
             if summary.failed_objects:
                 summary.message = "some objects could not be read; they are not marked loaded"
+            elif summary.out_of_time:
+                summary.message = "stopped at the run's time budget with objects left; the next run continues"
             if summary.agents_unparsed:
                 logs.log("user-agent parsing budget spent: events stored with their agent unparsed",
                          level=logging.WARNING, events=summary.agents_unparsed, parsed=summary.agents_parsed)  # fmt: skip
@@ -223,6 +230,7 @@ class Loader:
         listing: Iterator[RawObject],
         summary: LoadSummary,
         on_progress: Callable[[int, int], None] | None,
+        deadline: float | None,
     ) -> None:
         def written(totals: dict[str, int]) -> None:
             for name in ("objects", "bytes", "events", "duplicates", "rejected"):
@@ -237,7 +245,11 @@ class Loader:
                 batch: list[ParsedObject] = []
                 batch_bytes = 0
                 # Pool threads only GET (I/O); parsing stays on this thread; writer threads COPY.
+                submitted = False
                 for obj, body in _bounded_map(pool, self._fetch, ledger.new_objects(conn, listing), threads * 2):
+                    if submitted and deadline is not None and time.monotonic() >= deadline:
+                        summary.out_of_time = True  # this object and the rest: the next run
+                        break
                     if isinstance(body, StoreError):
                         summary.failed_objects += 1
                         logs.log("object could not be read; the next run tries again", level=logging.WARNING,
@@ -253,7 +265,7 @@ class Loader:
                     batch_bytes += parsed.obj.size
                     if len(batch) >= self.settings.batch_objects or batch_bytes >= self.settings.batch_bytes:
                         writer.submit(batch)
-                        batch, batch_bytes = [], 0
+                        batch, batch_bytes, submitted = [], 0, True
                 if batch:
                     writer.submit(batch)
             finally:

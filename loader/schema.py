@@ -265,6 +265,15 @@ MIGRATIONS: list[tuple[int, str]] = [
             'One row per ETL run (loader/etl.py): the load, the shop sync, the dbt build and the health checks.';
         """,
     ),
+    # A run that stopped loading at its time budget (the Lambda's remaining time) is partial: the next continues.
+    (
+        9,
+        """
+        alter table raw.etl_runs drop constraint etl_runs_status_check;
+        alter table raw.etl_runs add constraint etl_runs_status_check
+            check (status in ('succeeded', 'partial', 'failed', 'skipped'));
+        """,
+    ),
 ]
 
 

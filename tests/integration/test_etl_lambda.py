@@ -96,6 +96,28 @@ def test_a_scheduled_run_loads_then_builds_and_the_next_one_is_incremental(
     assert (second["status"], second["load"]["objects"]) == ("succeeded", 0)
 
 
+def test_a_run_short_of_time_loads_what_fits_builds_says_partial_and_the_next_one_continues(
+    s3_env: dict[str, str], dw: WarehouseSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Lambda's remaining time minus CLICKSTREAM_ETL_RESERVE_SECONDS is the load's deadline: given no more
+    than the reserve, the run takes one batch, builds, records itself partial and does not fail the invocation."""
+    monkeypatch.setenv("CLICKSTREAM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLICKSTREAM_LOAD_BATCH_OBJECTS", "20")
+    monkeypatch.setenv("CLICKSTREAM_ETL_RESERVE_SECONDS", "300")
+    etl = load_module(ROOT / "lambda" / "etl" / "app.py").handler
+    add_traffic(800, seed=4)
+    short = etl(SCHEDULED, SimpleNamespace(aws_request_id="r-1", get_remaining_time_in_millis=lambda: 300_000))
+    assert (short["status"], short["load"]["status"], short["load"]["out_of_time"]) == ("partial", "partial", True)
+    assert short["load"]["objects"] == 20 and "next run continues" in short["message"]
+    assert short["transform"]["models_ok"] >= 14 and query(dw, "select count(*) from marts.fct_events") > 0
+    ample = etl(SCHEDULED, SimpleNamespace(aws_request_id="r-2", get_remaining_time_in_millis=lambda: 900_000))
+    assert ample["status"] == "succeeded" and ample["load"]["objects"] > 0
+    loaded = short["load"]["events"] + ample["load"]["events"]
+    assert query(dw, "select count(distinct event_id) from raw.events") == query(dw, "select count(*) from raw.events")
+    assert query(dw, "select count(*) from raw.events") == loaded
+    assert query(dw, "select string_agg(status, ' ' order by etl_run_id) from raw.etl_runs") == "partial succeeded"
+
+
 def test_backfill_overrides_reach_the_loader(etl: Any, dw: WarehouseSettings) -> None:
     add_traffic(300, seed=2, hours=1)
     hour = (NOW - timedelta(hours=40)).strftime("%Y-%m-%dT%H")

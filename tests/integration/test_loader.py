@@ -659,3 +659,23 @@ def test_a_storm_of_new_user_agents_costs_the_parsing_budget_and_a_later_run_par
     later = load(store, dw)
     assert (later.events, later.agents_parsed, later.agents_unparsed) == (10, 10, 0)
     assert query(dw, "select count(*) from raw.user_agents where user_agent = any(%s)", agents) == [(10,)]
+
+
+def test_a_backlog_larger_than_a_runs_time_drains_over_several_runs_exactly_once(
+    store: RawStore, dw: WarehouseSettings
+) -> None:
+    """Each run is given a deadline already passed: it takes one batch (a run always makes progress), commits it,
+    and says it is partial; the next continues where it stopped, until the backlog is gone."""
+    report = replay(TrafficGenerator(events=600, days=1, seed=9, now=NOW).requests(), store)
+    settings = LoaderSettings(threads=4, batch_objects=25)
+    runs = []
+    while not runs or runs[-1].status != "succeeded":
+        runs.append(load(store, dw, settings, deadline=time.monotonic()))
+        assert runs[-1].status in ("partial", "succeeded") and len(runs) < 100, runs[-1]
+    partial = runs[:-1]
+    assert len(partial) >= 3 and all(run.out_of_time and run.objects == 25 for run in partial)
+    assert "the next run continues" in str(partial[0].message)
+    assert sum(run.objects for run in runs) == report.statuses[200]
+    assert sum(run.events + run.duplicates for run in runs) == report.events_accepted
+    [(rows, distinct)] = query(dw, "select count(*), count(distinct event_id) from raw.events")
+    assert rows == distinct == sum(run.events for run in runs)
