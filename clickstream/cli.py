@@ -174,18 +174,21 @@ def run_load(
 ) -> Any:
     from loader.config import LoaderSettings
     from loader.load import Loader, LoadSummary
+    from loader.notifications import open_queue
     from loader.rawstore import open_store
     from loader.runlock import run_lock
     from loader.warehouse import resolve
 
     settings = LoaderSettings.from_env()
+    store = RawStoreSettings.from_env()
     warehouse = resolve()
     loader = Loader(
-        open_store(RawStoreSettings.from_env(), max_pool_connections=settings.threads + 4),
+        open_store(store, max_pool_connections=settings.threads + 4),
         warehouse,
         settings,
         trigger=trigger,
         privacy=IngestSettings.from_env(),
+        queue=open_queue(store),
     )
     with run_lock(warehouse) as (lock_conn, acquired):
         if not acquired:

@@ -84,6 +84,17 @@ class IngestSettings:
         return cls(ip_mode=ip_mode, ip_salt=salt, cors_origins=origins or ("*",))
 
 
+def _queue_url(env: Mapping[str, str], bucket: str | None) -> str | None:
+    url = _text(env, "RAW_QUEUE_URL")
+    if url is None:
+        return None
+    if bucket is None:
+        raise ConfigError("RAW_QUEUE_URL needs RAW_BUCKET_NAME: the queue carries the bucket's notifications")
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"RAW_QUEUE_URL must be the queue's URL (https://sqs.<region>.amazonaws.com/…), got {url!r}")
+    return url
+
+
 @dataclass(frozen=True)
 class RawStoreSettings:
     """Where raw objects live: S3 when ``RAW_BUCKET_NAME`` is set, else a local directory."""
@@ -93,6 +104,7 @@ class RawStoreSettings:
     endpoint_url: str | None
     region: str | None
     local_root: Path
+    queue_url: str | None = None  # the bucket's object notifications (SQS): discovery without listing
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> RawStoreSettings:
@@ -110,6 +122,7 @@ class RawStoreSettings:
             endpoint_url=_text(env, "AWS_ENDPOINT_URL_S3") or _text(env, "AWS_ENDPOINT_URL"),
             region=_text(env, "AWS_REGION") or _text(env, "AWS_DEFAULT_REGION"),
             local_root=clickstream_home(env) / "lake",
+            queue_url=_queue_url(env, bucket),
         )
 
     @property
@@ -300,6 +313,10 @@ class LoaderSettings:
     ua_parse_seconds: int = 2
     ua_parse_us_per_event: int = 500
     ua_max_chars: int = 512
+    # With a notification queue: once every safety_net_every_hours (0: every run), a run also lists the last
+    # safety_net_days and loads and reports the objects no notification announced.
+    safety_net_every_hours: int = 24
+    safety_net_days: int = 7
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> LoaderSettings:
@@ -311,6 +328,8 @@ class LoaderSettings:
             ua_parse_seconds=_int(env, "CLICKSTREAM_UA_PARSE_SECONDS", 2, 0, 900),
             ua_parse_us_per_event=_int(env, "CLICKSTREAM_UA_PARSE_US_PER_EVENT", 500, 0, 1_000_000),
             ua_max_chars=_int(env, "CLICKSTREAM_UA_MAX_CHARS", 512, 64, 16_384),
+            safety_net_every_hours=_int(env, "CLICKSTREAM_SAFETY_NET_EVERY_HOURS", 24, 0, 24 * 366),
+            safety_net_days=_int(env, "CLICKSTREAM_SAFETY_NET_DAYS", 7, 1, 366),
         )
 
 

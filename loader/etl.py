@@ -219,6 +219,7 @@ def run_etl(
     """
     from loader.health import check_health
     from loader.load import Loader
+    from loader.notifications import open_queue
     from loader.rawstore import open_store
     from loader.runlock import lock_holder, run_lock
     from loader.shop_sync import ShopSyncSummary, sync_shop
@@ -241,7 +242,8 @@ def run_etl(
             record_run(warehouse, summary, trigger)
             return summary
         store = open_store(settings.store, max_pool_connections=settings.loader.threads + 4)
-        loader = Loader(store, warehouse, settings.loader, trigger=trigger, privacy=settings.privacy)
+        queue = open_queue(settings.store)
+        loader = Loader(store, warehouse, settings.loader, trigger=trigger, privacy=settings.privacy, queue=queue)
         try:
             loaded = loader.run(
                 lock_conn,

@@ -90,6 +90,31 @@ def failed_objects(conn: psycopg.Connection[Any]) -> list[RawObject]:
     ]
 
 
+def note_params(conn: psycopg.Connection[Any], load_id: int, params: dict[str, Any]) -> None:
+    """Add to the run's params (what discovery did)."""
+    conn.execute("update raw.load_runs set params = params || %s where load_id = %s", (json.dumps(params), load_id))
+
+
+def safety_net_due(conn: psycopg.Connection[Any], every_hours: int) -> bool:
+    """Whether no run listed the safety net's days within ``every_hours`` (0: always due)."""
+    row = conn.execute(
+        "select coalesce(max(started_at) < now() - make_interval(hours => %s), true) from raw.load_runs"
+        " where params ->> 'safety_net' = 'true' and status in ('succeeded', 'partial')",
+        (every_hours,),
+    ).fetchone()
+    return every_hours == 0 or bool(row and row[0])
+
+
+def in_manifest(conn: psycopg.Connection[Any], keys: list[str]) -> set[str]:
+    """Which of ``keys`` the manifest holds (loaded, or quarantined whole)."""
+    return {
+        key
+        for (key,) in conn.execute(
+            "select source_key from raw.load_manifest where source_key = any(%s)", (keys,)
+        ).fetchall()
+    }
+
+
 def newest_partition(conn: psycopg.Connection[Any], prefix: str) -> datetime | None:
     """The newest partition hour loaded under ``prefix``, or None if nothing is."""
     row = conn.execute(  # partitions of this prefix only, and none from a clock in the future

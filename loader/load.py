@@ -19,6 +19,7 @@ import psycopg
 
 from loader import enrich, ledger, logs
 from loader.config import IngestSettings, LoaderSettings, WarehouseSettings
+from loader.notifications import Notified, ObjectQueue
 from loader.parse import DEFAULT_PRIVACY, ParsedObject, parse_object
 from loader.rawstore import RawObject, RawStore, StoreError, hour_prefix
 from loader.runlock import holds_run_lock
@@ -45,6 +46,8 @@ class LoadSummary:
     message: str | None = None
     discovery: str | None = None
     out_of_time: bool = False  # stopped taking objects at the run's deadline; the next run continues
+    notified: int = 0  # objects the notification queue announced (with one configured)
+    missed_by_notifications: int = 0  # objects the safety net's listing found that no notification announced
     agents_parsed: int = 0  # new user agents parsed in this run
     agents_unparsed: int = 0  # events stored with an unparsed agent: the run's parsing budget was spent
 
@@ -109,8 +112,12 @@ class Loader:
         *,
         trigger: str = "cli",
         privacy: IngestSettings = DEFAULT_PRIVACY,
+        queue: ObjectQueue | None = None,
     ) -> None:
         self.store = store
+        self.queue = queue  # the bucket's object notifications: the scheduled run's discovery
+        self.notification_delay = timedelta(minutes=5)  # S3 delivers within seconds; the safety net waits longer
+        self._notified = Notified()
         self.privacy = privacy  # CLICKSTREAM_IP_MODE, for addresses in the old pipeline's objects
         self.warehouse = warehouse
         self.settings = settings
@@ -126,7 +133,9 @@ class Loader:
         """
         base = self.store.prefix
         retries = ledger.failed_objects(conn)
-        if prefix is not None:
+        if self.queue is not None and prefix is None and since is None and until is None:
+            listing, description = self._notified_objects(conn)
+        elif prefix is not None:
             listing, description = self.store.list(prefix), f"prefix {prefix}"
         else:
             if since is None and until is None:
@@ -150,6 +159,44 @@ class Loader:
         if retries:
             description += f", and {len(retries):,} objects earlier runs could not read"
         return _retries_first(retries, listing), description
+
+    def _notified_objects(self, conn: psycopg.Connection[Any]) -> tuple[Iterator[RawObject], str]:
+        """The objects the queue announced, in key order; when the safety net is due, then the objects of its
+        listing that no notification announced (loaded, and reported: they point at a broken notification)."""
+        assert self.queue is not None
+        self._notified = notified = self.queue.receive()
+        objects = sorted(notified.objects.values(), key=lambda obj: obj.key)
+        description = f"{len(objects):,} objects from the notification queue"
+        missed: list[RawObject] = []
+        if ledger.safety_net_due(conn, self.settings.safety_net_every_hours):
+            now = datetime.now(UTC)
+            settled = now - self.notification_delay  # younger ones may still have a notification on its way
+            listing = self.store.list(self.store.prefix, hour_prefix(self.store.prefix,
+                                                                     now - timedelta(days=self.settings.safety_net_days)))  # fmt: skip
+            unannounced = (
+                obj
+                for obj in listing
+                if obj.key not in notified.objects and (obj.last_modified is None or obj.last_modified < settled)
+            )
+            missed = list(ledger.new_objects(conn, unannounced))
+            description += f", and the safety net's listing of the last {self.settings.safety_net_days} days"
+            ledger.note_params(conn, self._load_id, {"safety_net": True})
+            if missed:
+                logs.log("safety net: objects no notification announced; loading them — check the bucket's"
+                         " notification and the dead-letter queue", level=logging.WARNING, objects=len(missed),
+                         keys=[obj.key for obj in missed[:10]])  # fmt: skip
+        self._summary.notified, self._summary.missed_by_notifications = len(objects), len(missed)
+        return iter([*objects, *missed]), description
+
+    def _forget_notified(self, conn: psycopg.Connection[Any]) -> None:
+        """Delete the messages of the objects now in the manifest (loaded or quarantined), and those announcing
+        nothing to load; the others come back after the queue's visibility timeout."""
+        if self.queue is None:
+            return
+        notified = self._notified
+        in_manifest = ledger.in_manifest(conn, list(notified.receipts))
+        self.queue.delete([*notified.done, *(r for key in in_manifest for r in notified.receipts[key])])
+        self._notified = Notified()
 
     def _fetch(self, obj: RawObject) -> tuple[RawObject, bytes | ParsedObject | StoreError]:
         """GET one object (in a pool thread): its body, a quarantined object if too big, or the error."""
@@ -192,6 +239,7 @@ class Loader:
         ledger.mark_aborted_runs(conn)
         load_id = ledger.start_run(conn, self.trigger, {"since": since, "until": until, "prefix": prefix})
         summary = LoadSummary(status="running", load_id=load_id)
+        self._load_id, self._summary = load_id, summary
         try:
             listing, summary.discovery = self.discover(conn, since=since, until=until, prefix=prefix)
             tuning = self.settings
@@ -202,6 +250,7 @@ class Loader:
                     self._pipeline(conn, load_id, listing, summary, on_progress, deadline)
                 finally:
                     summary.agents_parsed, summary.agents_unparsed = budget.parsed, budget.unparsed
+            self._forget_notified(conn)
             summary.status = "partial" if summary.failed_objects or summary.out_of_time else "succeeded"
             if summary.failed_objects:
                 summary.message = "some objects could not be read; they are not marked loaded"

@@ -83,7 +83,8 @@ ENI_ACTIONS = {
 }
 LOG_ACTIONS = {"logs:createlogstream", "logs:putlogevents"}
 INGEST_ACTIONS = {"s3:putobject", *LOG_ACTIONS}
-ETL_ACTIONS = {"s3:getobject", "s3:listbucket", "ssm:getparameter", *LOG_ACTIONS, *ENI_ACTIONS}
+QUEUE_ACTIONS = {"sqs:receivemessage", "sqs:deletemessage"}  # the raw bucket's notifications, on that queue only
+ETL_ACTIONS = {"s3:getobject", "s3:listbucket", "ssm:getparameter", *QUEUE_ACTIONS, *LOG_ACTIONS, *ENI_ACTIONS}
 SHOP_SECRET_ACTION = "secretsmanager:getsecretvalue"  # the ETL's, with a shop database only
 POLICY_RESOURCE_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy")
 ROUTE_TARGETS = (
@@ -313,6 +314,9 @@ def statement_violations(t: Template, role: str, statement: dict[str, Any]) -> l
             )
             if [sub_text(r) for r in resources_] != [wanted]:
                 found.append(f"{where}: ssm:GetParameter must be on the warehouse password parameter only")
+        elif action in QUEUE_ACTIONS:
+            if resources_ != [{"Fn::GetAtt": ["RawNotificationsQueue", "Arn"]}]:
+                found.append(f"{where}: {action} must be on the raw bucket's notification queue only, not {resources_}")
         elif action == SHOP_SECRET_ACTION:
             if resources_ != [{"Ref": "ShopDatabaseSecretArn"}]:
                 found.append(f"{where}: {action} must be on the secret ShopDatabaseSecretArn only, not {resources_}")
@@ -2891,3 +2895,26 @@ def test_etl_security_group_id_output_names_sg_etl_lambda_in_every_deploy(templa
     assert output["Value"] == {"Fn::GetAtt": [security_group(template, "SG-ETL-Lambda"), "GroupId"]}
     assert "Condition" not in output
     assert "10.0.3.0/24" in output["Description"], "an outside database may admit the ETL subnet instead"
+
+
+def test_the_raw_bucket_notifies_an_encrypted_tls_only_queue_with_a_dead_letter_queue_the_etl_reads(
+    template: Template,
+) -> None:
+    resources_ = template["Resources"]
+    [queue_configuration] = props(resources_["RawBucket"])["NotificationConfiguration"]["QueueConfigurations"]
+    assert queue_configuration["Event"] == "s3:ObjectCreated:*"
+    assert queue_configuration["Queue"] == {"Fn::GetAtt": ["RawNotificationsQueue", "Arn"]}
+    assert queue_configuration["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": {"Ref": "RawPrefix"}}]
+    queue, dead = props(resources_["RawNotificationsQueue"]), props(resources_["RawNotificationsDeadLetterQueue"])
+    assert queue["SqsManagedSseEnabled"] and dead["SqsManagedSseEnabled"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["RawNotificationsDeadLetterQueue", "Arn"]}
+    assert queue["VisibilityTimeout"] > props(resources_[ETL_FUNCTION])["Timeout"], "a held message outlives a run"
+    statements = props(resources_["RawNotificationsQueuePolicy"])["PolicyDocument"]["Statement"]
+    [send] = [s for s in statements if s["Effect"] == "Allow"]
+    assert (send["Principal"], send["Action"]) == ({"Service": "s3.amazonaws.com"}, "sqs:SendMessage")
+    assert send["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in statements)
+    env = props(resources_[ETL_FUNCTION])["Environment"]["Variables"]
+    assert env["RAW_QUEUE_URL"] == {"Ref": "RawNotificationsQueue"}
+    alarm = props(resources_["RawNotificationsDeadLetterAlarm"])
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["RawNotificationsDeadLetterQueue", "QueueName"]}

@@ -76,6 +76,9 @@ def test_dw_url_wins_and_is_parsed() -> None:
         ({"DW_PG_HOST": "h", "DW_PG_SSL": "sometimes"}, "DW_PG_SSL must be true, false or a libpq sslmode"),
         ({"DW_URL": "mysql://h/db"}, "DW_URL must look like postgresql://"),
         ({"CLICKSTREAM_LOOKBACK_HOURS": "0"}, "CLICKSTREAM_LOOKBACK_HOURS must be between 1 and"),
+        ({"RAW_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q"}, "RAW_QUEUE_URL needs RAW_BUCKET_NAME"),
+        ({"RAW_BUCKET_NAME": "raw", "RAW_QUEUE_URL": "raw-notifications"}, "RAW_QUEUE_URL must be the queue's URL"),
+        ({"CLICKSTREAM_UA_MAX_CHARS": "10"}, "CLICKSTREAM_UA_MAX_CHARS must be between 64 and"),
     ],
 )
 def test_invalid_settings_name_the_variable(env: dict[str, str], message: str) -> None:
