@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install demo test test-unit test-integration test-e2e lint lint-dbt infra-scan bench package dashboard docs clean system-deps
+.PHONY: help install demo test test-unit test-integration test-e2e lint lint-dbt infra-scan bench package dashboard docs clean system-deps tracker
 
 help:
 	@echo "make demo       - the whole pipeline on the embedded warehouse, with a summary"
@@ -16,6 +16,7 @@ help:
 	@echo "make dashboard  - serve the dashboard on http://127.0.0.1:8050/"
 	@echo "make package    - dist/ingest.zip, dist/etl.zip (Lambda, python3.12 x86_64) and dist/dashboard-wheelhouse.tar.gz"
 	@echo "make bench      - performance figures into bench/results.json"
+	@echo "make tracker    - build the first-party tracker (tracker/dist/tracker.js, ES module + types)"
 	@echo "make docs       - build and serve dbt docs (models, columns, tests, lineage) on http://127.0.0.1:8081/"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -26,13 +27,15 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright cannot download browsers), and Debian's R with Shiny, DBI and
-# RPostgreSQL for the old R dashboard's smoke test (about 10 s, ~110 MB).
+# Debian's Chromium for the browser tests (Playwright cannot download browsers), Node.js for the tracker's build when
+# the machine has none, and Debian's R with Shiny, DBI and RPostgreSQL for the old R dashboard's smoke test (about
+# 10 s, ~110 MB).
 system-deps:
-	@command -v chromium >/dev/null && command -v Rscript >/dev/null || { \
+	@command -v chromium >/dev/null && command -v Rscript >/dev/null && command -v npm >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null && \
+	  { command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; } && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
 	    r-base-core r-cran-shiny r-cran-dbi r-cran-rpostgresql >/dev/null; }
 
@@ -73,7 +76,13 @@ test-integration: install
 test-e2e: install system-deps
 	$(PY) -m pytest tests/e2e -q
 
-test: install system-deps lint lint-dbt infra-scan
+# The first-party tracker (TypeScript, no runtime dependencies): tracker/dist/tracker.js and its types.
+tracker: tracker/dist/tracker.js
+
+tracker/dist/tracker.js: tracker/src/*.ts tracker/package.json tracker/package-lock.json tracker/tsconfig.json
+	cd tracker && npm ci --no-audit --no-fund --silent && npx tsc -p tsconfig.json
+
+test: install system-deps lint lint-dbt infra-scan tracker
 	$(PY) -m pytest tests -q -n auto --dist loadfile --durations=15
 
 bench: install

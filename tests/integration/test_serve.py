@@ -8,6 +8,7 @@ import socket
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,16 @@ def test_the_storefront_can_post_to_the_local_collector(collector_url: str, home
     assert stored["_ingest"]["sourceIp"] == "127.0.0.0"
     assert stored["_ingest"]["userAgent"] == "Mozilla/5.0 (X11)"
     assert stored["_ingest"]["apiId"] == "local"
+
+
+def test_a_text_plain_batch_as_a_beacon_sends_it_is_accepted(collector_url: str) -> None:
+    """navigator.sendBeacon and a preflight-free fetch send text/plain: the body is JSON all the same."""
+    body = json.dumps({"events": [{**BROWSER_EVENT, "eventId": str(uuid.uuid4())}] * 1, "sentAt": 1}).encode()
+    status, headers, reply = post(
+        f"{collector_url}/clickstream", body, {"content-type": "text/plain;charset=UTF-8", "origin": "https://shop.vn"}
+    )
+    assert (status, json.loads(reply)["accepted"]) == (200, 1)
+    assert headers["access-control-allow-origin"] == "*"
 
 
 def test_gzip_batches_preflight_and_errors_over_http(collector_url: str) -> None:
