@@ -19,7 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import dashboard, dbt_builds, health, hostile, sections, shop  # noqa: E402
+from bench import cost, dashboard, dbt_builds, health, hostile, sections, shop  # noqa: E402
 from bench.sections import Row  # noqa: E402
 
 SECTIONS: dict[str, Callable[[Path], list[Row]]] = {
@@ -27,6 +27,7 @@ SECTIONS: dict[str, Callable[[Path], list[Row]]] = {
     "loader": sections.loader,
     "shop": shop.shop,
     "hostile": hostile.hostile,
+    "cost": cost.cost,
     "dbt": dbt_builds.dbt,
     "health": health.health,
     "package": sections.package,

@@ -155,9 +155,10 @@ def test_a_break_in_the_data_is_reported_under_health_and_published_as_metrics_w
 ) -> None:
     """A new storefront release sends an event the contract does not know: the health checks warn, the Lambda's
     metrics say so (HealthAnomalies), the marts build and the run succeeds; raw.etl_runs records it."""
-    requests = TrafficGenerator(events=900, days=3, seed=8, now=NOW).requests()
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # not NOW: the session may be an hour old
+    requests = TrafficGenerator(events=900, days=3, seed=8, now=now).requests()
     replay(
-        inject(requests, [UnknownEvent(NOW - timedelta(minutes=50))], seed=8), open_store(RawStoreSettings.from_env())
+        inject(requests, [UnknownEvent(now - timedelta(minutes=50))], seed=8), open_store(RawStoreSettings.from_env())
     )
     capsys.readouterr()
     result = etl(SCHEDULED, None)
