@@ -16,12 +16,14 @@ its GETs at S3_GET_SECONDS each, LOAD_THREADS at a time. The dbt build after the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,8 +94,9 @@ def _batches(events: list[tuple[datetime, dict[str, Any]]], interval: float | No
     return batches + [batch for _, batch in open_batches.values()]
 
 
-def _count_calls() -> Counter[str]:
-    """Every AWS API call made through boto3's default session from now on, by service and operation."""
+@contextlib.contextmanager
+def _counted_calls() -> Iterator[Counter[str]]:
+    """Every AWS API call made through boto3's default session inside the block, by service and operation."""
     import boto3
 
     calls: Counter[str] = Counter()
@@ -105,7 +108,10 @@ def _count_calls() -> Counter[str]:
         calls[event_name.removeprefix("before-call.")] += 1
 
     boto3.DEFAULT_SESSION.events.register("before-call", count)
-    return calls
+    try:
+        yield calls
+    finally:
+        boto3.DEFAULT_SESSION.events.unregister("before-call", count)
 
 
 def _measure(work: Path, batches: list[list[dict[str, Any]]], endpoint: str, server: Any) -> dict[str, float]:
@@ -137,21 +143,21 @@ def _measure(work: Path, batches: list[list[dict[str, Any]]], endpoint: str, ser
     with psycopg.connect(**{**server.conninfo(), "dbname": "postgres"}, autocommit=True) as conn:
         conn.execute("drop database if exists bench_cost with (force)")
         conn.execute("create database bench_cost")
-    calls = _count_calls()
-    collector = Collector(open_store(settings), IngestSettings())
-    loader = Loader(open_store(settings), dw, LoaderSettings(threads=8, safety_net_every_hours=24),
-                    queue=open_queue(settings))  # fmt: skip
-    loaded = 0
-    # A run per RUN_REQUESTS requests, as scheduled runs take what arrived since the last (moto's queue also slows
-    # down past a few hundred messages waiting)
-    for start in range(0, len(bodies), RUN_REQUESTS):
-        for body in bodies[start : start + RUN_REQUESTS]:
-            response = collector.handle(HttpRequest("POST", headers={"user-agent": "Mozilla/5.0"}, body=body))
-            assert response.status == 200, (response.status, response.body, body[:300])
-        with run_lock(dw) as (conn, _):
-            summary = loader.run(conn)
-        loaded += summary.events + summary.duplicates
-    assert loaded == sum(len(batch) for batch in batches), loaded
+    with _counted_calls() as calls:
+        collector = Collector(open_store(settings), IngestSettings())
+        loader = Loader(open_store(settings), dw, LoaderSettings(threads=8, safety_net_every_hours=24),
+                        queue=open_queue(settings))  # fmt: skip
+        loaded = 0
+        # A run per RUN_REQUESTS requests, as scheduled runs take what arrived since the last (moto's queue also slows
+        # down past a few hundred messages waiting)
+        for start in range(0, len(bodies), RUN_REQUESTS):
+            for body in bodies[start : start + RUN_REQUESTS]:
+                response = collector.handle(HttpRequest("POST", headers={"user-agent": "Mozilla/5.0"}, body=body))
+                assert response.status == 200, (response.status, response.body, body[:300])
+            with run_lock(dw) as (conn, _):
+                summary = loader.run(conn)
+            loaded += summary.events + summary.duplicates
+        assert loaded == sum(len(batch) for batch in batches), loaded
     counted = dict(calls)
     # the collector's and the loader's own time, without moto's: the same requests into a local lake
     lake = LocalStore(_fresh(work / "lake"), fsync=False)

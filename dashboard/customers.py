@@ -33,7 +33,7 @@ import plotly.graph_objects as go
 from htmltools import Tag, TagList, tags
 from psycopg import sql
 from psycopg_pool import ConnectionPool
-from shiny import Inputs, Outputs, Session, module, render, ui
+from shiny import Inputs, Outputs, Session, module, reactive, render, ui
 from shiny.types import NavSetArg
 
 from dashboard import charts, db, layout, warehouse
@@ -686,16 +686,19 @@ def server(
         f, s = filters(), scope()
         return kpi_cards(await asyncio.to_thread(kpis, pool, f, s), f, s)
 
+    @reactive.calc
+    async def segment_frame() -> pd.DataFrame:  # one query for the chart and the table
+        return await asyncio.to_thread(segments, pool, filters(), scope())
+
     @render.ui
     async def segments_chart() -> TagList:
         f, s = filters(), scope()
-        frame = await asyncio.to_thread(segments, pool, f, s)
-        return scoped(segment_figure(frame, f.key(), vocabulary), f, s, "customers_segments_plot")
+        return scoped(segment_figure(await segment_frame(), f.key(), vocabulary), f, s, "customers_segments_plot")
 
     @render.ui
     async def segments_numbers() -> Tag:
         f, s = filters(), scope()
-        return segments_table(await asyncio.to_thread(segments, pool, f, s), f, s, vocabulary)
+        return segments_table(await segment_frame(), f, s, vocabulary)
 
     @render.ui
     async def grid_chart() -> TagList:

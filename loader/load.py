@@ -180,12 +180,11 @@ class Loader:
             )
             missed = list(ledger.new_objects(conn, unannounced))
             description += f", and the safety net's listing of the last {self.settings.safety_net_days} days"
-            ledger.note_params(conn, self._load_id, {"safety_net": True})
+            notified.safety_net, notified.missed = True, len(missed)
             if missed:
                 logs.log("safety net: objects no notification announced; loading them — check the bucket's"
                          " notification and the dead-letter queue", level=logging.WARNING, objects=len(missed),
                          keys=[obj.key for obj in missed[:10]])  # fmt: skip
-        self._summary.notified, self._summary.missed_by_notifications = len(objects), len(missed)
         return iter([*objects, *missed]), description
 
     def _forget_notified(self, conn: psycopg.Connection[Any]) -> None:
@@ -239,9 +238,11 @@ class Loader:
         ledger.mark_aborted_runs(conn)
         load_id = ledger.start_run(conn, self.trigger, {"since": since, "until": until, "prefix": prefix})
         summary = LoadSummary(status="running", load_id=load_id)
-        self._load_id, self._summary = load_id, summary
         try:
             listing, summary.discovery = self.discover(conn, since=since, until=until, prefix=prefix)
+            summary.notified, summary.missed_by_notifications = len(self._notified.objects), self._notified.missed
+            if self._notified.safety_net:
+                ledger.note_params(conn, load_id, {"safety_net": True})
             tuning = self.settings
             with enrich.parse_budget(
                 tuning.ua_parse_seconds, tuning.ua_parse_us_per_event / 1e6, tuning.ua_max_chars

@@ -27,12 +27,14 @@ MAX_OBJECTS_PER_RUN = 20_000  # the rest waits in the queue for the next run (2,
 @dataclass
 class Notified:
     """What a run took from the queue: the objects to load (latest notification per key), the receipts of their
-    messages, and the receipts of messages to delete whatever happens (S3's test event, keys outside the prefix)."""
+    messages, and the receipts of messages to delete whatever happens (S3's test event, keys outside the prefix);
+    and whether the run's safety-net listing ran, and how many objects it found that no notification announced."""
 
     objects: dict[str, RawObject] = field(default_factory=dict)
     receipts: dict[str, list[str]] = field(default_factory=dict)
     done: list[str] = field(default_factory=list)
-    unreadable: int = 0
+    safety_net: bool = False
+    missed: int = 0
 
 
 class ObjectQueue:
@@ -76,7 +78,6 @@ class ObjectQueue:
             return
         records = body.get("Records") if isinstance(body, dict) else None
         if not isinstance(records, list):
-            notified.unreadable += 1
             logs.log("notification queue: a message that is not an S3 event; left for the dead-letter queue",
                      level=logging.WARNING, message_id=message.get("MessageId"))  # fmt: skip
             return
