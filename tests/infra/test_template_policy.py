@@ -86,6 +86,32 @@ INGEST_ACTIONS = {"s3:putobject", *LOG_ACTIONS}
 QUEUE_ACTIONS = {"sqs:receivemessage", "sqs:deletemessage"}  # the raw bucket's notifications, on that queue only
 ETL_ACTIONS = {"s3:getobject", "s3:listbucket", "ssm:getparameter", *QUEUE_ACTIONS, *LOG_ACTIONS, *ENI_ACTIONS}
 SHOP_SECRET_ACTION = "secretsmanager:getsecretvalue"  # the ETL's, with a shop database only
+# The optional engines (issue 20): Redshift Serverless for the warehouse, EMR Serverless for Spark.
+REDSHIFT = {"WarehouseEngine": "redshift-serverless"}
+SPARK = {"SparkEngine": "emr-serverless"}
+ENGINES = {**REDSHIFT, **SPARK}
+ENGINE_CONDITIONS = {"UseRedshiftServerless", "UseEmrServerless"}
+REDSHIFT_PORT = 5439
+STAGING_PREFIX = "redshift-staging/"  # the ETL's COPY files, in the raw bucket
+LAKE_PREFIX = "spark-lake/"  # the Parquet raw lake and dbt's Spark tables, in the raw bucket
+SPARK_SCRIPTS_PREFIX = "spark/"  # job scripts, in the artifacts bucket
+REDSHIFT_STATEMENT_ACTIONS = {"redshift-data:executestatement", "redshift-data:batchexecutestatement"}
+# The Data API's reads of a statement take no resource but "*": allowed only for the statements the caller ran.
+OWN_STATEMENT_ACTIONS = {"redshift-data:describestatement", "redshift-data:getstatementresult"}
+OWN_STATEMENTS = {"StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}}
+CREDENTIALS_ACTION = "redshift-serverless:getcredentials"
+REDSHIFT_ETL_ACTIONS = {*REDSHIFT_STATEMENT_ACTIONS, *OWN_STATEMENT_ACTIONS, CREDENTIALS_ACTION, "s3:putobject"}
+SPARK_ETL_ACTIONS = {"emr-serverless:startjobrun", "emr-serverless:getjobrun", "iam:passrole"}
+EMR_SERVICE = "emr-serverless.amazonaws.com"
+REDSHIFT_SERVICES = {"redshift.amazonaws.com", "redshift-serverless.amazonaws.com"}
+ENGINE_ENDPOINTS = {  # interface endpoint service -> the parameters that create it (no NAT: every API needs one)
+    "redshift-data": REDSHIFT,
+    "redshift-serverless": REDSHIFT,
+    "emr-serverless": SPARK,
+    "glue": SPARK,
+    "logs": SPARK,
+}
+ETL_WAITS_FOR = ("redshift-data", "redshift-serverless", "emr-serverless")  # the APIs the ETL itself calls
 POLICY_RESOURCE_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy")
 ROUTE_TARGETS = (
     "GatewayId",
@@ -283,6 +309,44 @@ def is_raw_bucket_arn(t: Template, resource: Any) -> bool:
     return sub_text(resource) in (f"${{{bucket}.Arn}}", f"arn:${{AWS::Partition}}:s3:::${{{bucket}}}")
 
 
+def is_prefix_arn(resource: Any, bucket: str, prefix: str) -> bool:
+    """``resource`` is the objects under ``prefix`` of the template's bucket ``bucket``."""
+    return sub_text(resource) in (
+        f"${{{bucket}.Arn}}/{prefix}*",
+        f"arn:${{AWS::Partition}}:s3:::${{{bucket}}}/{prefix}*",
+    )
+
+
+def only(t: Template, type_: str) -> str | None:
+    """The logical id of the one resource of this type, or None when there is none (more than one: an error)."""
+    found = list(resources(t, type_))
+    assert len(found) <= 1, f"expected at most one {type_}, found {found}"
+    return found[0] if found else None
+
+
+def getatt(lid: str | None, attribute: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [lid, attribute]}
+
+
+def trusted_services(t: Template, role: str) -> set[str]:
+    """The services a role's trust policy lets assume it; any other kind of principal shows as its JSON."""
+    found: set[str] = set()
+    for s in as_list(props(t["Resources"][role]).get("AssumeRolePolicyDocument", {}).get("Statement", [])):
+        principal = s.get("Principal")
+        if isinstance(principal, dict) and set(principal) == {"Service"}:
+            found |= {str(p) for p in as_list(principal["Service"])}
+        else:
+            found.add(json.dumps(principal))
+    return found
+
+
+def spark_job_role(t: Template) -> str | None:
+    """The role EMR Serverless assumes for the Spark job runs (the one its service may assume)."""
+    found = [lid for lid in resources(t, "AWS::IAM::Role") if EMR_SERVICE in trusted_services(t, lid)]
+    assert len(found) <= 1, f"expected at most one role for {EMR_SERVICE}, found {found}"
+    return found[0] if found else None
+
+
 def statement_violations(t: Template, role: str, statement: dict[str, Any]) -> list[str]:
     """Each action of an Allow statement must be scoped the one way this architecture needs it."""
     where = f"{role} statement {statement.get('Sid', '?')}"
@@ -299,9 +363,31 @@ def statement_violations(t: Template, role: str, statement: dict[str, Any]) -> l
             log_groups = resources(t, "AWS::Logs::LogGroup")
             if not all(r == {"Fn::GetAtt": [target(r), "Arn"]} and target(r) in log_groups for r in resources_):
                 found.append(f"{where}: {action} must be scoped to a log group of this template, not {resources_}")
+        elif action == "s3:putobject" and role == role_of_function(t, ETL_FUNCTION):
+            # the ETL writes nothing but Redshift's COPY files (under the staging prefix, with Redshift only)
+            if not all(is_prefix_arn(r, raw_bucket(t), STAGING_PREFIX) for r in resources_):
+                found.append(f"{where}: s3:PutObject must be limited to {STAGING_PREFIX} objects, not {resources_}")
         elif action in ("s3:putobject", "s3:getobject"):
             if not all(is_raw_object_arn(t, r) for r in resources_):
                 found.append(f"{where}: {action} must be limited to raw objects under RawPrefix, not {resources_}")
+        elif action in REDSHIFT_STATEMENT_ACTIONS or action == CREDENTIALS_ACTION:
+            wanted = [getatt(only(t, "AWS::RedshiftServerless::Workgroup"), "Workgroup.WorkgroupArn")]
+            if resources_ != wanted:
+                found.append(f"{where}: {action} must be on the template's Redshift workgroup only, not {resources_}")
+        elif action in OWN_STATEMENT_ACTIONS:
+            if resources_ != ["*"] or statement.get("Condition") != OWN_STATEMENTS:
+                found.append(f"{where}: {action} must be on '*' with the condition {OWN_STATEMENTS} (own statements)")
+        elif action == "emr-serverless:startjobrun":
+            if resources_ != [getatt(only(t, "AWS::EMRServerless::Application"), "Arn")]:
+                found.append(f"{where}: {action} must be on the template's EMR application only, not {resources_}")
+        elif action == "emr-serverless:getjobrun":
+            application = only(t, "AWS::EMRServerless::Application")
+            if [sub_text(r) for r in resources_] != [f"${{{application}.Arn}}/jobruns/*"]:
+                found.append(f"{where}: {action} must be on the job runs of the EMR application, not {resources_}")
+        elif action == "iam:passrole":
+            passed = {"StringEquals": {"iam:PassedToService": EMR_SERVICE}}
+            if resources_ != [getatt(spark_job_role(t), "Arn")] or statement.get("Condition") != passed:
+                found.append(f"{where}: iam:PassRole must be on the Spark job role, to {EMR_SERVICE} only")
         elif action == "s3:listbucket":
             prefix = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
             if not all(is_raw_bucket_arn(t, r) for r in resources_):
@@ -401,9 +487,18 @@ SHOP_OUTSIDE = {
     "ShopDatabaseHost": "shop-db.internal.example",
     "ShopDatabaseCidr": "10.20.0.10/32",
 }
-# The deploys the checks evaluate: the default one, the OLTP host alone, and the two kinds of shop database (between
-# them every optional resource; infra/scan.sh scans the default and every optional resource at once).
-VARIANTS: tuple[dict[str, str], ...] = ({}, {"DeployOltpInstance": "true"}, SHOP_ON_OLTP, SHOP_OUTSIDE)
+# The deploys the checks evaluate: the default one, the OLTP host alone, the two kinds of shop database, each optional
+# engine alone and both with a shop database (between them every optional resource; infra/scan.sh scans the default
+# and every optional resource at once).
+VARIANTS: tuple[dict[str, str], ...] = (
+    {},
+    {"DeployOltpInstance": "true"},
+    SHOP_ON_OLTP,
+    SHOP_OUTSIDE,
+    REDSHIFT,
+    SPARK,
+    {**ENGINES, **SHOP_OUTSIDE},
+)
 # Combinations the template's Rules must refuse: each would deploy an ETL that cannot reach its shop database, or
 # settings nothing uses.
 REFUSED_SHOP_DEPLOYS: tuple[dict[str, str], ...] = (
@@ -418,6 +513,14 @@ REFUSED_SHOP_DEPLOYS: tuple[dict[str, str], ...] = (
 
 def has_shop_database(values: dict[str, str]) -> bool:
     return bool(values.get("ShopDatabaseSecretArn"))
+
+
+def uses_redshift(values: dict[str, str]) -> bool:
+    return values.get("WarehouseEngine") == REDSHIFT["WarehouseEngine"]
+
+
+def uses_spark(values: dict[str, str]) -> bool:
+    return values.get("SparkEngine") == SPARK["SparkEngine"]
 
 
 def variant_name(values: dict[str, str]) -> str:
@@ -450,7 +553,8 @@ def subnet_cidr(t: Template, subnet_id: str | None) -> str | None:
 
 
 def workloads(t: Template) -> list[tuple[str, set[str | None], str | None]]:
-    """(logical id, its security groups, its subnet's CIDR) for every EC2 instance and every function in the VPC."""
+    """(logical id, its security groups, its subnet's CIDR) for every EC2 instance, function and EMR application in
+    the VPC."""
     found = []
     for lid, instance in resources(t, "AWS::EC2::Instance").items():
         p = props(instance)
@@ -461,6 +565,10 @@ def workloads(t: Template) -> list[tuple[str, set[str | None], str | None]]:
         vpc = props(function).get("VpcConfig") or {}
         groups = {target(g) for g in vpc.get("SecurityGroupIds", [])}
         found += [(lid, groups, subnet_cidr(t, target(s))) for s in vpc.get("SubnetIds", [])]
+    for lid, application in resources(t, "AWS::EMRServerless::Application").items():
+        network = props(application).get("NetworkConfiguration") or {}
+        groups = {target(g) for g in network.get("SecurityGroupIds", [])}
+        found += [(lid, groups, subnet_cidr(t, target(s))) for s in network.get("SubnetIds", [])]
     return found
 
 
@@ -736,7 +844,10 @@ def ingest_role(t: Template) -> list[str]:
 
 def etl_role(t: Template) -> list[str]:
     """Exactly the ETL's minimal actions, each scoped, in every deploy: with a shop database also
-    secretsmanager:GetSecretValue (its scope and condition: etl_shop_secret_read)."""
+    secretsmanager:GetSecretValue (its scope and condition: etl_shop_secret_read); with Redshift Serverless the Data
+    API's statements and GetCredentials on the workgroup, its own statements' results, PutObject on the staging
+    prefix; with EMR Serverless StartJobRun and GetJobRun on the application and PassRole on the job role. Nothing on
+    "*" but the network interfaces and the Data API's reads of its own statements (IAM scopes them no further)."""
     found = []
     for values in VARIANTS:
         d = deployed(t, **values)
@@ -746,12 +857,16 @@ def etl_role(t: Template) -> list[str]:
         if props(d["Resources"][role]).get("ManagedPolicyArns"):
             found.append(f"{where} must have no managed policy")
         wanted = ETL_ACTIONS | ({SHOP_SECRET_ACTION} if has_shop_database(values) else set())
+        wanted |= (REDSHIFT_ETL_ACTIONS if uses_redshift(values) else set()) | (
+            SPARK_ETL_ACTIONS if uses_spark(values) else set()
+        )
         granted = set().union(*(actions(s) for s in statements if s.get("Effect") == "Allow"))
         if granted != wanted:
             found.append(f"{where} actions are {sorted(granted)}, expected exactly {sorted(wanted)}")
         for s in statements:
-            if "*" in as_list(s.get("Resource")) and not actions(s) <= ENI_ACTIONS:
-                found.append(f"{where} statement {s.get('Sid')} grants {sorted(actions(s) - ENI_ACTIONS)} on '*'")
+            on_star = ENI_ACTIONS | (OWN_STATEMENT_ACTIONS if s.get("Condition") == OWN_STATEMENTS else set())
+            if "*" in as_list(s.get("Resource")) and not actions(s) <= on_star:
+                found.append(f"{where} statement {s.get('Sid')} grants {sorted(actions(s) - on_star)} on '*'")
         found += [f"{variant_name(values)}: {v}" for s in statements for v in statement_violations(d, role, s)]
     return found
 
@@ -1695,6 +1810,479 @@ def health_alarms(t: Template) -> list[str]:
     return found
 
 
+# ---------------------------------------------------------------- the optional engines (issue 20)
+
+# The default deploy as it was before the optional engines: WarehouseEngine=postgres and SparkEngine=none must keep it.
+DEFAULT_RESOURCES = frozenset(
+    {
+        *("AlarmTopic", "AlarmTopicKey", "AlarmTopicPolicy", "AnalyticsRouteTable", "AnalyticsSubnet"),
+        *("AnalyticsSubnetRouteTableAssociation", "ArtifactsBucket", "ArtifactsBucketPolicy", "Ec2MessagesEndpoint"),
+        *("EndpointSecurityGroup", "EtlDurationAlarm", "EtlErrorsAlarm", "EtlFunction", "EtlFunctionRole"),
+        *("EtlLambdaSecurityGroup", "EtlLogGroup", "EtlRouteTable", "EtlSecretsEndpointReady", "EtlSubnet"),
+        *("EtlSubnetRouteTableAssociation", "HealthAnomalyAlarm", "IngestApi", "IngestApiAccessLogGroup"),
+        *("IngestFunction", "IngestFunctionRole", "IngestLogGroup", "IngestServerErrorsAlarm", "InternetGateway"),
+        *("InternetGatewayAttachment", "LowCaptureRateAlarm", "NoEventsAlarm", "PublicDefaultRoute"),
+        *("PublicRouteTable", "PublicSubnet", "PublicSubnetRouteTableAssociation", "RawBucket", "RawBucketPolicy"),
+        *("RawNotificationsDeadLetterAlarm", "RawNotificationsDeadLetterQueue", "RawNotificationsQueue"),
+        *("RawNotificationsQueuePolicy", "S3GatewayEndpoint", "ShinySecurityGroup", "SqsEndpoint", "SsmEndpoint"),
+        *("SsmMessagesEndpoint", "Vpc", "WarehouseHostRole", "WarehouseInstance", "WarehouseInstanceProfile"),
+        "WarehouseSecurityGroup",
+    }
+)
+DEFAULT_OUTPUTS = frozenset(
+    {
+        *("AlarmTopicArn", "ArtifactsBucketName", "DashboardInstallCommand", "DashboardInstanceId"),
+        *("DashboardPortForwardCommand", "DashboardUploadCommand", "EtlFunctionName", "EtlSecurityGroupId"),
+        *("IngestEndpoint", "IngestFunctionName", "LegacyDashboardConnection", "RawBucketName", "WarehouseInstanceId"),
+        *("WarehousePortForwardCommand", "WarehousePrivateIp"),
+    }
+)
+DEFAULT_ETL_VARIABLES = frozenset(
+    {
+        *("CLICKSTREAM_IP_MODE", "CLICKSTREAM_LOOKBACK_HOURS", "DBT_SEND_ANONYMOUS_USAGE_STATS", "DW_PG_DATABASE"),
+        *("DW_PG_HOST", "DW_PG_PASSWORD_PARAM", "DW_PG_PORT", "DW_PG_SSL", "DW_PG_USER", "HOME"),
+        *("POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_SERVICE_NAME", "RAW_BUCKET_NAME", "RAW_PREFIX", "RAW_QUEUE_URL"),
+    }
+)
+REDSHIFT_VARIABLES = (
+    "CLICKSTREAM_WAREHOUSE_ENGINE",
+    "CLICKSTREAM_REDSHIFT_WORKGROUP",
+    "CLICKSTREAM_REDSHIFT_DATABASE",
+    "CLICKSTREAM_REDSHIFT_COPY_ROLE_ARN",
+    "CLICKSTREAM_REDSHIFT_STAGING_PREFIX",
+)
+SPARK_VARIABLES = ("CLICKSTREAM_EMR_APPLICATION_ID", "CLICKSTREAM_EMR_JOB_ROLE_ARN", "CLICKSTREAM_SPARK_LAKE_URI")
+
+
+def default_deploy_unchanged(t: Template) -> list[str]:
+    """WarehouseEngine defaults to postgres and SparkEngine to none, and with them the deploy is the one before the
+    engines: the same resources, outputs and ETL variables. Everything the engines add carries one of their
+    conditions, so none of it exists while they are off."""
+    found = []
+    defaults = {name: parameter_default(t, name) for name in ENGINES}
+    if defaults != {"WarehouseEngine": "postgres", "SparkEngine": "none"}:
+        found.append(f"the engines must default to postgres and none, default to {defaults}")
+    d = deployed(t)
+    for what, got, wanted in (
+        ("resources", set(d["Resources"]), DEFAULT_RESOURCES),
+        ("outputs", set(d.get("Outputs", {})), DEFAULT_OUTPUTS),
+        ("ETL variables", set(props(d["Resources"][ETL_FUNCTION])["Environment"]["Variables"]), DEFAULT_ETL_VARIABLES),
+    ):
+        found += [f"the default deploy gains {what} {sorted(got - wanted)}"] if got - wanted else []
+        found += [f"the default deploy loses {what} {sorted(wanted - got)}"] if wanted - got else []
+    with_engines = deployed(t, **ENGINES)
+    for section in ("Resources", "Outputs"):
+        added = set(with_engines[section]) - set(d[section])
+        found += [
+            f"{lid} comes with the engines but is conditioned on {t[section][lid].get('Condition')}"
+            for lid in sorted(added)
+            if t[section][lid].get("Condition") not in ENGINE_CONDITIONS
+        ]
+    return found
+
+
+def private_subnet_violations(d: Template, subnet_id: str | None, where: str) -> list[str]:
+    """A subnet of this template, with its own private route table (no route at all but the gateway endpoint's,
+    which is not an AWS::EC2::Route), not mapping public IPs, and served by the S3 gateway endpoint."""
+    if subnet_id not in resources(d, "AWS::EC2::Subnet"):
+        return [f"{where} is in {subnet_id}, not a subnet of this template"]
+    table = route_table_of(d, subnet_id)
+    found = []
+    if table is None or table == route_table_of(d, subnet(d, PUBLIC_CIDR)):
+        found.append(f"{where}: subnet {subnet_id} has the route table {table}, not a private one")
+    if is_true(props(d["Resources"][subnet_id]).get("MapPublicIpOnLaunch")):
+        found.append(f"{where}: subnet {subnet_id} maps public IPs")
+    found += [
+        f"{where}: subnet {subnet_id}'s route table has the route {lid}"
+        for lid, route in resources(d, "AWS::EC2::Route").items()
+        if target(props(route).get("RouteTableId")) == table
+    ]
+    gateways = [
+        props(e) for e in resources(d, "AWS::EC2::VPCEndpoint").values() if props(e).get("VpcEndpointType") == "Gateway"
+    ]
+    if not any(table in {target(r) for r in g.get("RouteTableIds", [])} for g in gateways):
+        found.append(f"{where}: subnet {subnet_id}'s route table {table} has no S3 gateway endpoint")
+    return found
+
+
+def redshift_workgroup_is_private(t: Template) -> list[str]:
+    """With Redshift Serverless: one namespace and one workgroup, not publicly accessible, with enhanced VPC routing
+    (COPY through the S3 gateway endpoint) and TLS required, in private subnets of three Availability Zones only, in
+    SG-Redshift only; the admin password managed by Redshift, never in the template. Without it: none of them."""
+    found = []
+    for values in VARIANTS:
+        d, where = deployed(t, **values), variant_name(values)
+        workgroups = resources(d, "AWS::RedshiftServerless::Workgroup")
+        namespaces = resources(d, "AWS::RedshiftServerless::Namespace")
+        wanted = 1 if uses_redshift(values) else 0
+        if (len(workgroups), len(namespaces)) != (wanted, wanted):
+            found.append(f"{where}: {len(workgroups)} workgroups, {len(namespaces)} namespaces, expected {wanted}")
+        for lid, workgroup in workgroups.items():
+            p = props(workgroup)
+            if p.get("PubliclyAccessible") is not False:
+                found.append(f"{where}: {lid} must set PubliclyAccessible: false, has {p.get('PubliclyAccessible')}")
+            if not is_true(p.get("EnhancedVpcRouting")):
+                found.append(f"{where}: {lid} needs EnhancedVpcRouting (COPY from S3 through the VPC)")
+            if p.get("Port", REDSHIFT_PORT) != REDSHIFT_PORT:
+                found.append(f"{where}: {lid} listens on {p.get('Port')}, not {REDSHIFT_PORT}")
+            settings = {c.get("ParameterKey"): c.get("ParameterValue") for c in p.get("ConfigParameters", [])}
+            if str(settings.get("require_ssl")).lower() != "true":
+                found.append(f"{where}: {lid} must set require_ssl true")
+            subnets = [target(s) for s in p.get("SubnetIds", [])]
+            for subnet_id in subnets:
+                found += private_subnet_violations(d, subnet_id, f"{where}: {lid}")
+            zones = {
+                json.dumps(props(d["Resources"][s]).get("AvailabilityZone"))
+                for s in subnets
+                if s in resources(d, "AWS::EC2::Subnet")
+            }
+            if len(subnets) < 3 or len(zones) < 3:
+                found.append(f"{where}: {lid} needs subnets in three Availability Zones, has {subnets} in {zones}")
+            if [target(g) for g in p.get("SecurityGroupIds", [])] != [security_group(d, "SG-Redshift")]:
+                found.append(f"{where}: {lid} must use SG-Redshift only, uses {p.get('SecurityGroupIds')}")
+            if target(p.get("NamespaceName")) not in namespaces:
+                found.append(f"{where}: {lid} must belong to the namespace of this template")
+        for lid, namespace in namespaces.items():
+            p = props(namespace)
+            if not is_true(p.get("ManageAdminPassword")) or "AdminUserPassword" in p:
+                found.append(f"{where}: {lid} must have ManageAdminPassword and no AdminUserPassword")
+    return found
+
+
+def redshift_ingress(t: Template) -> list[str]:
+    """SG-Redshift admits exactly tcp 5439, from SG-ETL-Lambda and SG-Shiny (the dashboard reads the marts) and from
+    nothing else, and both may let 5439 out to it; without Redshift Serverless there is no SG-Redshift."""
+    found = []
+    for values in VARIANTS:
+        d, where = deployed(t, **values), variant_name(values)
+        named = [lid for lid, sg in resources(d, "AWS::EC2::SecurityGroup").items() if tag(sg, "Name") == "SG-Redshift"]
+        if not uses_redshift(values):
+            found += [f"{where}: {lid} exists without Redshift Serverless" for lid in named]
+            continue
+        redshift = security_group(d, "SG-Redshift")
+        allowed = {security_group(d, "SG-ETL-Lambda"), security_group(d, "SG-Shiny")}
+        sources = []
+        for group, rule in ingress_rules(d):
+            if group != redshift:
+                continue
+            exact = str(rule.get("IpProtocol")) == "tcp" and rule.get("FromPort") == rule.get("ToPort") == REDSHIFT_PORT
+            source = target(rule.get("SourceSecurityGroupId"))
+            keys = {k for k in ("CidrIp", "CidrIpv6", "SourceSecurityGroupId", "SourcePrefixListId") if k in rule}
+            if not exact or keys != {"SourceSecurityGroupId"} or source not in allowed:
+                found.append(f"{where}: SG-Redshift admits {rule}: only tcp {REDSHIFT_PORT} from {sorted(allowed)}")
+            sources.append(source)
+        if sorted(map(str, sources)) != sorted(allowed):
+            found.append(f"{where}: SG-Redshift must admit {sorted(allowed)} once each, admits {sources}")
+        egress = egress_rules(d)
+        found += [
+            f"{where}: {group} cannot let {REDSHIFT_PORT} out to SG-Redshift"
+            for group in sorted(allowed)
+            if not any(
+                covers_port(rule, REDSHIFT_PORT) and target(rule.get("DestinationSecurityGroupId")) == redshift
+                for rule in egress.get(group, [])
+            )
+        ]
+    return found
+
+
+def redshift_copy_role(t: Template) -> list[str]:
+    """The namespace's only IAM role (and its default) is the COPY role: assumed by Redshift only, no managed policy,
+    s3:GetObject on the raw bucket's staging prefix and s3:ListBucket of that prefix only."""
+    found = []
+    d = deployed(t, **REDSHIFT)
+    namespace = only(d, "AWS::RedshiftServerless::Namespace")
+    if namespace is None:
+        return ["no Redshift Serverless namespace with WarehouseEngine=redshift-serverless"]
+    p = props(d["Resources"][namespace])
+    role = target(p.get("DefaultIamRoleArn"))
+    if role not in resources(d, "AWS::IAM::Role") or p.get("IamRoles") != [getatt(role, "Arn")]:
+        return [f"{namespace} must have one role of this template, as its default and only role: {p}"]
+    if not trusted_services(d, role) or not trusted_services(d, role) <= REDSHIFT_SERVICES:
+        found.append(f"{role} may be assumed by {sorted(trusted_services(d, role))}, not Redshift only")
+    if props(d["Resources"][role]).get("ManagedPolicyArns"):
+        found.append(f"{role} must have no managed policy")
+    bucket = raw_bucket(d)
+    granted = set()
+    for s in role_statements(d, role):
+        granted |= actions(s)
+        resources_ = as_list(s.get("Resource"))
+        if s.get("Effect") != "Allow" or "NotResource" in s or "NotAction" in s:
+            found.append(f"{role} statement {s.get('Sid')} must be a plain Allow")
+        elif actions(s) == {"s3:getobject"}:
+            if not resources_ or not all(is_prefix_arn(r, bucket, STAGING_PREFIX) for r in resources_):
+                found.append(f"{role}: s3:GetObject must be on {STAGING_PREFIX} objects only, is on {resources_}")
+        elif actions(s) == {"s3:listbucket"}:
+            prefixes = as_list(s.get("Condition", {}).get("StringLike", {}).get("s3:prefix"))
+            if resources_ != [getatt(bucket, "Arn")] or prefixes != [f"{STAGING_PREFIX}*"]:
+                found.append(f"{role}: s3:ListBucket must be on {bucket} with s3:prefix {STAGING_PREFIX}* only: {s}")
+        else:
+            found.append(f"{role} statement {s.get('Sid')} grants {sorted(actions(s))}")
+    if granted != {"s3:getobject", "s3:listbucket"}:
+        found.append(f"{role} grants {sorted(granted)}, expected s3:GetObject and s3:ListBucket")
+    return found
+
+
+def pass_role_only_the_spark_job_role(t: Template) -> list[str]:
+    """iam:PassRole is granted once, with EMR Serverless only: to the ETL role, on the Spark job role, for
+    emr-serverless.amazonaws.com (no role may pass any other, or pass it to another service)."""
+    found = []
+    passed = {"StringEquals": {"iam:PassedToService": EMR_SERVICE}}
+    for values in VARIANTS:
+        d, where, grants = deployed(t, **values), variant_name(values), 0
+        etl, job_role = role_of_function(d, ETL_FUNCTION), spark_job_role(d)
+        for role in resources(d, "AWS::IAM::Role"):
+            for s in role_statements(d, role):
+                if s.get("Effect") != "Allow" or not actions(s) & {"iam:passrole", "iam:*", "*"}:
+                    continue
+                ok = (
+                    role == etl
+                    and uses_spark(values)
+                    and actions(s) == {"iam:passrole"}
+                    and as_list(s.get("Resource")) == [getatt(job_role, "Arn")]
+                    and s.get("Condition") == passed
+                )
+                if not ok:
+                    found.append(f"{where}: {role} statement {s.get('Sid')} passes roles: {s}")
+                grants += ok
+        if grants != (1 if uses_spark(values) else 0):
+            found.append(f"{where}: the ETL may pass the Spark job role {grants} times")
+    return found
+
+
+def spark_application(t: Template) -> list[str]:
+    """With EMR Serverless: one Spark application that starts itself, stops after 15 idle minutes, keeps no
+    pre-initialized capacity, is capped by EmrMaxVcpu and EmrMaxMemoryGb, logs to a log group of this template with
+    retention, and runs in private subnets in SG-Spark, which admits nothing and lets only HTTPS out. Without it:
+    none."""
+    found = []
+    for values in VARIANTS:
+        d, where = deployed(t, **values), variant_name(values)
+        applications = resources(d, "AWS::EMRServerless::Application")
+        if len(applications) != (1 if uses_spark(values) else 0):
+            found.append(f"{where}: {len(applications)} EMR Serverless applications")
+        for lid, application in applications.items():
+            p = props(application)
+            if (p.get("Type"), p.get("ReleaseLabel")) != ("SPARK", {"Ref": "EmrReleaseLabel"}):
+                found.append(
+                    f"{where}: {lid} must be SPARK of EmrReleaseLabel, is {p.get('Type')} {p.get('ReleaseLabel')}"
+                )
+            if not is_true(p.get("AutoStartConfiguration", {}).get("Enabled", True)):
+                found.append(f"{where}: {lid} must start itself for a job run")
+            stop = p.get("AutoStopConfiguration", {})
+            if not is_true(stop.get("Enabled")) or stop.get("IdleTimeoutMinutes") != 15:
+                found.append(f"{where}: {lid} must stop after 15 idle minutes, has {stop}")
+            if "InitialCapacity" in p:
+                found.append(f"{where}: {lid} keeps pre-initialized capacity (billed while idle)")
+            maximum = p.get("MaximumCapacity", {})
+            for key, parameter in (("Cpu", "EmrMaxVcpu"), ("Memory", "EmrMaxMemoryGb")):
+                if f"${{{parameter}}}" not in str(sub_text(maximum.get(key))):
+                    found.append(f"{where}: {lid} MaximumCapacity.{key} must come from {parameter}, is {maximum}")
+                if "MaxValue" not in t.get("Parameters", {}).get(parameter, {}):
+                    found.append(f"parameter {parameter} needs a MaxValue (a cost ceiling)")
+            logging = p.get("MonitoringConfiguration", {}).get("CloudWatchLoggingConfiguration", {})
+            group = target(logging.get("LogGroupName"))
+            if not is_true(logging.get("Enabled")) or group not in resources(d, "AWS::Logs::LogGroup"):
+                found.append(f"{where}: {lid} must log to a log group of this template, logs to {logging}")
+            elif props(d["Resources"][group]).get("RetentionInDays") != {"Ref": "LogRetentionDays"}:
+                found.append(f"{where}: {group} must keep its logs LogRetentionDays")
+            network = p.get("NetworkConfiguration", {})
+            for subnet_id in [target(s) for s in network.get("SubnetIds", [])] or [None]:
+                found += private_subnet_violations(d, subnet_id, f"{where}: {lid}")
+            spark = security_group(d, "SG-Spark")
+            if [target(g) for g in network.get("SecurityGroupIds", [])] != [spark]:
+                found.append(f"{where}: {lid} must use SG-Spark only, uses {network.get('SecurityGroupIds')}")
+            found += [f"{where}: SG-Spark admits {rule}" for group, rule in ingress_rules(d) if group == spark]
+            found += [
+                f"{where}: SG-Spark lets out {rule}, only tcp 443"
+                for rule in egress_rules(d).get(spark, [])
+                if not (str(rule.get("IpProtocol")) == "tcp" and rule.get("FromPort") == rule.get("ToPort") == 443)
+            ]
+    return found
+
+
+GLUE_RESOURCES = {  # the Spark jobs' Glue Data Catalog: the catalog and the clickstream_* databases, their tables
+    "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog",
+    "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/clickstream_*",
+    "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/clickstream_*/*",
+    "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:userDefinedFunction/clickstream_*/*",
+}
+GLUE_DEFAULT_DATABASE = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default"
+LAKE_WRITES = {"s3:putobject", "s3:deleteobject", "s3:abortmultipartupload"}
+
+
+def spark_job_role_scope(t: Template) -> list[str]:
+    """The Spark job role: assumed by EMR Serverless only, no managed policy, nothing on "*"; reads raw objects, reads
+    and writes spark-lake/ only, reads job scripts under the artifacts bucket's spark/, lists those prefixes only,
+    uses the Glue catalog's clickstream_* databases (and reads the default database, which Spark's Glue client
+    looks up), and writes its application's log group."""
+    d = deployed(t, **SPARK)
+    role = spark_job_role(d)
+    if role is None:
+        return ["no role for EMR Serverless with SparkEngine=emr-serverless"]
+    found = [] if trusted_services(d, role) == {EMR_SERVICE} else [f"{role} trusts {trusted_services(d, role)}"]
+    if props(d["Resources"][role]).get("ManagedPolicyArns"):
+        found.append(f"{role} must have no managed policy")
+    application = only(d, "AWS::EMRServerless::Application")
+    logging = props(d["Resources"].get(str(application), {})).get("MonitoringConfiguration", {})
+    log_group = target(logging.get("CloudWatchLoggingConfiguration", {}).get("LogGroupName"))
+    bucket, artifacts = raw_bucket(d), artifacts_bucket(d)
+    for s in role_statements(d, role):
+        where, resources_ = f"{role} statement {s.get('Sid')}", as_list(s.get("Resource"))
+        if s.get("Effect") != "Allow" or "NotResource" in s or "NotAction" in s or "*" in resources_:
+            found.append(f"{where} must be a plain Allow on named resources: {s}")
+            continue
+        for action in sorted(actions(s)):
+            if action == "s3:getobject":
+                ok = all(
+                    is_raw_object_arn(d, r)
+                    or is_prefix_arn(r, bucket, LAKE_PREFIX)
+                    or is_prefix_arn(r, artifacts, SPARK_SCRIPTS_PREFIX)
+                    for r in resources_
+                )
+            elif action in LAKE_WRITES:
+                ok = all(is_prefix_arn(r, bucket, LAKE_PREFIX) for r in resources_)
+            elif action == "s3:listbucket":
+                prefixes = as_list(s.get("Condition", {}).get("StringLike", {}).get("s3:prefix"))
+                ok = resources_ == [getatt(bucket, "Arn")] and bool(prefixes)
+                ok = ok and all(sub_text(x) == "${RawPrefix}*" or x == f"{LAKE_PREFIX}*" for x in prefixes)
+            elif action.startswith("glue:"):
+                allowed = GLUE_RESOURCES | ({GLUE_DEFAULT_DATABASE} if action == "glue:getdatabase" else set())
+                ok = all(sub_text(r) in allowed for r in resources_)
+            elif action == "logs:describeloggroups":
+                ok = [sub_text(r) for r in resources_] == [
+                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+                ]
+            elif action in {"logs:createlogstream", "logs:describelogstreams", "logs:putlogevents"}:
+                ok = resources_ == [getatt(log_group, "Arn")]
+            else:
+                ok = False
+            if not ok:
+                found.append(f"{where}: {action} on {resources_} is outside the Spark jobs' scope")
+    return found
+
+
+def etl_engine_variables(t: Template) -> list[str]:
+    """The ETL gets the Redshift settings exactly with Redshift Serverless and the Spark settings exactly with EMR
+    Serverless (no password among them); no other function gets any."""
+    found = []
+    for values in VARIANTS:
+        d, where = deployed(t, **values), variant_name(values)
+        wanted: dict[str, Any] = {}
+        if uses_redshift(values):
+            namespace = props(d["Resources"][str(only(d, "AWS::RedshiftServerless::Namespace"))])
+            wanted |= dict(
+                zip(
+                    REDSHIFT_VARIABLES,
+                    (
+                        {"Ref": "WarehouseEngine"},
+                        {"Ref": only(d, "AWS::RedshiftServerless::Workgroup")},
+                        {"Ref": "WarehouseDatabaseName"},
+                        getatt(target(namespace.get("DefaultIamRoleArn")), "Arn"),
+                        STAGING_PREFIX,
+                    ),
+                    strict=True,
+                )
+            )
+        if uses_spark(values):
+            wanted |= dict(
+                zip(
+                    SPARK_VARIABLES,
+                    (
+                        getatt(only(d, "AWS::EMRServerless::Application"), "ApplicationId"),
+                        getatt(spark_job_role(d), "Arn"),
+                        {"Fn::Sub": f"s3://${{{raw_bucket(d)}}}/{LAKE_PREFIX}"},
+                    ),
+                    strict=True,
+                )
+            )
+        for lid, function in resources(d, "AWS::Serverless::Function").items():
+            variables = props(function).get("Environment", {}).get("Variables", {})
+            got = {k: v for k, v in variables.items() if k in (*REDSHIFT_VARIABLES, *SPARK_VARIABLES)}
+            expected = wanted if lid == ETL_FUNCTION else {}
+            found += [
+                f"{where}: {lid} {k} is {got.get(k)}, expected {expected.get(k)}"
+                for k in sorted(set(got) | set(expected))
+                if got.get(k) != expected.get(k)
+            ]
+            found += [f"{where}: {lid} gets {k}" for k in variables if "REDSHIFT" in k and "PASSWORD" in k]
+    return found
+
+
+def engine_endpoints(t: Template) -> list[str]:
+    """The engines' API endpoints (redshift-data and redshift-serverless; emr-serverless, glue and logs) exist exactly
+    with their engine, in private subnets, with private DNS, in SG-Endpoints; the ETL function and the Spark
+    application are created after the endpoints they call."""
+    found = []
+    for values in VARIANTS:
+        d, where = deployed(t, **values), variant_name(values)
+        private, group = {subnet(d, c) for c in PRIVATE_CIDRS}, security_group(d, "SG-Endpoints")
+        depends = as_list(d["Resources"][ETL_FUNCTION].get("DependsOn", []))
+        handles = json.dumps([d["Resources"].get(str(r), {}) for r in depends])
+        application = only(d, "AWS::EMRServerless::Application")
+        app_depends = as_list(d["Resources"][application].get("DependsOn", [])) if application else []
+        for service, parameters in ENGINE_ENDPOINTS.items():
+            name = f"com.amazonaws.${{AWS::Region}}.{service}"
+            matches = {
+                lid: props(e)
+                for lid, e in interface_endpoints(d).items()
+                if sub_text(props(e).get("ServiceName")) == name
+            }
+            wanted = 1 if all(values.get(k) == v for k, v in parameters.items()) else 0
+            if len(matches) != wanted:
+                found.append(f"{where}: {len(matches)} {service} endpoints, expected {wanted}")
+            for lid, p in matches.items():
+                subnets = {target(s) for s in p.get("SubnetIds", [])}
+                if not subnets or not subnets <= private:
+                    found.append(f"{where}: {lid} must be in private subnets only, is in {sorted(map(str, subnets))}")
+                if not is_true(p.get("PrivateDnsEnabled")):
+                    found.append(f"{where}: {lid} needs PrivateDnsEnabled (the SDKs call the service's usual name)")
+                if {target(g) for g in p.get("SecurityGroupIds", [])} != {group}:
+                    found.append(f"{where}: {lid} must use SG-Endpoints only, uses {p.get('SecurityGroupIds')}")
+                if service in ETL_WAITS_FOR and lid not in depends and json.dumps({"Ref": lid}) not in handles:
+                    found.append(f"{where}: {ETL_FUNCTION} does not wait for {lid}")
+                if service in ("glue", "logs") and lid not in app_depends:
+                    found.append(f"{where}: {application} does not wait for {lid}")
+    return found
+
+
+def engine_writes_through_the_s3_endpoint(t: Template) -> list[str]:
+    """The S3 gateway endpoint lets writes through only for the engines: PutObject under redshift-staging/ with
+    Redshift Serverless, PutObject, DeleteObject and AbortMultipartUpload under spark-lake/ with EMR Serverless,
+    nothing by default; and the raw bucket expires the staging files with Redshift Serverless."""
+    found = []
+    for values in VARIANTS:
+        d, where = deployed(t, **values), variant_name(values)
+        bucket = raw_bucket(d)
+        (gateway,) = [
+            props(e)
+            for e in resources(d, "AWS::EC2::VPCEndpoint").values()
+            if props(e).get("VpcEndpointType") == "Gateway"
+        ]
+        writes = []
+        for s in as_list(gateway["PolicyDocument"]["Statement"]):
+            granted = actions(s) - {"s3:getobject", "s3:listbucket"}
+            if s.get("Effect") == "Allow" and granted:
+                writes.append(
+                    (frozenset(granted), tuple(sub_text(r) or json.dumps(r) for r in as_list(s.get("Resource"))))
+                )
+        wanted = []
+        if uses_redshift(values):
+            wanted.append((frozenset({"s3:putobject"}), (f"${{{bucket}.Arn}}/{STAGING_PREFIX}*",)))
+        if uses_spark(values):
+            wanted.append((frozenset(LAKE_WRITES), (f"${{{bucket}.Arn}}/{LAKE_PREFIX}*",)))
+        if sorted(writes, key=str) != sorted(wanted, key=str):
+            found.append(f"{where}: the S3 gateway endpoint lets through the writes {writes}, expected {wanted}")
+        rules = props(d["Resources"][bucket]).get("LifecycleConfiguration", {}).get("Rules", [])
+        expires = [
+            r
+            for r in rules
+            if r.get("Prefix") == STAGING_PREFIX and r.get("Status") == "Enabled" and "ExpirationInDays" in r
+        ]
+        if len(expires) != (1 if uses_redshift(values) else 0):
+            found.append(f"{where}: {len(expires)} rules expire {STAGING_PREFIX} in {bucket}")
+    return found
+
+
 CHECKS: list[Check] = [
     world_ingress_to_ssh_or_postgres,
     any_ssh_ingress,
@@ -1747,6 +2335,16 @@ CHECKS: list[Check] = [
     oltp_admits_the_etl_over_tls,
     alarms_notify_an_encrypted_topic,
     health_alarms,
+    default_deploy_unchanged,
+    redshift_workgroup_is_private,
+    redshift_ingress,
+    redshift_copy_role,
+    pass_role_only_the_spark_job_role,
+    spark_application,
+    spark_job_role_scope,
+    etl_engine_variables,
+    engine_endpoints,
+    engine_writes_through_the_s3_endpoint,
 ]
 
 
@@ -1967,6 +2565,48 @@ def test_oltp_host_admits_the_etl_subnet_over_tls_with_scram(template: Template)
     assert oltp_admits_the_etl_over_tls(template) == []
 
 
+def test_the_default_engines_deploy_exactly_what_was_deployed_before(template: Template) -> None:
+    assert default_deploy_unchanged(template) == []
+
+
+def test_redshift_workgroup_is_not_public_and_lives_in_private_subnets_of_three_zones(template: Template) -> None:
+    assert redshift_workgroup_is_private(template) == []
+
+
+def test_redshift_admits_5439_only_from_the_etl_and_the_dashboard(template: Template) -> None:
+    assert redshift_ingress(template) == []
+
+
+def test_redshift_copy_role_reads_only_the_staging_prefix(template: Template) -> None:
+    assert redshift_copy_role(template) == []
+
+
+def test_the_etl_passes_only_the_spark_job_role_to_emr_serverless(template: Template) -> None:
+    assert pass_role_only_the_spark_job_role(template) == []
+
+
+def test_spark_application_stops_when_idle_has_a_maximum_capacity_and_admits_nothing(template: Template) -> None:
+    assert spark_application(template) == []
+
+
+def test_spark_job_role_reaches_only_the_raw_prefix_the_lake_and_clickstream_glue_databases(
+    template: Template,
+) -> None:
+    assert spark_job_role_scope(template) == []
+
+
+def test_engine_settings_reach_the_etl_only_with_their_engine(template: Template) -> None:
+    assert etl_engine_variables(template) == []
+
+
+def test_engine_api_endpoints_exist_exactly_with_their_engine_in_private_subnets(template: Template) -> None:
+    assert engine_endpoints(template) == []
+
+
+def test_the_s3_endpoint_lets_writes_through_only_for_the_engines_prefixes(template: Template) -> None:
+    assert engine_writes_through_the_s3_endpoint(template) == []
+
+
 # ---------------------------------------------------------------- the checks notice a broken template
 
 
@@ -2086,6 +2726,41 @@ def _shop_secret_removed(t: Template) -> None:
     del statements[index]
 
 
+def _if_statement(t: Template, path: str, sid: str) -> tuple[list[Any], int]:
+    """The statement list at a dotted path and the index of the Fn::If whose statement has this Sid."""
+    node: Any = t
+    for key in path.split("."):
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    (index,) = [
+        i for i, s in enumerate(node) if isinstance(s, dict) and "Fn::If" in s and s["Fn::If"][1].get("Sid") == sid
+    ]
+    return node, index
+
+
+def _in_if(path: str, sid: str, key: str, value: Any) -> Callable[[Template], None]:
+    """Set (or, with value None, delete) a key of a conditional statement."""
+
+    def mutate(t: Template) -> None:
+        statements, index = _if_statement(t, path, sid)
+        branch = statements[index]["Fn::If"][1]
+        if value is None:
+            del branch[key]
+        else:
+            branch[key] = value
+
+    return mutate
+
+
+def _unwrap_if(path: str, sid: str) -> Callable[[Template], None]:
+    """Make a conditional statement unconditional."""
+
+    def mutate(t: Template) -> None:
+        statements, index = _if_statement(t, path, sid)
+        statements[index] = statements[index]["Fn::If"][1]
+
+    return mutate
+
+
 def _move_outputs_before_resources(t: Template) -> None:
     outputs = t.pop("Outputs")
     resources_ = t.pop("Resources")
@@ -2190,6 +2865,25 @@ OLTP_HBA_ETL = "hostssl all   all   10.0.3.0/24   scram-sha-256"
 DEFAULT_PRIVILEGES = (
     'alter default privileges for role :"etl_user" in schema marts grant select on tables to clickstream_dashboard;\n'
 )
+ETL_STATEMENTS = f"Resources.{ETL_FUNCTION}Role.Properties.Policies.0.PolicyDocument.Statement"
+S3_ENDPOINT_STATEMENTS = "Resources.S3GatewayEndpoint.Properties.PolicyDocument.Statement"
+COPY = "Resources.RedshiftCopyRole.Properties.Policies.0.PolicyDocument.Statement"
+JOB = "Resources.SparkJobRole.Properties.Policies.0.PolicyDocument.Statement"
+WG = "Resources.RedshiftWorkgroup.Properties"
+APP = "Resources.SparkApplication.Properties"
+REDSHIFT_FROM_THE_VPC = {"IpProtocol": "tcp", "FromPort": 5439, "ToPort": 5439, "CidrIp": "10.0.0.0/16"}
+REDSHIFT_FROM_ENDPOINTS = {
+    "Type": "AWS::EC2::SecurityGroupIngress",
+    "Condition": "UseRedshiftServerless",
+    "Properties": {
+        "GroupId": {"Fn::GetAtt": ["RedshiftSecurityGroup", "GroupId"]},
+        "IpProtocol": "tcp",
+        "FromPort": 5439,
+        "ToPort": 5439,
+        "SourceSecurityGroupId": {"Fn::GetAtt": ["EndpointSecurityGroup", "GroupId"]},
+    },
+}
+GLUE_EVERY_DATABASE = {"Fn::Sub": "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/*"}
 
 BREAKS: list[tuple[str, Check, Callable[[Template], None]]] = [
     ("postgres-open-to-world", world_ingress_to_ssh_or_postgres, _add_ingress("SG-Shiny", WORLD_POSTGRES)),
@@ -2788,6 +3482,250 @@ BREAKS: list[tuple[str, Check, Callable[[Template], None]]] = [
     ("no-capture-alarm", health_alarms, _set("Resources.LowCaptureRateAlarm", None)),
     ("duration-alarm-at-the-timeout", health_alarms, _set("Resources.EtlDurationAlarm.Properties.Threshold", 900000)),
     ("no-ingest-5xx-alarm", health_alarms, _set("Resources.IngestServerErrorsAlarm", None)),
+    # the optional engines
+    (
+        "redshift-by-default",
+        default_deploy_unchanged,
+        _set("Parameters.WarehouseEngine.Default", "redshift-serverless"),
+    ),
+    ("glue-endpoint-always", default_deploy_unchanged, _set("Resources.GlueEndpoint.Condition", None)),
+    (
+        "sqs-endpoint-only-with-spark",
+        default_deploy_unchanged,
+        _set("Resources.SqsEndpoint.Condition", "UseEmrServerless"),
+    ),
+    ("lake-output-always", default_deploy_unchanged, _set("Outputs.SparkLakeUri.Condition", None)),
+    (
+        "engine-variable-always",
+        default_deploy_unchanged,
+        _set(f"{ETL_VARIABLES}.CLICKSTREAM_WAREHOUSE_ENGINE", {"Ref": "WarehouseEngine"}),
+    ),
+    ("redshift-publicly-accessible", redshift_workgroup_is_private, _set(f"{WG}.PubliclyAccessible", True)),
+    ("redshift-public-by-omission", redshift_workgroup_is_private, _set(f"{WG}.PubliclyAccessible", None)),
+    ("redshift-without-vpc-routing", redshift_workgroup_is_private, _set(f"{WG}.EnhancedVpcRouting", False)),
+    ("redshift-without-tls", redshift_workgroup_is_private, _set(f"{WG}.ConfigParameters", None)),
+    (
+        "redshift-in-the-public-subnet",
+        redshift_workgroup_is_private,
+        _set(f"{WG}.SubnetIds.2", {"Ref": "PublicSubnet"}),
+    ),
+    ("redshift-in-two-subnets", redshift_workgroup_is_private, _set(f"{WG}.SubnetIds.2", None)),
+    (
+        "redshift-in-two-zones",
+        redshift_workgroup_is_private,
+        _set("Resources.AnalyticsSubnetC.Properties.AvailabilityZone", {"Fn::Select": [1, {"Fn::GetAZs": ""}]}),
+    ),
+    (
+        "redshift-subnet-maps-public-ips",
+        redshift_workgroup_is_private,
+        _set("Resources.AnalyticsSubnetB.Properties.MapPublicIpOnLaunch", True),
+    ),
+    (
+        "redshift-subnet-routes-to-the-internet",
+        redshift_workgroup_is_private,
+        _set("Resources.AnalyticsSubnetBRouteTableAssociation.Properties.RouteTableId", {"Ref": "PublicRouteTable"}),
+    ),
+    (
+        "redshift-in-the-endpoints-group",
+        redshift_workgroup_is_private,
+        _set(f"{WG}.SecurityGroupIds", [{"Ref": "EndpointSecurityGroup"}]),
+    ),
+    (
+        "redshift-admin-password-unmanaged",
+        redshift_workgroup_is_private,
+        _set("Resources.RedshiftNamespace.Properties.ManageAdminPassword", None),
+    ),
+    ("redshift-from-the-vpc", redshift_ingress, _add_ingress("SG-Redshift", REDSHIFT_FROM_THE_VPC)),
+    ("redshift-from-the-endpoints", redshift_ingress, _add_resource("RedshiftFromEndpoints", REDSHIFT_FROM_ENDPOINTS)),
+    (
+        "redshift-every-port-from-the-etl",
+        redshift_ingress,
+        _set("Resources.RedshiftSecurityGroup.Properties.SecurityGroupIngress.0.ToPort", 65535),
+    ),
+    (
+        "redshift-without-the-dashboard",
+        redshift_ingress,
+        _set("Resources.RedshiftSecurityGroup.Properties.SecurityGroupIngress.1", None),
+    ),
+    ("redshift-unreachable-from-the-etl", redshift_ingress, _set("Resources.EtlEgressToRedshift", None)),
+    ("copy-role-reads-the-bucket", redshift_copy_role, _set(f"{COPY}.0.Resource", {"Fn::Sub": "${RawBucket.Arn}/*"})),
+    (
+        "copy-role-reads-raw-events",
+        redshift_copy_role,
+        _set(f"{COPY}.0.Resource", {"Fn::Sub": "${RawBucket.Arn}/${RawPrefix}*"}),
+    ),
+    ("copy-role-lists-the-bucket", redshift_copy_role, _set(f"{COPY}.1.Condition", None)),
+    ("copy-role-may-write", redshift_copy_role, _set(f"{COPY}.0.Action", ["s3:GetObject", "s3:PutObject"])),
+    (
+        "copy-role-assumed-by-ec2",
+        redshift_copy_role,
+        _set(
+            "Resources.RedshiftCopyRole.Properties.AssumeRolePolicyDocument.Statement.0.Principal.Service",
+            "ec2.amazonaws.com",
+        ),
+    ),
+    (
+        "namespace-with-the-etl-role",
+        redshift_copy_role,
+        _append("Resources.RedshiftNamespace.Properties.IamRoles", {"Fn::GetAtt": [f"{ETL_FUNCTION}Role", "Arn"]}),
+    ),
+    ("etl-statements-on-every-workgroup", etl_role, _in_if(ETL_STATEMENTS, "RedshiftDataStatements", "Resource", "*")),
+    ("etl-reads-every-statement", etl_role, _in_if(ETL_STATEMENTS, "RedshiftDataOwnStatements", "Condition", None)),
+    (
+        "etl-credentials-for-every-workgroup",
+        etl_role,
+        _in_if(
+            ETL_STATEMENTS,
+            "RedshiftCredentials",
+            "Resource",
+            {"Fn::Sub": "arn:${AWS::Partition}:redshift-serverless:${AWS::Region}:${AWS::AccountId}:workgroup/*"},
+        ),
+    ),
+    (
+        "etl-writes-raw-events",
+        etl_role,
+        _in_if(ETL_STATEMENTS, "WriteRedshiftStaging", "Resource", {"Fn::Sub": "${RawBucket.Arn}/${RawPrefix}*"}),
+    ),
+    ("etl-redshift-statements-by-default", etl_role, _unwrap_if(ETL_STATEMENTS, "RedshiftDataStatements")),
+    ("etl-runs-jobs-anywhere", etl_role, _in_if(ETL_STATEMENTS, "SparkJobRuns", "Resource", "*")),
+    (
+        "etl-cancels-job-runs",
+        etl_role,
+        _in_if(
+            ETL_STATEMENTS, "SparkJobRunStates", "Action", ["emr-serverless:GetJobRun", "emr-serverless:CancelJobRun"]
+        ),
+    ),
+    (
+        "etl-passes-any-role",
+        pass_role_only_the_spark_job_role,
+        _in_if(ETL_STATEMENTS, "PassSparkJobRole", "Resource", "*"),
+    ),
+    (
+        "etl-passes-the-copy-role",
+        pass_role_only_the_spark_job_role,
+        _in_if(ETL_STATEMENTS, "PassSparkJobRole", "Resource", {"Fn::GetAtt": ["RedshiftCopyRole", "Arn"]}),
+    ),
+    (
+        "etl-passes-to-any-service",
+        pass_role_only_the_spark_job_role,
+        _in_if(ETL_STATEMENTS, "PassSparkJobRole", "Condition", None),
+    ),
+    (
+        "job-role-passes-itself",
+        pass_role_only_the_spark_job_role,
+        _append(
+            JOB, {"Effect": "Allow", "Action": "iam:PassRole", "Resource": {"Fn::GetAtt": ["SparkJobRole", "Arn"]}}
+        ),
+    ),
+    ("spark-never-stops", spark_application, _set(f"{APP}.AutoStopConfiguration.Enabled", False)),
+    ("spark-idles-for-hours", spark_application, _set(f"{APP}.AutoStopConfiguration.IdleTimeoutMinutes", 240)),
+    ("spark-without-a-ceiling", spark_application, _set(f"{APP}.MaximumCapacity", None)),
+    ("spark-ceiling-fixed", spark_application, _set(f"{APP}.MaximumCapacity.Cpu", "400 vCPU")),
+    ("spark-ceiling-unbounded", spark_application, _set("Parameters.EmrMaxMemoryGb.MaxValue", None)),
+    (
+        "spark-pre-initialized",
+        spark_application,
+        _set(f"{APP}.InitialCapacity", [{"Key": "Driver", "Value": {"WorkerCount": 1}}]),
+    ),
+    ("spark-logs-nowhere", spark_application, _set(f"{APP}.MonitoringConfiguration", None)),
+    (
+        "spark-in-the-public-subnet",
+        spark_application,
+        _set(f"{APP}.NetworkConfiguration.SubnetIds", [{"Ref": "PublicSubnet"}]),
+    ),
+    ("spark-admits-the-vpc", spark_application, _add_ingress("SG-Spark", {**WIDE_RANGE, "CidrIp": "10.0.0.0/16"})),
+    (
+        "spark-lets-everything-out",
+        spark_application,
+        _set("Resources.SparkSecurityGroup.Properties.SecurityGroupEgress.0.IpProtocol", "-1"),
+    ),
+    ("job-role-writes-the-bucket", spark_job_role_scope, _set(f"{JOB}.1.Resource", {"Fn::Sub": "${RawBucket.Arn}/*"})),
+    ("job-role-deletes-raw-events", spark_job_role_scope, _set(f"{JOB}.0.Action", ["s3:GetObject", "s3:DeleteObject"])),
+    ("job-role-lists-the-bucket", spark_job_role_scope, _set(f"{JOB}.2.Condition", None)),
+    ("job-role-every-glue-database", spark_job_role_scope, _set(f"{JOB}.4.Resource.1", GLUE_EVERY_DATABASE)),
+    ("job-role-glue-on-star", spark_job_role_scope, _set(f"{JOB}.4.Resource", "*")),
+    (
+        "job-role-writes-default",
+        spark_job_role_scope,
+        _set(f"{JOB}.5.Action", ["glue:GetDatabase", "glue:CreateTable"]),
+    ),
+    ("job-role-logs-anywhere", spark_job_role_scope, _set(f"{JOB}.7.Resource", "*")),
+    (
+        "job-role-assumed-by-ec2",
+        spark_job_role_scope,
+        _set(
+            "Resources.SparkJobRole.Properties.AssumeRolePolicyDocument.Statement.0.Principal.Service",
+            [EMR_SERVICE, "ec2.amazonaws.com"],
+        ),
+    ),
+    (
+        "staging-prefix-elsewhere",
+        etl_engine_variables,
+        _set(f"{ETL_VARIABLES}.CLICKSTREAM_REDSHIFT_STAGING_PREFIX.Fn::If.1", "staging/"),
+    ),
+    (
+        "lake-uri-with-redshift",
+        etl_engine_variables,
+        _set(f"{ETL_VARIABLES}.CLICKSTREAM_SPARK_LAKE_URI.Fn::If.0", "UseRedshiftServerless"),
+    ),
+    ("no-workgroup-variable", etl_engine_variables, _set(f"{ETL_VARIABLES}.CLICKSTREAM_REDSHIFT_WORKGROUP", None)),
+    (
+        "redshift-password-in-the-environment",
+        etl_engine_variables,
+        _set(
+            f"{ETL_VARIABLES}.CLICKSTREAM_REDSHIFT_PASSWORD", {"Fn::If": ["UseRedshiftServerless", "hunter2", NO_VALUE]}
+        ),
+    ),
+    (
+        "engine-settings-to-ingest",
+        etl_engine_variables,
+        _set(
+            f"Resources.{INGEST_FUNCTION}.Properties.Environment.Variables.CLICKSTREAM_EMR_APPLICATION_ID",
+            {"Fn::If": ["UseEmrServerless", {"Fn::GetAtt": ["SparkApplication", "ApplicationId"]}, NO_VALUE]},
+        ),
+    ),
+    ("redshift-data-endpoint-always", engine_endpoints, _set("Resources.RedshiftDataEndpoint.Condition", None)),
+    ("glue-endpoint-missing", engine_endpoints, _set("Resources.GlueEndpoint", None)),
+    (
+        "logs-endpoint-in-the-public-subnet",
+        engine_endpoints,
+        _set("Resources.LogsEndpoint.Properties.SubnetIds", [{"Ref": "PublicSubnet"}]),
+    ),
+    (
+        "emr-endpoint-without-private-dns",
+        engine_endpoints,
+        _set("Resources.EmrServerlessEndpoint.Properties.PrivateDnsEnabled", False),
+    ),
+    (
+        "etl-does-not-wait-for-redshift-data",
+        engine_endpoints,
+        _set("Resources.EtlSecretsEndpointReady.Metadata.RedshiftDataEndpoint", "none"),
+    ),
+    (
+        "spark-does-not-wait-for-glue",
+        engine_endpoints,
+        _set("Resources.SparkApplication.DependsOn", ["S3GatewayEndpoint", "LogsEndpoint"]),
+    ),
+    (
+        "s3-endpoint-writes-anywhere",
+        engine_writes_through_the_s3_endpoint,
+        _in_if(S3_ENDPOINT_STATEMENTS, "RedshiftStagingWrites", "Resource", "*"),
+    ),
+    (
+        "s3-endpoint-lake-writes-by-default",
+        engine_writes_through_the_s3_endpoint,
+        _unwrap_if(S3_ENDPOINT_STATEMENTS, "SparkLakeWrites"),
+    ),
+    (
+        "s3-endpoint-lake-deletes-raw-events",
+        engine_writes_through_the_s3_endpoint,
+        _in_if(S3_ENDPOINT_STATEMENTS, "SparkLakeWrites", "Resource", {"Fn::Sub": "${RawBucket.Arn}/*"}),
+    ),
+    (
+        "staging-never-expires",
+        engine_writes_through_the_s3_endpoint,
+        _set("Resources.RawBucket.Properties.LifecycleConfiguration.Rules.2", None),
+    ),
 ]
 
 
