@@ -48,6 +48,12 @@ def row_payload(row: bytes) -> bytes:
     return row[_ROW_HEAD.size : _ROW_HEAD.size - 1 + _ROW_HEAD.unpack_from(row)[-2]]
 
 
+def row_instants(row: bytes) -> tuple[datetime, datetime]:
+    """received_at and event_at of a row made by ``copy_row``."""
+    fields = _ROW_HEAD.unpack_from(row)
+    return _PG_EPOCH + timedelta(microseconds=fields[4]), _PG_EPOCH + timedelta(microseconds=fields[6])
+
+
 def instant_micros(value: Any) -> int | None:
     """An instant as ``iso_utc`` writes it (2026-05-04T12:34:56.789Z), and a real one (not 2026-02-30), as
     PostgreSQL's binary timestamptz: microseconds since 2000-01-01 UTC. None if it is not one."""
