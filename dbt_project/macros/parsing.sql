@@ -1,19 +1,19 @@
 {#- Pieces of URLs, for staging. -#}
 
 {% macro url_host(url) -%}
-    lower(substring({{ url }} from '^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?([^/?#:]+)'))
+    lower({{ regex_group(url, "'^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?([^/?#:]+)'") }})
 {%- endmacro %}
 
 {#- Path of an absolute URL ('/' when it has none); null when the URL is missing or not absolute. -#}
 {% macro url_path(url) -%}
     case
-        when {{ url }} ~ '^[a-zA-Z][a-zA-Z0-9+.-]*://'
-            then coalesce(nullif(substring({{ url }} from '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)'), ''), '/')
+        when {{ regex_matches(url, "'^[a-zA-Z][a-zA-Z0-9+.-]*://'") }}
+            then coalesce(nullif({{ regex_group(url, "'^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)'") }}, ''), '/')
     end
 {%- endmacro %}
 
 {% macro url_parameter(url, name) -%}
-    nullif(replace(substring({{ url }} from '[?&]{{ name }}=([^&#]*)'), '+', ' '), '')
+    nullif(replace({{ regex_group(url, "'[?&]" ~ name ~ "=([^&#]*)'") }}, '+', ' '), '')
 {%- endmacro %}
 
 {#- The key of a session's landing traffic source: what int_traffic_sources classifies (from the columns of `alias`). -#}

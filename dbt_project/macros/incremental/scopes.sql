@@ -187,6 +187,6 @@
         {%- set ranges = changed_ranges(period) -%}
         '{{ ranges[0][0] if ranges | length > 0 else 'infinity' }}'::timestamptz
     {%- else -%}
-        '-infinity'::timestamptz
+        {{ start_of_time() }}
     {%- endif -%}
 {%- endmacro %}

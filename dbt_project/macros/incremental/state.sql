@@ -8,6 +8,10 @@
 
 {#- on-run-start: this invocation's stamp, once. -#}
 {% macro start_run() -%}
+    {{ return(adapter.dispatch('start_run')()) }}
+{%- endmacro %}
+
+{% macro default__start_run() -%}
     insert into {{ source('dbt_state', 'dbt_runs') }} (invocation_id, stamp)
     select
         '{{ invocation_id }}',
@@ -24,15 +28,16 @@
 {#- The run's stamp, as a literal; dbt's own start time where the run has no stamp (compile, unit tests). -#}
 {% macro run_started() -%}
     {%- set stamp = run_started_at.isoformat() -%}
-    {%- if execute -%}
+    {%- if can_query() -%}
         {%- set found = run_query(
-            "select stamp::text from intermediate.dbt_runs where invocation_id = '" ~ invocation_id ~ "'"
+            "select " ~ dbt.cast("stamp", type_text()) ~ " from intermediate.dbt_runs"
+            ~ " where invocation_id = '" ~ invocation_id ~ "'"
         ) -%}
         {%- if found.rows | length > 0 -%}
             {%- set stamp = found.columns[0].values()[0] -%}
         {%- endif -%}
     {%- endif -%}
-    '{{ stamp }}'::timestamptz
+    {{ timestamp_literal(stamp) }}
 {%- endmacro %}
 
 {#-
@@ -41,7 +46,7 @@
     tables; with the literal it uses the dbt_processed_at indexes and the cost follows the change.
 -#}
 {% macro watermark() -%}
-    {%- if execute -%}
+    {%- if can_query() -%}
         {%- set found = run_query(
             "select coalesce(max(processed_through)::text, '-infinity') from intermediate.dbt_watermarks"
             ~ " where model_name = '" ~ this.identifier ~ "'"
@@ -106,7 +111,7 @@
     a model's own incremental logic reads the same way as in any dbt project.
 -#}
 {% macro is_incremental() %}
-    {% if not execute %}
+    {% if not can_query() or not engine_runs_incrementally() %}
         {{ return(false) }}
     {% endif %}
     {% set relation = adapter.get_relation(this.database, this.schema, this.table) %}

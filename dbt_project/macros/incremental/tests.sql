@@ -7,14 +7,18 @@
 
 {#- `model`'s rows with the newest dbt_processed_at (a literal: the planner sees how few they are). -#}
 {% macro latest_run_rows(model) -%}
-    {%- if var('data_tests_scope', 'latest_run') != 'latest_run' or not execute -%}
+    {%- if var('data_tests_scope', 'latest_run') != 'latest_run' or not can_query() -%}
         {{ return(model) }}
     {%- endif -%}
-    {%- set newest = run_query("select max(dbt_processed_at)::text from " ~ model).columns[0].values()[0] -%}
+    {%- set newest = run_query(
+        "select " ~ dbt.cast("max(dbt_processed_at)", type_text()) ~ " from " ~ model
+    ).columns[0].values()[0] -%}
     {%- if not newest -%}
         {{ return(model) }}
     {%- endif -%}
-    {{ return("(select * from " ~ model ~ " where dbt_processed_at >= '" ~ newest ~ "'::timestamptz) as latest_run") }}
+    {{ return(
+        "(select * from " ~ model ~ " where dbt_processed_at >= " ~ timestamp_literal(newest) ~ ") as latest_run"
+    ) }}
 {%- endmacro %}
 
 {% test unique_in_latest_run(model, column_name) %}

@@ -22,12 +22,7 @@ credits as (
         models.credit,
         models.credit * paths.revenue as revenue
     from {{ ref('attribution_paths') }} as paths
-    cross join lateral (
-        values
-        {%- for model in attribution_models() %}
-        ('{{ model }}', paths.{{ model }}){{ ',' if not loop.last }}
-        {%- endfor %}
-    ) as models (model, credit)
+    {{ unpivot('paths', attribution_models(), 'models', 'model', 'credit') }}
 ),
 
 attributed as (

@@ -43,7 +43,7 @@ line_changes as (
 ),
 
 -- materialized: joined to the checkouts, it must be computed once (a misestimated nested loop would redo it per row)
-line_states as materialized (
+line_states as {{ materialized_cte() }} (
     select
         client_id,
         cart_number,

@@ -59,10 +59,10 @@ final as (
         tracked_revenue,
         revenue,
         round(
-            sessions::numeric / nullif(lag(sessions) over (partition by {{ partition }} order by step_order), 0), 4
+            sessions::{{ type_decimal() }} / nullif(lag(sessions) over (partition by {{ partition }} order by step_order), 0), 4
         ) as conversion_from_previous,
         round(
-            sessions::numeric
+            sessions::{{ type_decimal() }}
             / nullif(first_value(sessions) over (partition by {{ partition }} order by step_order), 0),
             4
         ) as conversion_from_start

@@ -17,11 +17,11 @@
         {%- do values.append('lag(' ~ column ~ ', ' ~ (168 * week) ~ ') over series') -%}
     {%- endfor -%}
     {%- if weeks <= 2 -%}
-        (({{ values | join(' + ') }})::numeric / {{ weeks }})
+        (({{ values | join(' + ') }})::{{ type_decimal() }} / {{ weeks }})
     {%- else -%}
         {#- three or four values: the sum without the largest and the smallest (the middle one, or the middle two
             averaged) -#}
-        (({{ values | join(' + ') }} - greatest({{ values | join(', ') }}) - least({{ values | join(', ') }}))::numeric
+        (({{ values | join(' + ') }} - greatest({{ values | join(', ') }}) - least({{ values | join(', ') }}))::{{ type_decimal() }}
         / {{ weeks - 2 }})
     {%- endif -%}
 {%- endmacro %}
@@ -50,12 +50,12 @@
 
 {#- The anomaly score: the residual in spreads (negative: below the expected value). -#}
 {% macro anomaly_score(value, expected, spread) -%}
-    round(({{ sqrt_residual(value, expected) }} / {{ spread }})::numeric, 2)
+    round(({{ sqrt_residual(value, expected) }} / {{ spread }})::{{ type_decimal() }}, 2)
 {%- endmacro %}
 
 {#- The expected band's edge at `direction` (-1 lower, +1 upper) spreads × the anomaly score, on the count scale. -#}
 {% macro band_edge(expected, spread, direction) -%}
-    round((power(greatest(0, sqrt({{ expected }}) + {{ direction }} * {{ var('health_anomaly_score') }} * {{ spread }}), 2))::numeric, 1)
+    round((power(greatest(0, sqrt({{ expected }}) + {{ direction }} * {{ var('health_anomaly_score') }} * {{ spread }}), 2))::{{ type_decimal() }}, 1)
 {%- endmacro %}
 
 {#-
@@ -66,7 +66,7 @@
     select *
     from {{ ref('data_health_hourly') }}
     where hour_at >= (
-        select coalesce(min(latest.hour_at), 'infinity'::timestamptz)
+        select coalesce(min(latest.hour_at), {{ end_of_time() }})
         from (
             select hour_at
             from {{ ref('data_health_hourly') }}

@@ -11,7 +11,7 @@ with
 
 events as (
     select
-        (event_at at time zone 'UTC')::date as date_day,
+        {{ utc_date('event_at') }} as date_day,
         product_id,
         product_name,
         product_category,
@@ -60,9 +60,9 @@ per_product as (
         {%- for segment in segments %}
         {{ segment }},
         {%- endfor %}
-        (array_agg(product_name order by event_at desc, event_id desc))[1] as product_name,
-        (array_agg(product_category order by event_at desc, event_id desc))[1] as product_category,
-        (array_agg(product_brand order by event_at desc, event_id desc))[1] as product_brand,
+        {{ first_by('product_name', ['event_at desc', 'event_id desc']) }} as product_name,
+        {{ first_by('product_category', ['event_at desc', 'event_id desc']) }} as product_category,
+        {{ first_by('product_brand', ['event_at desc', 'event_id desc']) }} as product_brand,
         count(*) filter (where event_name = 'product_view') as views,
         count(distinct client_id) filter (where event_name = 'product_view') as unique_viewers,
         count(*) filter (where event_name = 'add_to_cart_click') as add_to_carts,
@@ -96,7 +96,7 @@ final as (
         checkout_starts::integer as checkout_starts,
         purchases::integer as purchases,
         purchased_units::integer as purchased_units,
-        round(add_to_carts::numeric / nullif(views, 0), 4) as view_to_cart_rate,
+        round(add_to_carts::{{ type_decimal() }} / nullif(views, 0), 4) as view_to_cart_rate,
         viewing_sessions::integer as viewing_sessions
     from per_product
 )

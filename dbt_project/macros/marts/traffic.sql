@@ -9,7 +9,7 @@ with
 
 events as (
     select
-        date_trunc('hour', events.event_at at time zone 'UTC') at time zone 'UTC' as hour_at,
+        {{ utc_period_start('hour', 'events.event_at') }} as hour_at,
         {%- for segment in segments %}
         {{ columns[segment] }} as {{ segment }},
         {%- endfor %}
@@ -26,7 +26,7 @@ events as (
 final as (
     select
         hour_at,
-        (hour_at at time zone 'UTC')::date as date_day,
+        {{ utc_date('hour_at') }} as date_day,
         {%- for segment in segments %}
         {{ segment }},
         {%- endfor %}
@@ -36,7 +36,7 @@ final as (
         count(distinct client_id)::integer as active_clients,
         count(distinct client_id) filter (where is_first_seen)::integer as new_clients
         {%- if not segments %},
-        round(count(*) filter (where user_login_state = 'logged_in')::numeric / count(*), 4) as logged_in_share
+        round(count(*) filter (where user_login_state = 'logged_in')::{{ type_decimal() }} / count(*), 4) as logged_in_share
         {%- endif %}
     from events
     group by hour_at{% for segment in segments %}, {{ segment }}{% endfor %}

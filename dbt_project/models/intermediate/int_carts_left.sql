@@ -35,7 +35,7 @@ scope as (
 resets as (
     select
         scope.client_id,
-        coalesce(max(completed.event_at), '-infinity'::timestamptz) as reset_at
+        coalesce(max(completed.event_at), {{ start_of_time() }}) as reset_at
     from scope
     left join {{ ref('fct_events') }} as completed
         on
@@ -110,13 +110,13 @@ left_carts as (
         client_id,
         cart_number,
         visit_number,
-        md5(client_id || '/' || (array_agg(event_id order by event_at, event_id))[1]::text) as cart_key,
+        md5(client_id || '/' || {{ first_by('event_id', ['event_at', 'event_id']) }}::{{ type_text() }}) as cart_key,
         min(event_at) as started_at,
         max(event_at) as last_activity_at,
-        (array_agg(event_id order by event_at desc, event_id desc))[1] as last_event_id,
-        (array_agg(user_id order by event_at desc, event_id desc))[1] as user_id,
-        (array_agg(device_class order by event_at desc, event_id desc))[1] as device_class,
-        (array_agg(user_login_state order by event_at desc, event_id desc))[1] as login_state,
+        {{ first_by('event_id', ['event_at desc', 'event_id desc']) }} as last_event_id,
+        {{ first_by('user_id', ['event_at desc', 'event_id desc']) }} as user_id,
+        {{ first_by('device_class', ['event_at desc', 'event_id desc']) }} as device_class,
+        {{ first_by('user_login_state', ['event_at desc', 'event_id desc']) }} as login_state,
         bool_or(event_name = 'checkout_start') as reached_checkout,
         bool_or(event_name = 'checkout_complete') as is_checked_out
     from visits

@@ -16,7 +16,7 @@
 with
 
 latest_identified as (
-    select distinct on (client_id)
+    select {{ distinct_on('client_id') }}
         client_id,
         user_id,
         event_at as identified_at,
@@ -25,7 +25,7 @@ latest_identified as (
     where
         user_id is not null
         and {{ processed_since_last_run() }}
-    order by client_id asc, event_at desc, event_id desc
+    {{ first_per_key('client_id', 'event_at desc, event_id desc') }}
 ),
 
 {% if is_incremental() %}
@@ -65,8 +65,8 @@ merged as (
         user_id,
         identified_at,
         identified_event_id,
-        null::text as previous_user_id,
-        null::timestamptz as previous_identity_changed_at
+        null::{{ type_text() }} as previous_user_id,
+        null::{{ type_instant() }} as previous_identity_changed_at
     from latest_identified
 ),
 {% endif %}

@@ -14,7 +14,7 @@ with
 sessions as (
     select
         client_id,
-        date_trunc('week', started_at at time zone 'UTC')::date as activity_week
+        {{ utc_period_date('week', 'started_at') }} as activity_week
     from {{ ref('int_sessions_aggregated') }}
     where not is_quarantined and {{ in_changed_client_windows('client_id') }}
 ),

@@ -41,7 +41,7 @@ sessions as (
 
 events as (
     select
-        date_trunc('hour', staged.event_at at time zone 'UTC') at time zone 'UTC' as hour_at,
+        {{ utc_period_start('hour', 'staged.event_at') }} as hour_at,
         coalesce(staged.event_name, '') as event_name,
         staged.is_bot,
         sessions.is_quarantined,
@@ -67,7 +67,7 @@ final as (
     select
         hour_at,
         sum(events)::integer as events,
-        jsonb_object_agg(event_name, events) as events_by_name,
+        {{ json_object_agg('event_name', 'events') }} as events_by_name,
         coalesce(sum(events) filter (where event_name = 'checkout_complete'), 0)::integer as checkout_complete_events,
         sum(quarantined_events)::integer as quarantined_events,
         sum(bot_events)::integer as bot_events,

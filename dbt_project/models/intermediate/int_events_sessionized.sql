@@ -106,8 +106,8 @@ events as (
         event_id,
         client_id,
         event_at,
-        '-infinity'::timestamptz as recompute_from,
-        'infinity'::timestamptz as recompute_until
+        {{ start_of_time() }} as recompute_from,
+        {{ end_of_time() }} as recompute_until
     from {{ ref('stg_clickstream__events') }}
 ),
 {% endif %}
@@ -167,7 +167,7 @@ final as (
         event_id,
         client_id,
         event_at,
-        md5(client_id || '/' || session_first_event_id::text) as session_key,
+        md5(client_id || '/' || session_first_event_id::{{ type_text() }}) as session_key,
         session_started_at,
         session_ended_at,
         recompute_from as recomputed_from,

@@ -15,6 +15,7 @@
 
 with
 
+{% set chain_ctes -%}
 paths as (
     select
         path_id,
@@ -49,7 +50,7 @@ probabilities as (
     select
         from_state,
         to_state,
-        count(*)::float8 / sum(count(*)) over (partition by from_state) as probability
+        count(*)::{{ type_double() }} / sum(count(*)) over (partition by from_state) as probability
     from transitions
     group by from_state, to_state
 ),
@@ -76,8 +77,7 @@ chains as (
     where probabilities.from_state <> scenarios.removed
 ),
 
--- the chance to go from a state to another in one step, the absorbing states staying where they are; squared
--- markov_squarings times: the chances after 2, 4, 8, ... steps (1024 after 10: long cycles are followed to their end)
+-- the chance to go from a state to another in one step, the absorbing states staying where they are
 matrix_0 as (
     select
         removed,
@@ -90,33 +90,38 @@ matrix_0 as (
         scenarios.removed,
         absorbing.state as from_state,
         absorbing.state as to_state,
-        1.0::float8 as probability
+        1.0::{{ type_double() }} as probability
     from scenarios
     cross join (values ('(conversion)'), ('(null)')) as absorbing (state)
-),
+)
+{%- endset %}
+{{ chain_ctes }},
 
-{% for squaring in range(1, squarings + 1) %}
-matrix_{{ squaring }} as (
+-- squared markov_squarings times: the chances after 2, 4, 8, ... steps (1024 after 10: long cycles are followed
+-- to their end)
+{%- for squaring in range(1, squarings + 1) %}
+{%- set previous = reused('matrix_' ~ (squaring - 1)) if squaring > 1 else 'matrix_0' %}
+{% call reused_cte('matrix_' ~ squaring, chain_ctes) %}
     select
         first_half.removed,
         first_half.from_state,
         second_half.to_state,
         sum(first_half.probability * second_half.probability) as probability
-    from matrix_{{ squaring - 1 }} as first_half
-    inner join matrix_{{ squaring - 1 }} as second_half
+    from {{ previous }} as first_half
+    inner join {{ previous }} as second_half
         on first_half.removed = second_half.removed and first_half.to_state = second_half.from_state
     group by first_half.removed, first_half.from_state, second_half.to_state
     -- chances below 1e-30 are dropped (negligible; their products would underflow double precision)
     having sum(first_half.probability * second_half.probability) >= 1e-30
-),
-
+{%- endcall %}
 {% endfor %}
+
 outcomes as (
     select
         removed,
         coalesce(sum(probability) filter (where to_state = '(conversion)'), 0) as conversion_probability,
         coalesce(sum(probability) filter (where to_state not in ('(conversion)', '(null)')), 0) as unabsorbed
-    from matrix_{{ squarings }}
+    from {{ reused('matrix_' ~ squarings) }}
     where from_state = '(start)'
     group by removed
 ),
@@ -148,12 +153,11 @@ effects as (
 final as (
     select
         channel,
-        trim_scale(round(conversion_probability::numeric, 12)) as conversion_probability,
-        trim_scale(round(conversion_probability_without::numeric, 12)) as conversion_probability_without,
-        trim_scale(round(removal_effect::numeric, 12)) as removal_effect,
-        trim_scale(round((removal_effect / nullif(sum(removal_effect) over (), 0))::numeric, 12))
-            as removal_effect_share,
-        trim_scale(round(unabsorbed::numeric, 12)) as unabsorbed
+        {{ decimal_rounded('conversion_probability', 12) }} as conversion_probability,
+        {{ decimal_rounded('conversion_probability_without', 12) }} as conversion_probability_without,
+        {{ decimal_rounded('removal_effect', 12) }} as removal_effect,
+        {{ decimal_rounded('removal_effect / nullif(sum(removal_effect) over (), 0)', 12) }} as removal_effect_share,
+        {{ decimal_rounded('unabsorbed', 12) }} as unabsorbed
     from effects
 )
 

@@ -17,6 +17,7 @@
 
 with
 
+{% set candidate_ctes -%}
 orders as (
     select
         order_id,
@@ -78,7 +79,7 @@ id_matches as (
         order_id,
         event_id,
         'order_id' as match_method,
-        null::numeric as match_distance_seconds
+        null::{{ type_decimal() }} as match_distance_seconds
     from named_by_order
     where order_choice = 1
 ),
@@ -88,7 +89,7 @@ time_candidates as (
     select
         orders.order_id,
         purchases.event_id,
-        round(abs(extract(epoch from purchases.event_at - orders.ordered_at)), 3) as distance_seconds
+        round(abs({{ seconds_between('orders.ordered_at', 'purchases.event_at') }}), 3) as distance_seconds
     from orders
     inner join purchases
         on
@@ -101,19 +102,23 @@ time_candidates as (
             select 1 from id_matches
             where id_matches.order_id = orders.order_id
         )
-),
+)
+{%- endset %}
+{{ candidate_ctes }},
+
 
 -- nothing is taken before the first round
-taken_0 as (
+{% call reused_cte('taken_0', candidate_ctes) %}
     select
         order_id,
         event_id
     from time_candidates
     where false
-),
+{%- endcall %}
 
 {% for pass_number in range(1, var('order_match_rounds') + 1) %}
-round_{{ pass_number }}_candidates as (
+{%- set taken_before = reused('taken_' ~ (pass_number - 1)) %}
+{% call reused_cte('round_' ~ pass_number ~ '_candidates', candidate_ctes) %}
     select
         time_candidates.order_id,
         time_candidates.event_id,
@@ -130,35 +135,35 @@ round_{{ pass_number }}_candidates as (
     -- two anti-joins, not one with an or: each is hashed
     where
         not exists (
-            select 1 from taken_{{ pass_number - 1 }} as taken
+            select 1 from {{ taken_before }} as taken
             where taken.order_id = time_candidates.order_id
         )
         and not exists (
-            select 1 from taken_{{ pass_number - 1 }} as taken
+            select 1 from {{ taken_before }} as taken
             where taken.event_id = time_candidates.event_id
         )
-),
+{%- endcall %}
 
-round_{{ pass_number }} as (
+{% call reused_cte('round_' ~ pass_number, candidate_ctes) %}
     select
         order_id,
         event_id,
         distance_seconds
-    from round_{{ pass_number }}_candidates
+    from {{ reused('round_' ~ pass_number ~ '_candidates') }}
     where order_rank = 1 and event_rank = 1
-),
+{%- endcall %}
 
-taken_{{ pass_number }} as (
+{% call reused_cte('taken_' ~ pass_number, candidate_ctes) %}
     select
         order_id,
         event_id
-    from taken_{{ pass_number - 1 }}
+    from {{ taken_before }}
     union all
     select
         order_id,
         event_id
-    from round_{{ pass_number }}
-),
+    from {{ reused('round_' ~ pass_number) }}
+{%- endcall %}
 
 {% endfor %}
 time_matches as (
@@ -168,7 +173,7 @@ time_matches as (
         event_id,
         'user_time' as match_method,
         distance_seconds as match_distance_seconds
-    from round_{{ pass_number }}
+    from {{ reused('round_' ~ pass_number) }}
     {%- if not loop.last %}
     union all
     {%- endif %}

@@ -18,7 +18,7 @@ with
 
 -- one pattern finding the seed's click id parameters in a URL
 click_ids as (
-    select '[?&](' || string_agg(parameter, '|' order by parameter) || ')=' as pattern
+    select '[?&](' || {{ dbt.listagg('parameter', "'|'", 'order by parameter') }} || ')=' as pattern
     from {{ ref('click_ids') }}
 ),
 
@@ -113,8 +113,7 @@ totals as (
         bool_and(event_name in ('page_view', 'home_view', 'category_view', 'product_view')) as has_only_views,
         bool_or(is_bot) as has_bot_user_agent,
         count(distinct tracker_session_id) as tracker_session_count,
-        (array_agg(user_id order by event_at desc, event_id desc) filter (where user_id is not null))[1]
-            as session_user_id,
+        {{ first_by('user_id', ['event_at desc', 'event_id desc'], where='user_id is not null') }} as session_user_id,
         bool_or(user_login_state = 'logged_in') as has_logged_in_event,
         bool_or(user_login_state = 'guest') as has_guest_event,
         bool_or(event_name = 'login_success') as has_login,
@@ -129,7 +128,9 @@ totals as (
         max(utm_medium) filter (where event_position = 1) as utm_medium,
         max(utm_campaign) filter (where event_position = 1) as utm_campaign,
         -- an ad click id on the landing page (the seed click_ids lists the parameters)
-        max(substring(page_url from (select click_ids.pattern from click_ids))) filter (where event_position = 1)
+        max({{ regex_group('page_url', '(select click_ids.pattern from click_ids)') }}) filter (
+            where event_position = 1
+        )
             as click_id_parameter,
         max(device_class) filter (where event_position = 1) as device_class,
         max(browser) filter (where event_position = 1) as browser,
@@ -151,7 +152,7 @@ final as (
         totals.tracker_session_count,
         totals.started_at,
         totals.ended_at,
-        round(extract(epoch from totals.ended_at - totals.started_at), 3) as duration_seconds,
+        round({{ seconds_between('totals.started_at', 'totals.ended_at') }}, 3) as duration_seconds,
         totals.event_count,
         totals.page_view_count,
         totals.landing_page_url,

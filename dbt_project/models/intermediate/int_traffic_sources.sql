@@ -15,7 +15,7 @@
 with
 
 landings as (
-    select distinct on (traffic_source_key)
+    select {{ distinct_on('traffic_source_key') }}
         traffic_source_key,
         referrer_host,
         landing_page_host,
@@ -24,7 +24,7 @@ landings as (
         utm_campaign,
         click_id_parameter
     from {{ ref('int_sessions_aggregated') }}
-    order by traffic_source_key
+    {{ first_per_key('traffic_source_key') }}
 ),
 
 click_ids as (
@@ -36,31 +36,46 @@ click_ids as (
 ),
 
 -- the referrer, unless it is none, the landing's own host, a payment gateway or one of the shop's domains
+ignored_landings as (
+    select distinct landings.traffic_source_key
+    from landings
+    inner join {{ ref('ignored_referrers') }} as ignored
+        on {{ regex_matches('landings.referrer_host', 'ignored.host_pattern', ignore_case=true) }}
+),
+
 referrers as (
     select
         landings.*,
         landings.referrer_host is not null
         and (
             landings.referrer_host = landings.landing_page_host
-            or exists (
-                select 1 from {{ ref('ignored_referrers') }} as ignored
-                where landings.referrer_host ~* ignored.host_pattern
-            )
+            or ignored_landings.traffic_source_key is not null
         ) as is_referral_continuation
     from landings
+    left join ignored_landings on landings.traffic_source_key = ignored_landings.traffic_source_key
 ),
 
 -- the referrer's source, by the most specific host pattern that matches it (mail.google.com before google.)
+referrer_sources as (
+    select
+        referrers.traffic_source_key,
+        categories.source,
+        row_number() over (
+            partition by referrers.traffic_source_key
+            order by length(categories.host_pattern) desc, categories.source asc
+        ) as match_rank
+    from referrers
+    inner join {{ ref('source_categories') }} as categories
+        on {{ regex_matches('referrers.referrer_host', 'categories.host_pattern', ignore_case=true) }}
+),
+
 named as (
     select
         referrers.*,
-        (
-            select categories.source from {{ ref('source_categories') }} as categories
-            where referrers.referrer_host ~* categories.host_pattern
-            order by length(categories.host_pattern) desc, categories.source asc
-            limit 1
-        ) as referrer_source
+        referrer_sources.source as referrer_source
     from referrers
+    left join referrer_sources
+        on referrers.traffic_source_key = referrer_sources.traffic_source_key and referrer_sources.match_rank = 1
 ),
 
 sourced as (
@@ -85,22 +100,42 @@ sources as (
         case sourced.source_type
             when 'utm' then coalesce(sourced.utm_source, '(not set)')
             when 'click_id' then sourced.click_id_source
-            when 'referrer' then coalesce(sourced.referrer_source, regexp_replace(sourced.referrer_host, '^www\.', ''))
+            when
+                'referrer'
+                then coalesce(
+                        sourced.referrer_source, {{ regex_replace_all('sourced.referrer_host', "'^www\\.'", "''") }}
+                    )
             else '(direct)'
         end as source
     from sourced
 ),
 
+-- the source's category: the source's own row first, else the most specific host pattern matching it
+source_categories as (
+    select
+        sources.traffic_source_key,
+        categories.category,
+        row_number() over (
+            partition by sources.traffic_source_key
+            order by
+                case when sources.source = categories.source then 0 else 1 end asc,
+                length(categories.host_pattern) desc,
+                categories.category asc
+        ) as match_rank
+    from sources
+    inner join {{ ref('source_categories') }} as categories
+        on
+            sources.source = categories.source
+            or {{ regex_matches('sources.source', 'categories.host_pattern', ignore_case=true) }}
+),
+
 categorised as (
     select
         sources.*,
-        (
-            select categories.category from {{ ref('source_categories') }} as categories
-            where sources.source = categories.source or sources.source ~* categories.host_pattern
-            order by (sources.source = categories.source) desc, length(categories.host_pattern) desc
-            limit 1
-        ) as source_category
+        source_categories.category as source_category
     from sources
+    left join source_categories
+        on sources.traffic_source_key = source_categories.traffic_source_key and source_categories.match_rank = 1
 ),
 
 mediums as (
@@ -118,6 +153,30 @@ mediums as (
     from categorised
 ),
 
+-- the first rule, by priority, whose conditions the landing meets
+channels as (
+    select
+        mediums.traffic_source_key,
+        rules.channel,
+        row_number() over (partition by mediums.traffic_source_key order by rules.priority asc) as match_rank
+    from mediums
+    inner join {{ ref('channel_rules') }} as rules
+        on
+            (rules.source_category is null or mediums.source_category = rules.source_category)
+            and (
+                rules.source_pattern is null
+                or {{ regex_matches('mediums.source', 'rules.source_pattern', ignore_case=true) }}
+            )
+            and (
+                rules.medium_pattern is null
+                or {{ regex_matches('mediums.medium', 'rules.medium_pattern', ignore_case=true) }}
+            )
+            and (
+                rules.campaign_pattern is null
+                or {{ regex_matches("coalesce(mediums.utm_campaign, '')", 'rules.campaign_pattern', ignore_case=true) }}
+            )
+),
+
 final as (
     select
         mediums.traffic_source_key,
@@ -133,20 +192,9 @@ final as (
         mediums.medium,
         mediums.utm_campaign as campaign,
         mediums.source_category,
-        coalesce(
-            (
-                select rules.channel from {{ ref('channel_rules') }} as rules
-                where
-                    (rules.source_category is null or rules.source_category = mediums.source_category)
-                    and (rules.source_pattern is null or mediums.source ~* rules.source_pattern)
-                    and (rules.medium_pattern is null or mediums.medium ~* rules.medium_pattern)
-                    and (rules.campaign_pattern is null or coalesce(mediums.utm_campaign, '') ~* rules.campaign_pattern)
-                order by rules.priority asc
-                limit 1
-            ),
-            'unassigned'
-        ) as channel
+        coalesce(channels.channel, 'unassigned') as channel
     from mediums
+    left join channels on mediums.traffic_source_key = channels.traffic_source_key and channels.match_rank = 1
 )
 
 select * from final

@@ -43,8 +43,9 @@ final as (
         recovered_value,
         recovered_revenue,
         revenue_left_in_cart,
-        round(abandoned_carts::numeric / nullif(ordered_carts + abandoned_carts, 0), 4) as abandonment_rate,
-        round(recovered_carts::numeric / nullif(abandoned_carts, 0), 4) as recovery_rate
+        round(abandoned_carts::{{ type_decimal() }} / nullif(ordered_carts + abandoned_carts, 0), 4)
+            as abandonment_rate,
+        round(recovered_carts::{{ type_decimal() }} / nullif(abandoned_carts, 0), 4) as recovery_rate
     from daily
 )
 

@@ -105,8 +105,8 @@ decay as (
         touches.order_id,
         touches.session_key,
         power(
-            0.5::numeric,
-            extract(epoch from orders.converted_at - touches.started_at) / 86400.0 / {{ half_life_days }}
+            0.5::{{ type_decimal() }},
+            {{ seconds_between('touches.started_at', 'orders.converted_at') }} / 86400.0 / {{ half_life_days }}
         ) as weight
     from touches
     inner join orders on touches.order_id = orders.order_id
@@ -166,7 +166,8 @@ credited as (
         decay.weight / decay_totals.total_weight as time_decay,
         case
             when path_effects.total_effect > 0
-                then path_channels.removal_effect / path_effects.total_effect / path_channels.channel_touches
+                then {{ precise_ratio('path_channels.removal_effect', 'path_effects.total_effect') }}
+                    / path_channels.channel_touches
             else 1.0 / touches.touch_count
         end as markov
     from touches
@@ -194,13 +195,13 @@ final as (
         credited.source,
         credited.medium,
         credited.campaign,
-        trim_scale(round(credited.first_touch::numeric, 12)) as first_touch,
-        trim_scale(round(credited.last_touch::numeric, 12)) as last_touch,
-        trim_scale(round(credited.last_non_direct::numeric, 12)) as last_non_direct,
-        trim_scale(round(credited.linear::numeric, 12)) as linear,
-        trim_scale(round(credited.position_based::numeric, 12)) as position_based,
-        trim_scale(round(credited.time_decay::numeric, 12)) as time_decay,
-        trim_scale(round(credited.markov::numeric, 12)) as markov
+        {{ decimal_rounded('credited.first_touch', 12) }} as first_touch,
+        {{ decimal_rounded('credited.last_touch', 12) }} as last_touch,
+        {{ decimal_rounded('credited.last_non_direct', 12) }} as last_non_direct,
+        {{ decimal_rounded('credited.linear', 12) }} as linear,
+        {{ decimal_rounded('credited.position_based', 12) }} as position_based,
+        {{ decimal_rounded('credited.time_decay', 12) }} as time_decay,
+        {{ decimal_rounded('credited.markov', 12) }} as markov
     from credited
     inner join orders on credited.order_id = orders.order_id
 )

@@ -56,31 +56,31 @@ known_names as (
 
 name_first_hours as (
     select
-        name_keys.event_name,
+        name_keys.key as event_name,
         min(counted.hour_at) as first_hour_at
     from counted
-    cross join lateral jsonb_object_keys(counted.events_by_name) as name_keys (event_name)
-    group by name_keys.event_name
+    {{ json_keys('counted.events_by_name', 'name_keys') }}
+    group by name_keys.key
 ),
 
 fields_first_seen as (
     select
         field_path,
-        date_trunc('hour', first_seen_at at time zone 'UTC') at time zone 'UTC' as hour_at
+        {{ utc_period_start('hour', 'first_seen_at') }} as hour_at
     from {{ ref('stg_clickstream__payload_fields') }}
 ),
 
 new_fields as (
     select
         hour_at,
-        array_agg(field_path order by field_path) as new_payload_fields
+        {{ sorted_array_agg('field_path') }} as new_payload_fields
     from fields_first_seen
     group by hour_at
 ),
 
 placed_orders as (
     select
-        date_trunc('hour', ordered_at at time zone 'UTC') at time zone 'UTC' as hour_at,
+        {{ utc_period_start('hour', 'ordered_at') }} as hour_at,
         match_method <> 'none' as is_matched
     from {{ ref('fct_orders') }}
 ),
@@ -102,12 +102,12 @@ shop as (
 as_of as (
     select
         coalesce(
-            {% if as_of %}'{{ as_of }}'::timestamptz{% else %}null::timestamptz{% endif %},
+            {% if as_of %}'{{ as_of }}'::{{ type_instant() }}{% else %}null::{{ type_instant() }}{% endif %},
             (
                 select max(finished_at)
                 from {{ ref('stg_clickstream__load_runs') }}
             ),
-            now()
+            {{ dbt.current_timestamp() }}
         ) as as_of_at
 ),
 
@@ -121,7 +121,7 @@ data_hours as (
 bounds as (
     select
         min(data_hours.hour_at) as first_hour_at,
-        date_trunc('hour', as_of.as_of_at at time zone 'UTC') at time zone 'UTC' as last_hour_at,
+        {{ utc_period_start('hour', 'as_of.as_of_at') }} as last_hour_at,
         as_of.as_of_at
     from data_hours
     cross join as_of
@@ -134,44 +134,51 @@ hours as (
         bounds.first_hour_at,
         bounds.as_of_at
     from bounds
-    cross join lateral generate_series(bounds.first_hour_at, bounds.last_hour_at, interval '1 hour') as series (hour_at)
+    {{ hour_series('bounds.first_hour_at', 'bounds.last_hour_at', 'series', 'hour_at') }}
+),
+
+hour_name_events as (
+    select
+        counted.hour_at,
+        by_name.key as event_name,
+        (by_name.value)::integer as events
+    from counted
+    {{ json_members('counted.events_by_name', 'by_name') }}
 ),
 
 hour_names as (
     select
-        counted.hour_at,
-        sum(by_name.events::integer) filter (where known_names.event_name is null)::integer as unknown_events,
-        array_agg(by_name.event_name order by by_name.event_name) filter (
-            where known_names.event_name is null
-        ) as unknown_event_names,
-        array_agg(by_name.event_name order by by_name.event_name) filter (
-            where known_names.event_name is null and name_first_hours.first_hour_at = counted.hour_at
-        ) as new_event_names
-    from counted
-    cross join lateral jsonb_each_text(counted.events_by_name) as by_name (event_name, events)
+        by_name.hour_at,
+        sum(by_name.events) filter (where known_names.event_name is null)::integer as unknown_events,
+        {{ sorted_array_agg('by_name.event_name', where='known_names.event_name is null') }} as unknown_event_names,
+        {{ sorted_array_agg(
+            'by_name.event_name',
+            where='known_names.event_name is null and name_first_hours.first_hour_at = by_name.hour_at'
+        ) }} as new_event_names
+    from hour_name_events as by_name
     left join known_names on by_name.event_name = known_names.event_name
     left join name_first_hours on by_name.event_name = name_first_hours.event_name
-    group by counted.hour_at
+    group by by_name.hour_at
 ),
 
 measured as (
     select
         hours.hour_at,
-        (hours.hour_at at time zone 'UTC')::date as date_day,
-        date_trunc('day', hours.hour_at at time zone 'UTC') at time zone 'UTC' as day_start_at,
+        {{ utc_date('hours.hour_at') }} as date_day,
+        {{ utc_period_start('day', 'hours.hour_at') }} as day_start_at,
         hours.hour_at + interval '1 hour' <= hours.as_of_at as is_complete,
         hours.hour_at >= hours.first_hour_at + interval '{{ var("health_warmup_hours") }} hours' as is_past_warmup,
         hours.as_of_at,
         coalesce(counted.events, 0) as events,
         coalesce(rejected.rejected_events, 0) as rejected_events,
-        coalesce(counted.events_by_name, '{}'::jsonb) as events_by_name,
+        coalesce(counted.events_by_name, {{ json_empty_object() }}) as events_by_name,
         coalesce(counted.checkout_complete_events, 0) as checkout_complete_events,
         coalesce(counted.quarantined_events, 0) as quarantined_events,
         coalesce(counted.late_events, 0) as late_events,
         coalesce(hour_names.unknown_events, 0) as unknown_events,
-        coalesce(hour_names.unknown_event_names, '{}'::text[]) as unknown_event_names,
-        coalesce(hour_names.new_event_names, '{}'::text[]) as new_event_names,
-        coalesce(new_fields.new_payload_fields, '{}'::text[]) as new_payload_fields,
+        coalesce(hour_names.unknown_event_names, {{ empty_text_array() }}) as unknown_event_names,
+        coalesce(hour_names.new_event_names, {{ empty_text_array() }}) as new_event_names,
+        coalesce(new_fields.new_payload_fields, {{ empty_text_array() }}) as new_payload_fields,
         case when shop.has_orders then coalesce(orders.shop_orders, 0) end as shop_orders,
         case when shop.has_orders then coalesce(orders.matched_orders, 0) end as matched_orders
     from hours
@@ -215,30 +222,32 @@ days as (
     from baselines
 ),
 
--- each day's spreads, from the residuals of the baseline's weeks before it (the day's own hours do not count)
-spreads as (
+-- each day's residuals' median and 95th percentile over the baseline's weeks before it (not the day's own hours)
+window_stats as (
     select
         days.day_start_at,
-        {{ robust_spread('window_stats.events[1]', 'window_stats.events[2]', 'window_stats.hours') }}
-            as events_spread,
-        {{ robust_spread('window_stats.quarantined[1]', 'window_stats.quarantined[2]', 'window_stats.hours') }}
-            as quarantined_spread,
-        {{ robust_spread('window_stats.rejected[1]', 'window_stats.rejected[2]', 'window_stats.hours') }}
-            as rejected_spread,
-        {{ robust_spread('window_stats.late[1]', 'window_stats.late[2]', 'window_stats.hours') }} as late_spread
+        count(residuals.hour_at) as hours,
+    {%- for metric in ['events', 'quarantined', 'rejected', 'late'] %}
+    percentile_cont(0.5) within group (order by residuals.{{ metric }}_residual) as {{ metric }}_median,
+    percentile_cont(0.95) within group (order by residuals.{{ metric }}_residual) as {{ metric }}_high
+    {{- ',' if not loop.last }}
+    {%- endfor %}
     from days
-    cross join lateral (
-        select
-            count(*) as hours,
-            percentile_cont(array[0.5, 0.95]) within group (order by residuals.events_residual) as events,
-            percentile_cont(array[0.5, 0.95]) within group (order by residuals.quarantined_residual) as quarantined,
-            percentile_cont(array[0.5, 0.95]) within group (order by residuals.rejected_residual) as rejected,
-            percentile_cont(array[0.5, 0.95]) within group (order by residuals.late_residual) as late
-        from residuals
-        where
+    left join residuals
+        on
             residuals.hour_at >= days.day_start_at - interval '{{ weeks * 7 }} days'
-            and residuals.hour_at < days.day_start_at
-    ) as window_stats
+            and days.day_start_at > residuals.hour_at
+    group by days.day_start_at
+),
+
+spreads as (
+    select
+        day_start_at,
+    {%- for metric in ['events', 'quarantined', 'rejected', 'late'] %}
+    {{ robust_spread(metric ~ '_median', metric ~ '_high', 'hours') }} as {{ metric }}_spread
+    {{- ',' if not loop.last }}
+    {%- endfor %}
+    from window_stats
 ),
 
 scored as (
@@ -276,7 +285,7 @@ checkouts as (
 flagged as (
     select
         *,
-        array_remove(array[
+        {% set flags -%}
             case
                 when
                     is_complete and events_score <= -{{ threshold }}
@@ -316,12 +325,13 @@ flagged as (
             case
                 when
                     is_complete and orders_24h >= {{ var('health_min_orders') }}
-                    and matched_orders_24h::numeric / orders_24h < {{ var('health_min_capture_rate') }}
+                    and matched_orders_24h::{{ type_decimal() }} / orders_24h < {{ var('health_min_capture_rate') }}
                     then 'low_capture_rate'
             end,
             case when is_past_warmup and cardinality(new_event_names) > 0 then 'unknown_event_name' end,
             case when is_past_warmup and cardinality(new_payload_fields) > 0 then 'new_payload_field' end
-        ], null) as anomalies
+        {%- endset %}
+        {{ array_without_nulls(flags) }} as anomalies
     from checkouts
 ),
 
@@ -333,22 +343,22 @@ final as (
         as_of_at,
         events,
         rejected_events,
-        round(rejected_events::numeric / nullif(events + rejected_events, 0), 4) as rejected_share,
+        round(rejected_events::{{ type_decimal() }} / nullif(events + rejected_events, 0), 4) as rejected_share,
         events_by_name,
         checkout_complete_events,
         quarantined_events,
-        round(quarantined_events::numeric / nullif(events, 0), 4) as bot_share,
+        round(quarantined_events::{{ type_decimal() }} / nullif(events, 0), 4) as bot_share,
         late_events,
-        round(late_events::numeric / nullif(events, 0), 4) as late_share,
+        round(late_events::{{ type_decimal() }} / nullif(events, 0), 4) as late_share,
         unknown_events,
         unknown_event_names,
         new_event_names,
         new_payload_fields,
         shop_orders,
         matched_orders,
-        round(matched_orders::numeric / nullif(shop_orders, 0), 4) as capture_rate,
+        round(matched_orders::{{ type_decimal() }} / nullif(shop_orders, 0), 4) as capture_rate,
         orders_24h::integer as orders_24h,
-        round(matched_orders_24h::numeric / nullif(orders_24h, 0), 4) as capture_rate_24h,
+        round(matched_orders_24h::{{ type_decimal() }} / nullif(orders_24h, 0), 4) as capture_rate_24h,
         round(expected_events, 1) as expected_events,
         expected_events_lower,
         expected_events_upper,
@@ -361,7 +371,7 @@ final as (
         rejected_score,
         round(expected_late_events, 1) as expected_late_events,
         late_score,
-        anomalies && array['volume_drop', 'volume_spike'] as is_volume_anomaly,
+        {{ arrays_overlap('anomalies', "'volume_drop', 'volume_spike'") }} as is_volume_anomaly,
         cardinality(anomalies) > 0 as is_anomaly,
         anomalies
     from flagged

@@ -40,13 +40,13 @@ per_client as (
 ),
 
 first_sessions as (
-    select distinct on (client_id)
+    select {{ distinct_on('client_id') }}
         client_id,
         channel as first_channel,
         device_class as first_device_class,
         landing_page_path as first_landing_page_path
     from sessions
-    order by client_id asc, started_at asc, session_key asc
+    {{ first_per_key('client_id', 'started_at asc, session_key asc') }}
 ),
 
 final as (
@@ -56,7 +56,7 @@ final as (
         identities.user_id is not null as is_identified,
         per_client.first_seen_at,
         per_client.last_seen_at,
-        date_trunc('week', per_client.first_seen_at at time zone 'UTC')::date as first_seen_week,
+        {{ utc_period_date('week', 'per_client.first_seen_at') }} as first_seen_week,
         per_client.session_count::integer as session_count,
         per_client.event_count::integer as event_count,
         per_client.converted_session_count::integer as converted_session_count,

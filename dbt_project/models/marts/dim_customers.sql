@@ -39,19 +39,19 @@ per_customer as (
 ),
 
 first_orders as (
-    select distinct on (customer_key)
+    select {{ distinct_on('customer_key') }}
         customer_key,
         order_id as first_order_id,
         channel as first_order_channel,
         device_class as first_order_device_class
     from orders
-    order by customer_key asc, ordered_at asc, order_id asc
+    {{ first_per_key('customer_key', 'ordered_at asc, order_id asc') }}
 ),
 
 measured as (
     select
         per_customer.*,
-        extract(epoch from {{ run_started() }} - per_customer.last_order_at) / 86400.0 as recency_days
+        {{ seconds_between('per_customer.last_order_at', run_started()) }} / 86400.0 as recency_days
     from per_customer
 ),
 
@@ -89,12 +89,14 @@ final as (
         segmented.order_count::integer as order_count,
         segmented.paid_order_count::integer as paid_order_count,
         segmented.revenue,
-        round(segmented.recency_days::numeric, 1) as recency_days,
+        round(segmented.recency_days::{{ type_decimal() }}, 1) as recency_days,
         segmented.r_score,
         segmented.f_score,
         segmented.m_score,
         segmented.fm_score,
-        segmented.r_score::text || segmented.f_score::text || segmented.m_score::text as rfm_score,
+        segmented.r_score::{{ type_text() }}
+        || segmented.f_score::{{ type_text() }}
+        || segmented.m_score::{{ type_text() }} as rfm_score,
         coalesce(segmented.rfm_segment, 'unsegmented') as rfm_segment,
         first_orders.first_order_id,
         first_orders.first_order_channel,

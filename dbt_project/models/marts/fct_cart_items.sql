@@ -40,7 +40,7 @@ resets as (
     select
         scope.client_id,
         scope.recomputed_from,
-        coalesce(max(completed.event_at), '-infinity'::timestamptz) as reset_at
+        coalesce(max(completed.event_at), {{ start_of_time() }}) as reset_at
     from scope
     left join {{ ref('fct_events') }} as completed
         on
@@ -63,7 +63,7 @@ events as (
 events as (
     select
         *,
-        '-infinity'::timestamptz as recompute_from
+        {{ start_of_time() }} as recompute_from
     from {{ ref('fct_events') }}
     where event_name in {{ cart_event_names }}
 ),
@@ -133,7 +133,7 @@ final as (
         checkout_event_id,
         checkout_event_name,
         checkout_at,
-        (checkout_at at time zone 'UTC')::date as checkout_date,
+        {{ utc_date('checkout_at') }} as checkout_date,
         client_id,
         session_key,
         user_id,

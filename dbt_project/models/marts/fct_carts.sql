@@ -93,10 +93,10 @@ dated_candidates as (
 cart_orders as (
     select
         cart_key,
-        (array_agg(order_id order by ordered_at, order_id) filter (where is_within))[1] as order_id,
-        (array_agg(order_id order by ordered_at, order_id) filter (where is_later))[1] as recovered_order_id,
+        {{ first_by('order_id', ['ordered_at', 'order_id'], where='is_within') }} as order_id,
+        {{ first_by('order_id', ['ordered_at', 'order_id'], where='is_later') }} as recovered_order_id,
         min(ordered_at) filter (where is_later) as recovered_at,
-        (array_agg(revenue order by ordered_at, order_id) filter (where is_later))[1] as recovered_revenue
+        {{ first_by('revenue', ['ordered_at', 'order_id'], where='is_later') }} as recovered_revenue
     from dated_candidates
     group by cart_key
 ),
@@ -124,7 +124,7 @@ final as (
         user_id,
         started_at,
         last_activity_at,
-        (last_activity_at at time zone 'UTC')::date as cart_date,
+        {{ utc_date('last_activity_at') }} as cart_date,
         device_class,
         login_state,
         reached_checkout,

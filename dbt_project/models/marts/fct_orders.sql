@@ -96,7 +96,7 @@ final as (
         orders.order_number,
         orders.user_id,
         orders.ordered_at,
-        (orders.ordered_at at time zone 'UTC')::date as ordered_date,
+        {{ utc_date('orders.ordered_at') }} as ordered_date,
         orders.updated_at,
         orders.status,
         orders.payment_status,

@@ -78,7 +78,7 @@ final as (
         sessions.tracker_session_count::integer as tracker_session_count,
         sessions.started_at,
         sessions.ended_at,
-        (sessions.started_at at time zone 'UTC')::date as started_date,
+        {{ utc_date('sessions.started_at') }} as started_date,
         sessions.duration_seconds,
         sessions.event_count::integer as event_count,
         sessions.page_view_count::integer as page_view_count,

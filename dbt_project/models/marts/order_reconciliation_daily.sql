@@ -37,7 +37,7 @@ named_orders as (
 purchases as (
     select
         events.event_id,
-        (events.event_at at time zone 'UTC')::date as date_day,
+        {{ utc_date('events.event_at') }} as date_day,
         events.order_total,
         -- uncorrelated IN lists: hashed once, not searched per event
         events.event_id in (select matched_events.event_id from matched_events) as is_matched,
@@ -68,7 +68,7 @@ final as (
         coalesce(orders.matched_by_user_time, 0)::integer as matched_by_user_time,
         coalesce(tracked.unmatched_tracked_purchases, 0)::integer as unmatched_tracked_purchases,
         coalesce(tracked.duplicate_tracked_purchases, 0)::integer as duplicate_tracked_purchases,
-        round(orders.matched_orders::numeric / nullif(orders.shop_orders, 0), 4) as capture_rate,
+        round(orders.matched_orders::{{ type_decimal() }} / nullif(orders.shop_orders, 0), 4) as capture_rate,
         coalesce(orders.paid_orders, 0)::integer as paid_orders,
         coalesce(orders.shop_revenue, 0) as shop_revenue,
         coalesce(tracked.tracked_revenue, 0) as tracked_revenue,

@@ -10,9 +10,9 @@ sales as (
     select
         ordered_date as date_day,
         product_id,
-        (array_agg(product_name order by ordered_at desc, order_item_id desc))[1] as product_name,
-        (array_agg(product_category order by ordered_at desc, order_item_id desc))[1] as product_category,
-        (array_agg(product_brand order by ordered_at desc, order_item_id desc))[1] as product_brand,
+        {{ first_by('product_name', ['ordered_at desc', 'order_item_id desc']) }} as product_name,
+        {{ first_by('product_category', ['ordered_at desc', 'order_item_id desc']) }} as product_category,
+        {{ first_by('product_brand', ['ordered_at desc', 'order_item_id desc']) }} as product_brand,
         count(distinct order_id) as orders,
         sum(quantity) as units,
         sum(revenue) as revenue
@@ -42,7 +42,7 @@ final as (
         coalesce(sales.orders, 0)::integer as orders,
         coalesce(sales.units, 0)::integer as units,
         coalesce(sales.revenue, 0) as revenue,
-        round(sales.orders::numeric / nullif(views.viewing_sessions, 0), 4) as product_conversion_rate
+        round(sales.orders::{{ type_decimal() }} / nullif(views.viewing_sessions, 0), 4) as product_conversion_rate
     from sales
     full outer join views on sales.date_day = views.date_day and sales.product_id = views.product_id
 )

@@ -6,7 +6,7 @@ with
 
 rejected as (
     select
-        (hour_at at time zone 'UTC')::date as date_day,
+        {{ utc_date('hour_at') }} as date_day,
         reason_kind,
         reason,
         source_key,

@@ -49,18 +49,18 @@ cohort_sizes as (
         first_seen_week as cohort_week,
         count(*) as cohort_size
     from {{ ref('dim_clients') }}
-    where first_seen_week = any(array(select active.cohort_week from active))
+    where {{ in_subquery('first_seen_week', 'select active.cohort_week from active') }}
     group by first_seen_week
 ),
 
 final as (
     select
         active.cohort_week,
-        ((active.activity_week - active.cohort_week) / 7)::integer as weeks_since_first_visit,
+        ({{ days_between('active.cohort_week', 'active.activity_week') }} / 7)::integer as weeks_since_first_visit,
         active.activity_week,
         cohort_sizes.cohort_size::integer as cohort_size,
         active.active_clients::integer as active_clients,
-        round(active.active_clients::numeric / cohort_sizes.cohort_size, 4) as retention_rate
+        round(active.active_clients::{{ type_decimal() }} / cohort_sizes.cohort_size, 4) as retention_rate
     from active
     inner join cohort_sizes on active.cohort_week = cohort_sizes.cohort_week
 )

@@ -32,7 +32,7 @@ level_1 as (
         members.key as field_path,
         members.value
     from source
-    cross join lateral jsonb_each(source.payload) as members
+    {{ json_members('source.payload', 'members') }}
     where left(members.key, 1) <> '_'
 ),
 
@@ -42,8 +42,8 @@ level_2 as (
         level_1.field_path || '.' || members.key as field_path,
         members.value
     from level_1
-    cross join lateral jsonb_each(level_1.value) as members
-    where jsonb_typeof(level_1.value) = 'object'
+    {{ json_members('level_1.value', 'members') }}
+    where {{ json_is_object('level_1.value') }}
 ),
 
 level_3 as (
@@ -51,8 +51,8 @@ level_3 as (
         level_2.event_at,
         level_2.field_path || '.' || members.key as field_path
     from level_2
-    cross join lateral jsonb_object_keys(level_2.value) as members (key)
-    where jsonb_typeof(level_2.value) = 'object'
+    {{ json_keys('level_2.value', 'members') }}
+    where {{ json_is_object('level_2.value') }}
 ),
 
 paths as (

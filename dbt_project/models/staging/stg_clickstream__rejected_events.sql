@@ -20,7 +20,7 @@ source as (
 placed as (
     select
         *,
-        substring(source_key from '(\d{4}/\d{2}/\d{2}/\d{2})/[^/]*$') as partition_path
+        {{ regex_group('source_key', "'(\\d{4}/\\d{2}/\\d{2}/\\d{2})/[^/]*$'") }} as partition_path
     from source
 ),
 
@@ -32,18 +32,15 @@ final as (
         position is null as is_whole_object,
         reason,
         left(
-            regexp_replace(
-                regexp_replace(reason, '''[^'']*''|"[^"]*"|[0-9]{5,}', '…', 'g'),
-                '(line|column|char|position|object|event) [0-9]+', '\1 …', 'g'
-            ),
+            {{ regex_replace_all(
+                regex_replace_all('reason', quoted_text("'[^']*'|\"[^\"]*\"|[0-9]{5,}"), "'…'"),
+                "'(line|column|char|position|object|event) [0-9]+'", "'\\1 …'"
+            ) }},
             160
         ) as reason_kind,
         load_id,
         rejected_at,
-        coalesce(
-            to_timestamp(partition_path, 'YYYY/MM/DD/HH24')::timestamp,
-            date_trunc('hour', rejected_at at time zone 'UTC')
-        ) at time zone 'UTC' as hour_at
+        coalesce({{ partition_hour('partition_path') }}, {{ utc_period_start('hour', 'rejected_at') }}) as hour_at
     from placed
 )
 

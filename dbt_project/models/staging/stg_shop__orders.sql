@@ -24,8 +24,8 @@ final as (
         lower(trim(status)) as status,
         lower(trim(payment_status)) as payment_status,
         total_price,
-        created_at at time zone 'UTC' as ordered_at,
-        updated_at at time zone 'UTC' as updated_at,
+        {{ utc_instant('created_at') }} as ordered_at,
+        {{ utc_instant('updated_at') }} as updated_at,
         _synced_at as synced_at
     from source
 )

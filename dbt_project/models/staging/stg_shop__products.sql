@@ -32,8 +32,8 @@ final as (
         stock,
         lower(trim(status)) as product_status,
         coalesce(is_featured, false) as is_featured,
-        created_at at time zone 'UTC' as created_at,
-        updated_at at time zone 'UTC' as updated_at
+        {{ utc_instant('created_at') }} as created_at,
+        {{ utc_instant('updated_at') }} as updated_at
     from source
 )
 

@@ -13,8 +13,8 @@ source as (
 final as (
     select
         id as user_id,
-        created_at at time zone 'UTC' as signed_up_at,
-        updated_at at time zone 'UTC' as updated_at
+        {{ utc_instant('created_at') }} as signed_up_at,
+        {{ utc_instant('updated_at') }} as updated_at
     from source
 )
 

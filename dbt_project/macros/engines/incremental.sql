@@ -1,0 +1,48 @@
+{#-
+    The incremental machinery on each engine. PostgreSQL runs the project's kinds (macros/incremental). Spark
+    rebuilds every model whole (parquet tables, no transactions to replace a scope in): same rows, more work.
+-#}
+{#-
+    Whether macros may query the warehouse while the SQL is rendered: not before execution, nor when compiling with
+    no warehouse at all (`--vars '{offline_compile: true}'`, how the Redshift build is checked): then the run's stamp
+    is dbt's start time and every model compiles as a full build.
+-#}
+{% macro can_query() -%}{{ return(execute and not var('offline_compile', false)) }}{%- endmacro %}
+
+{% macro engine_runs_incrementally() -%}{{ return(adapter.dispatch('engine_runs_incrementally')()) }}{%- endmacro %}
+{% macro default__engine_runs_incrementally() -%}{{ return(true) }}{%- endmacro %}
+{% macro spark__engine_runs_incrementally() -%}{{ return(false) }}{%- endmacro %}
+{% macro redshift__engine_runs_incrementally() -%}{{ return(false) }}{%- endmacro %}
+
+{% macro spark__start_run() -%}
+    insert into {{ source('dbt_state', 'dbt_runs') }} (invocation_id, stamp, started_at)
+    select '{{ invocation_id }}', current_timestamp(), current_timestamp()
+{%- endmacro %}
+
+{#- Spark and Redshift: the kinds' models are rebuilt whole, stamped like on Postgres. -#}
+{% materialization clickstream_incremental, adapter='spark' -%}
+    {{ return(clickstream_rebuild_whole()) }}
+{%- endmaterialization %}
+
+{#- dbt-redshift would otherwise take the Postgres materialization (transaction ids, temporary tables). -#}
+{% materialization clickstream_incremental, adapter='redshift' -%}
+    {{ return(clickstream_rebuild_whole()) }}
+{%- endmaterialization %}
+
+{% macro clickstream_rebuild_whole() -%}
+    {%- set target_relation = this.incorporate(type='table') -%}
+    {%- set stamped_sql -%}
+        select model_rows.*, {{ run_started() }} as dbt_processed_at
+        from (
+            {{ sql }}
+        ) as model_rows
+    {%- endset -%}
+    {{ run_hooks(pre_hooks) }}
+    {% do adapter.drop_relation(target_relation) %}
+    {% call statement('main') %}
+        {{ get_create_table_as_sql(False, target_relation, stamped_sql) }}
+    {% endcall %}
+    {% do persist_docs(target_relation, model) %}
+    {{ run_hooks(post_hooks) }}
+    {{ return({'relations': [target_relation]}) }}
+{%- endmacro %}
