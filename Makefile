@@ -8,11 +8,13 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install demo test test-unit test-integration test-e2e lint lint-dbt infra-scan bench package dashboard docs clean system-deps tracker
+.PHONY: help install demo test test-unit test-integration test-e2e test-engines lint lint-dbt lint-engines infra-scan bench package dashboard docs clean system-deps tracker
 
 help:
 	@echo "make demo       - the whole pipeline on the embedded warehouse, with a summary"
-	@echo "make test       - lint, dbt and infra checks, unit, integration and browser tests (installs everything)"
+	@echo "make test       - lint, dbt and infra checks, unit, integration, engine and browser tests (installs everything)"
+	@echo "make test-engines - the whole dbt project built on Spark and compared with the Postgres build, mart by mart"
+	@echo "make lint-engines - the dbt project compiled for Redshift (no warehouse needed), linted in its dialect"
 	@echo "make dashboard  - serve the dashboard on http://127.0.0.1:8050/"
 	@echo "make package    - dist/ingest.zip, dist/etl.zip (Lambda, python3.12 x86_64) and dist/dashboard-wheelhouse.tar.gz"
 	@echo "make bench      - performance figures into bench/results.json"
@@ -22,15 +24,19 @@ help:
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dashboard,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dashboard,dev,engines]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # Debian's Chromium for the browser tests (Playwright cannot download browsers), Node.js for the tracker's build when
-# the machine has none, and Debian's R with Shiny, DBI and RPostgreSQL for the old R dashboard's smoke test (about
-# 10 s, ~110 MB).
+# the machine has none, Debian's R with Shiny, DBI and RPostgreSQL for the old R dashboard's smoke test (about
+# 10 s, ~110 MB), and a Java 17 runtime for Spark (test-engines).
 system-deps:
+	@command -v java >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null; }
 	@command -v chromium >/dev/null && command -v Rscript >/dev/null && command -v npm >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
@@ -63,6 +69,15 @@ lint-dbt: install
 	set -o pipefail; eval "$$($(BIN)/clickstream db env)" && $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests 2>&1 \
 	  | tee /dev/stderr | { ! grep -q "because dbt raised"; }
 
+# Redshift: dbt compiles every model for the redshift target with no warehouse (offline_compile: full builds, dbt's
+# start time as the run's stamp), then SQLFluff's redshift dialect must parse and pass them (.sqlfluff-redshift).
+REDSHIFT_TARGET := target/redshift
+lint-engines: install
+	$(BIN)/dbt compile --quiet --profiles-dir . --project-dir . --target redshift --target-path $(REDSHIFT_TARGET) \
+	  --no-populate-cache --vars '{offline_compile: true}'
+	$(BIN)/sqlfluff lint --config .sqlfluff-redshift --disregard-sqlfluffignores \
+	  $$(find $(REDSHIFT_TARGET)/compiled/clickstream/dbt_project/models -name '*.sql' -not -path '*.yml/*')
+
 # cfn-lint and checkov (checkov in its own virtualenv: it conflicts with dbt's dependencies).
 infra-scan: install
 	bash infra/scan.sh
@@ -76,13 +91,17 @@ test-integration: install
 test-e2e: install system-deps
 	$(PY) -m pytest tests/e2e -q
 
+# The whole project on Spark (local session, Parquet tables) from the raw tables of a Postgres build: every mart equal.
+test-engines: install system-deps
+	$(PY) -m pytest tests/engines -q
+
 # The first-party tracker (TypeScript, no runtime dependencies): tracker/dist/tracker.js and its types.
 tracker: tracker/dist/tracker.js
 
 tracker/dist/tracker.js: tracker/src/*.ts tracker/package.json tracker/package-lock.json tracker/tsconfig.json
 	cd tracker && npm ci --no-audit --no-fund --silent && npx tsc -p tsconfig.json
 
-test: install system-deps lint lint-dbt infra-scan tracker
+test: install system-deps lint lint-dbt lint-engines infra-scan tracker
 	$(PY) -m pytest tests -q -n auto --dist loadfile --durations=15
 
 bench: install
