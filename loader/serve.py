@@ -121,6 +121,15 @@ def make_server(
             response = collector.handle_apigw(event)
             self._reply(response["statusCode"], response["headers"], response["body"].encode("utf-8"))
 
+        def parse_request(self) -> bool:
+            """http.server closes without a word on a blank request line: answer it 400 like any other bad one."""
+            if self.raw_requestline.strip():
+                return super().parse_request()
+            self.command, self.requestline, self.request_version = "", "", self.default_request_version
+            self.close_connection = True
+            self.send_error(400, "empty request line")
+            return False
+
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             """http.server's own refusals (request line, headers); an HTTP version it does not speak is the
             client's error too: 400, as API Gateway answers it."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loader.ingest import Collector
@@ -172,6 +172,7 @@ def hostile_requests(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(request=hostile_requests())
+@example(request=b"\r\nHost: x\r\n\r\n")  # a blank request line: http.server closed without an answer
 def test_every_hostile_request_over_a_real_socket_gets_an_answer_and_never_a_5xx(
     collector_url: str, request: bytes
 ) -> None:
