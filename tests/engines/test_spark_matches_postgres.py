@@ -29,7 +29,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pyspark.sql.Spar
 
     os.environ["TZ"] = "UTC"  # pyspark turns Spark's timestamps into the process's local time
     time.tzset()
-    session = spark_session(tmp_path_factory.mktemp("spark-warehouse"))
+    # one core: under `make test` the other pytest worker runs beside it
+    session = spark_session(tmp_path_factory.mktemp("spark-warehouse"), cores=1)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
