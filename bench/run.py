@@ -19,7 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import cost, dashboard, dbt_builds, health, hostile, sections, shop  # noqa: E402
+from bench import cost, dashboard, dbt_builds, engines, health, hostile, sections, shop  # noqa: E402
 from bench.sections import Row  # noqa: E402
 
 SECTIONS: dict[str, Callable[[Path], list[Row]]] = {
@@ -30,6 +30,7 @@ SECTIONS: dict[str, Callable[[Path], list[Row]]] = {
     "cost": cost.cost,
     "dbt": dbt_builds.dbt,
     "health": health.health,
+    "engines": engines.engines,
     "package": sections.package,
     "dashboard": dashboard.dashboard,
 }

@@ -67,11 +67,15 @@ def _normalized(value: Any) -> Any:
     return value
 
 
-def spark_build(spark: SparkSession, settings: WarehouseSettings, target: Path, dbt_vars: dict[str, Any]) -> float:
-    """Copy the warehouse's raw tables to Spark, then ``dbt seed`` and ``dbt run`` there; the seconds dbt took."""
+def spark_build(
+    spark: SparkSession, settings: WarehouseSettings, target: Path, dbt_vars: dict[str, Any], *, copy: bool = True
+) -> float:
+    """Copy the warehouse's raw tables to Spark (unless ``copy`` is false: already done), then ``dbt seed`` and
+    ``dbt run`` there; the seconds dbt took."""
     from dbt.cli.main import dbtRunner
 
-    copy_raw_tables(spark, settings)
+    if copy:
+        copy_raw_tables(spark, settings)
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     common = [
         "--target", "spark", "--profiles-dir", str(PROJECT), "--project-dir", str(PROJECT),
