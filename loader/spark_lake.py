@@ -99,6 +99,10 @@ def _columns(conn: psycopg.Connection[Any], schema: str, table: str) -> list[tup
     return [(name, _spark_type(kind, precision, scale)) for name, kind, precision, scale in rows]
 
 
+def _ddl(columns: list[tuple[str, str]]) -> str:
+    return ", ".join(f"`{name}` {kind}" for name, kind in columns)
+
+
 def _tables(conn: psycopg.Connection[Any], schema: str) -> list[str]:
     rows = conn.execute(
         "select table_name from information_schema.tables where table_schema = %s and table_type = 'BASE TABLE'"
@@ -138,7 +142,7 @@ def _batches(
 def copy_table(spark: SparkSession, conn: psycopg.Connection[Any], schema: str, table: str) -> CopiedTable:
     """Replace the Spark table ``schema.table`` with the warehouse's rows."""
     columns = _columns(conn, schema, table)
-    ddl = ", ".join(f"`{name}` {kind}" for name, kind in columns)
+    ddl = _ddl(columns)
     spark.sql(f"create database if not exists `{schema}`")
     spark.sql(f"drop table if exists `{schema}`.`{table}`")
     spark.sql(f"create table `{schema}`.`{table}` ({ddl}) using parquet")
@@ -156,8 +160,7 @@ def copy_raw_tables(spark: SparkSession, settings: WarehouseSettings) -> list[Co
         for schema in RAW_SCHEMAS:
             copied += [copy_table(spark, conn, schema, table) for table in _tables(conn, schema)]
         for table in STATE_TABLES:
-            columns = _columns(conn, "intermediate", table)
-            ddl = ", ".join(f"`{name}` {kind}" for name, kind in columns)
+            ddl = _ddl(_columns(conn, "intermediate", table))
             spark.sql("create database if not exists intermediate")
             spark.sql(f"create table if not exists intermediate.`{table}` ({ddl}) using parquet")
     return copied

@@ -31,16 +31,10 @@
 
 {% macro clickstream_rebuild_whole() -%}
     {%- set target_relation = this.incorporate(type='table') -%}
-    {%- set stamped_sql -%}
-        select model_rows.*, {{ run_started() }} as dbt_processed_at
-        from (
-            {{ sql }}
-        ) as model_rows
-    {%- endset -%}
     {{ run_hooks(pre_hooks) }}
     {% do adapter.drop_relation(target_relation) %}
     {% call statement('main') %}
-        {{ get_create_table_as_sql(False, target_relation, stamped_sql) }}
+        {{ get_create_table_as_sql(False, target_relation, stamped_rows(sql)) }}
     {% endcall %}
     {% do persist_docs(target_relation, model) %}
     {{ run_hooks(post_hooks) }}

@@ -16,12 +16,7 @@
     {%- set full_refresh_mode = should_full_refresh() or (existing_relation is not none and existing_relation.is_view) -%}
     {%- set on_schema_change = incremental_validate_on_schema_change(config.get('on_schema_change'), default='fail') -%}
     {%- set grant_config = config.get('grants') -%}
-    {%- set stamped_sql -%}
-        select model_rows.*, {{ run_started() }} as dbt_processed_at
-        from (
-            {{ sql }}
-        ) as model_rows
-    {%- endset -%}
+    {%- set stamped_sql = stamped_rows(sql) -%}
 
     {{ drop_relation_if_exists(load_cached_relation(intermediate_relation)) }}
     {{ drop_relation_if_exists(load_cached_relation(backup_relation)) }}
@@ -72,6 +67,14 @@
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {{ return({'relations': [target_relation]}) }}
 {%- endmaterialization %}
+
+{#- The model's rows, each stamped with the run's stamp (dbt_processed_at). -#}
+{% macro stamped_rows(sql) -%}
+    select model_rows.*, {{ run_started() }} as dbt_processed_at
+    from (
+        {{ sql }}
+    ) as model_rows
+{%- endmacro %}
 
 {#- A row of `alias` and a window of `changed_scope` (client_scope) match. -#}
 {% macro client_scope_join(alias) -%}
