@@ -10,7 +10,6 @@ import psycopg
 import pytest
 
 from loader.config import WarehouseSettings
-from loader.shop_orders import advance_orders
 from loader.transform import PROJECT, run_dbt
 from tests.support.built_warehouse import T, Warehouse
 
@@ -18,58 +17,6 @@ from tests.support.built_warehouse import T, Warehouse
 @pytest.fixture
 def warehouse(tmp_path: Path, dw: WarehouseSettings) -> Warehouse:
     return Warehouse(tmp_path, dw)
-
-
-def _resend_session_starts_as_earlier_copies(warehouse: Warehouse, sessions: int) -> int:
-    """Copies of sessions' first events that reach the collector a moment before the stored copy but carry a
-    later event time (no device clock this time): the loader keeps them (earliest received wins), and the
-    event moves later, out of first place in its session."""
-    rows = warehouse.query(
-        """
-        select raw.payload, raw.received_at from marts.fct_sessions as sessions
-        join marts.fct_events as events on events.session_key = sessions.session_key and events.event_at = sessions.started_at
-        join raw.events as raw on raw.event_id = events.event_id
-        where raw.received_at - raw.event_at > interval '2 minutes' and sessions.event_count > 2
-        order by raw.event_id limit %s
-        """,
-        sessions,
-    )
-    for payload, received_at in rows:
-        event = {k: v for k, v in payload.items() if k not in ("_ingest", "_enriched", "_contract", "timestamp")}
-        warehouse.send(received_at - timedelta(milliseconds=1), event, payload["_ingest"]["userAgent"])
-    return len(rows)
-
-
-def _change_orders_as_the_back_office_does(warehouse: Warehouse, now: datetime) -> None:
-    """Late order changes: every order moves on to its state twelve days later (cash on delivery paid, shipped,
-    delivered, refunded), a tracked order is refunded, one is deleted with its items, one order moves to another
-    user, a line is removed from another, and a late untracked order lands on an old day."""
-    with psycopg.connect(**warehouse.shop.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
-        assert advance_orders(conn, now) > 0
-    later = now.replace(tzinfo=None)
-    matched = [order_id for (order_id,) in warehouse.query(
-        "select order_id from marts.fct_orders where match_method <> 'none' and revenue > 0 order by order_id limit 4"
-    )]  # fmt: skip
-    warehouse.shop_execute(
-        """update "Order" set status = 'refunded', "paymentStatus" = 'refunded', "updatedAt" = %s where id = %s""",
-        later, matched[0],
-    )  # fmt: skip
-    warehouse.shop_execute('delete from "Order" where id = %s', matched[1])
-    warehouse.shop_execute(
-        """update "Order" set "userId" = null, "updatedAt" = %s where id = %s""", later, matched[2]
-    )  # fmt: skip
-    warehouse.shop_execute(
-        """delete from "OrderItem" where id = (select min(id) from "OrderItem" where "orderId" = %s)""", matched[3]
-    )
-    warehouse.shop_execute("""update "Order" set "updatedAt" = %s where id = %s""", later, matched[3])
-    warehouse.shop_execute(
-        """insert into "Order" values ('late-order', null, 'DH-LATE', 'delivered', 990000, 'paid', %s, %s)""",
-        (T - timedelta(days=3)).replace(tzinfo=None), later,
-    )  # fmt: skip
-    warehouse.shop_execute(
-        """insert into "OrderItem" select 'late-order-1', 'late-order', id, 1, 990000 from "Product" limit 1"""
-    )
-    warehouse.load()
 
 
 def test_incremental_runs_with_late_events_give_exactly_the_marts_of_a_full_refresh(warehouse: Warehouse) -> None:
@@ -83,7 +30,7 @@ def test_incremental_runs_with_late_events_give_exactly_the_marts_of_a_full_refr
     warehouse.build()
     sessions_after = {key for (key,) in warehouse.query("select session_key from marts.fct_sessions")}
     assert sessions_before_late_events - sessions_after, "late events reopened and merged existing sessions"
-    moved = _resend_session_starts_as_earlier_copies(warehouse, 40)
+    moved = warehouse.resend_session_starts_as_earlier_copies(40)
     assert moved >= 20
     warehouse.load()
     replaced = warehouse.one("select count(*) from raw.events where load_id = (select max(load_id) from raw.load_runs)")
@@ -92,7 +39,7 @@ def test_incremental_runs_with_late_events_give_exactly_the_marts_of_a_full_refr
     warehouse.add_traffic(400, 0.1, seed=4, now=T + timedelta(hours=6))
     warehouse.build()
     revenue_before = warehouse.query("select session_key, revenue from marts.fct_sessions where revenue > 0")
-    _change_orders_as_the_back_office_does(warehouse, now=T + timedelta(days=12))
+    warehouse.change_orders_as_the_back_office_does(now=T + timedelta(days=12))
     warehouse.build()
     revenue_after = warehouse.query("select session_key, revenue from marts.fct_sessions where revenue > 0")
     assert set(revenue_before) != set(revenue_after), "the order changes reached the sessions' revenue"

@@ -21,7 +21,7 @@ from loader.replay import replay
 from loader.runlock import run_lock
 from loader.shop import BROWSER_SAMPLE
 from loader.shop_database import create_prisma_tables, seed_catalog
-from loader.shop_orders import ShopOrders
+from loader.shop_orders import ShopOrders, advance_orders
 from loader.shop_sync import sync_shop
 from loader.transform import BUILD, PROJECT, DbtSummary, run_dbt
 
@@ -114,6 +114,56 @@ class Warehouse:
 
     def one(self, sql: str, *params: Any) -> Any:
         return self.query(sql, *params)[0][0]
+
+    def resend_session_starts_as_earlier_copies(self, sessions: int) -> int:
+        """Copies of sessions' first events that reach the collector a moment before the stored copy but carry a
+        later event time (no device clock this time): the loader keeps them (earliest received wins), and the
+        event moves later, out of first place in its session."""
+        rows = self.query(
+            """
+            select raw.payload, raw.received_at from marts.fct_sessions as sessions
+            join marts.fct_events as events on events.session_key = sessions.session_key and events.event_at = sessions.started_at
+            join raw.events as raw on raw.event_id = events.event_id
+            where raw.received_at - raw.event_at > interval '2 minutes' and sessions.event_count > 2
+            order by raw.event_id limit %s
+            """,
+            sessions,
+        )
+        for payload, received_at in rows:
+            event = {k: v for k, v in payload.items() if k not in ("_ingest", "_enriched", "_contract", "timestamp")}
+            self.send(received_at - timedelta(milliseconds=1), event, payload["_ingest"]["userAgent"])
+        return len(rows)
+
+    def change_orders_as_the_back_office_does(self, now: datetime) -> None:
+        """Late order changes: every order moves on to its state twelve days later (cash on delivery paid, shipped,
+        delivered, refunded), a tracked order is refunded, one is deleted with its items, one order moves to another
+        user, a line is removed from another, and a late untracked order lands on the day fifteen days before ``now``."""
+        with psycopg.connect(**self.shop.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+            assert advance_orders(conn, now) > 0
+        later = now.replace(tzinfo=None)
+        matched = [order_id for (order_id,) in self.query(
+            "select order_id from marts.fct_orders where match_method <> 'none' and revenue > 0 order by order_id limit 4"
+        )]  # fmt: skip
+        self.shop_execute(
+            """update "Order" set status = 'refunded', "paymentStatus" = 'refunded', "updatedAt" = %s where id = %s""",
+            later, matched[0],
+        )  # fmt: skip
+        self.shop_execute('delete from "Order" where id = %s', matched[1])
+        self.shop_execute(
+            """update "Order" set "userId" = null, "updatedAt" = %s where id = %s""", later, matched[2]
+        )  # fmt: skip
+        self.shop_execute(
+            """delete from "OrderItem" where id = (select min(id) from "OrderItem" where "orderId" = %s)""", matched[3]
+        )
+        self.shop_execute("""update "Order" set "updatedAt" = %s where id = %s""", later, matched[3])
+        self.shop_execute(
+            """insert into "Order" values ('late-order', null, 'DH-LATE', 'delivered', 990000, 'paid', %s, %s)""",
+            (now - timedelta(days=15)).replace(tzinfo=None), later,
+        )  # fmt: skip
+        self.shop_execute(
+            """insert into "OrderItem" select 'late-order-1', 'late-order', id, 1, 990000 from "Product" limit 1"""
+        )
+        self.load()
 
     def snapshot(self) -> None:
         """Keep every incremental model's rows, to compare with a full refresh."""
