@@ -68,10 +68,17 @@ def _normalized(value: Any) -> Any:
 
 
 def spark_build(
-    spark: SparkSession, settings: WarehouseSettings, target: Path, dbt_vars: dict[str, Any], *, copy: bool = True
+    spark: SparkSession,
+    settings: WarehouseSettings,
+    target: Path,
+    dbt_vars: dict[str, Any],
+    *,
+    copy: bool = True,
+    seed: bool = True,
+    threads: int = 1,
 ) -> float:
-    """Copy the warehouse's raw tables to Spark (unless ``copy`` is false: already done), then ``dbt seed`` and
-    ``dbt run`` there; the seconds dbt took."""
+    """Copy the warehouse's raw tables to Spark (unless ``copy`` is false: already done), then ``dbt seed`` (unless
+    ``seed`` is false) and ``dbt run`` there; the seconds dbt took."""
     from dbt.cli.main import dbtRunner
 
     if copy:
@@ -79,10 +86,10 @@ def spark_build(
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     common = [
         "--target", "spark", "--profiles-dir", str(PROJECT), "--project-dir", str(PROJECT),
-        "--target-path", str(target), "--vars", json.dumps(dbt_vars), "--quiet",
+        "--target-path", str(target), "--vars", json.dumps(dbt_vars), "--quiet", "--threads", str(threads),
     ]  # fmt: skip
     started = time.monotonic()
-    for command in (["seed"], ["run"]):
+    for command in [["seed"], ["run"]][0 if seed else 1 :]:
         result = dbtRunner().invoke([*command, *common])
         if not result.success:
             failures = [

@@ -1,6 +1,6 @@
 {#-
-    The incremental machinery on each engine. PostgreSQL runs the project's kinds (macros/incremental). Spark
-    rebuilds every model whole (parquet tables, no transactions to replace a scope in): same rows, more work.
+    The incremental machinery on each engine. PostgreSQL runs the project's kinds (macros/incremental), Spark the
+    same kinds copy-on-write (spark_incremental.sql); Redshift rebuilds every model whole: same rows, more work.
 -#}
 {#-
     Whether macros may query the warehouse while the SQL is rendered: not before execution, nor when compiling with
@@ -11,18 +11,26 @@
 
 {% macro engine_runs_incrementally() -%}{{ return(adapter.dispatch('engine_runs_incrementally')()) }}{%- endmacro %}
 {% macro default__engine_runs_incrementally() -%}{{ return(true) }}{%- endmacro %}
-{% macro spark__engine_runs_incrementally() -%}{{ return(false) }}{%- endmacro %}
 {% macro redshift__engine_runs_incrementally() -%}{{ return(false) }}{%- endmacro %}
 
+{#- Spark: the stamp moves forward like on PostgreSQL (one dbt invocation at a time: no conflict to handle). -#}
 {% macro spark__start_run() -%}
     insert into {{ source('dbt_state', 'dbt_runs') }} (invocation_id, stamp, started_at)
-    select '{{ invocation_id }}', current_timestamp(), current_timestamp()
+    select
+        '{{ invocation_id }}',
+        greatest(
+            current_timestamp(),
+            coalesce(
+                (
+                    select max(processed_through) + interval 1 millisecond
+                    from {{ source('dbt_state', 'dbt_watermarks') }}
+                    where processed_through < {{ end_of_time() }}
+                ),
+                current_timestamp()
+            )
+        ),
+        current_timestamp()
 {%- endmacro %}
-
-{#- Spark and Redshift: the kinds' models are rebuilt whole, stamped like on Postgres. -#}
-{% materialization clickstream_incremental, adapter='spark' -%}
-    {{ return(clickstream_rebuild_whole()) }}
-{%- endmaterialization %}
 
 {#- dbt-redshift would otherwise take the Postgres materialization (transaction ids, temporary tables). -#}
 {% materialization clickstream_incremental, adapter='redshift' -%}

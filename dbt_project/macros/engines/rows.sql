@@ -8,6 +8,12 @@
 {% macro spark__distinct_on(keys) -%}{%- endmacro %}
 {% macro redshift__distinct_on(keys) -%}{%- endmacro %}
 
+{#- A row reached twice through overlapping windows, once (the copies are identical): `select {{ once_per(key) }} t.*`. -#}
+{% macro once_per(keys) -%}{{ return(adapter.dispatch('once_per')(keys)) }}{%- endmacro %}
+{% macro default__once_per(keys) -%}distinct on ({{ keys }}){%- endmacro %}
+{% macro spark__once_per(keys) -%}distinct{%- endmacro %}
+{% macro redshift__once_per(keys) -%}distinct{%- endmacro %}
+
 {% macro first_per_key(keys, order=none) -%}{{ return(adapter.dispatch('first_per_key')(keys, order)) }}{%- endmacro %}
 {% macro default__first_per_key(keys, order) -%}order by {{ keys }}{{ ', ' ~ order if order }}{%- endmacro %}
 {% macro spark__first_per_key(keys, order) -%}

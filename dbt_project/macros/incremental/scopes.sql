@@ -43,8 +43,8 @@
         union all
         select
             client_id,
-            '-infinity'::timestamptz,
-            'infinity'::timestamptz
+            {{ start_of_time() }},
+            {{ end_of_time() }}
         from {{ ref('int_clients_stitched') }}
         where identity_changed_at > {{ watermark() }}
         {%- endif %}
@@ -53,7 +53,7 @@
         select
             client_id,
             min(recomputed_from) as recomputed_from,
-            'infinity'::timestamptz as recomputed_until
+            {{ end_of_time() }} as recomputed_until
         from ({{ windows }}) as windows
         group by client_id
     {%- else -%}
@@ -77,7 +77,7 @@
         )
     {%- else -%}
         {#- an array the planner sees the size of: it reads the changed clients through an index -#}
-        {{ client_column }} = any(array(select changed_scope.client_id from ({{ client_scope() }}) as changed_scope))
+        {{ in_subquery(client_column, 'select changed_scope.client_id from (' ~ client_scope() ~ ') as changed_scope') }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -88,7 +88,8 @@
     and revenue for a model that sums the sessions' revenue). Quarantined sessions (bots, zombies) are in no mart,
     so however long they grow they cost nothing here.
 -#}
-{% macro changed_periods(period) -%}
+{% macro changed_periods(period) -%}{{ return(adapter.dispatch('changed_periods')(period)) }}{%- endmacro %}
+{% macro default__changed_periods(period) -%}
     {%- if config.get('counts_quarantined', false) -%}
         {{ recomputed_window_periods(period) }}
     {%- else -%}
@@ -112,18 +113,22 @@
     that became a zombie, or stopped being one, is inside it). A full build of the sessionizer leaves unbounded
     windows ('-infinity' to 'infinity'): those are bounded by the events the build rewrote.
 -#}
-{% macro recomputed_window_periods(period) -%}
+{#- The windows the sessionizer recomputed since this model's watermark, with their first and last events. -#}
+{% macro recomputed_windows() -%}
+    select
+        recomputed_from,
+        recomputed_until,
+        min(event_at) as first_event_at,
+        max(event_at) as last_event_at
+    from {{ ref('int_events_sessionized') }}
+    where dbt_processed_at > {{ watermark() }}
+    group by recomputed_from, recomputed_until
+{%- endmacro %}
+
+{% macro recomputed_window_periods(period) -%}{{ return(adapter.dispatch('recomputed_window_periods')(period)) }}{%- endmacro %}
+{% macro default__recomputed_window_periods(period) -%}
     select distinct periods.period_start
-    from (
-        select
-            recomputed_from,
-            recomputed_until,
-            min(event_at) as first_event_at,
-            max(event_at) as last_event_at
-        from {{ ref('int_events_sessionized') }}
-        where dbt_processed_at > {{ watermark() }}
-        group by recomputed_from, recomputed_until
-    ) as windows
+    from ({{ recomputed_windows() }}) as windows
     cross join lateral generate_series(
         date_trunc(
             '{{ period }}',
@@ -145,10 +150,12 @@
     scans one index range per run of periods; with a subquery it guesses and scans the whole history.
 -#}
 {% macro changed_ranges(period=none) -%}
-    {%- set period = period or config.get('period') -%}
     {%- if not execute -%}
         {%- do return([]) -%}
     {%- endif -%}
+    {%- do return(adapter.dispatch('changed_ranges')(period or config.get('period'))) -%}
+{%- endmacro %}
+{% macro default__changed_ranges(period) -%}
     {%- set step = "interval '1 " ~ period ~ "'" -%}
     {%- set found = run_query(
         "select (min(period_start) at time zone 'UTC')::text, ((max(period_start) + " ~ step ~ ") at time zone 'UTC')::text"
@@ -160,6 +167,9 @@
 
 {#- A predicate: `column` (timestamptz, or a date) falls in one of the ranges (`false` when there are none). -#}
 {% macro in_ranges(column, ranges, cast='timestamptz') -%}
+    {{- return(adapter.dispatch('in_ranges')(column, ranges, cast)) -}}
+{%- endmacro %}
+{% macro default__in_ranges(column, ranges, cast) -%}
     {%- if ranges | length == 0 -%}
         false
     {%- else -%}
@@ -185,7 +195,7 @@
 {% macro first_changed_instant(period=none) -%}
     {%- if is_incremental() -%}
         {%- set ranges = changed_ranges(period) -%}
-        '{{ ranges[0][0] if ranges | length > 0 else 'infinity' }}'::timestamptz
+        {{ timestamp_literal(ranges[0][0]) if ranges | length > 0 else end_of_time() }}
     {%- else -%}
         {{ start_of_time() }}
     {%- endif -%}

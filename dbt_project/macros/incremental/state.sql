@@ -46,15 +46,14 @@
     tables; with the literal it uses the dbt_processed_at indexes and the cost follows the change.
 -#}
 {% macro watermark() -%}
+    {%- set found = none -%}
     {%- if can_query() -%}
         {%- set found = run_query(
-            "select coalesce(max(processed_through)::text, '-infinity') from intermediate.dbt_watermarks"
+            "select " ~ dbt.cast("max(processed_through)", type_text()) ~ " from intermediate.dbt_watermarks"
             ~ " where model_name = '" ~ this.identifier ~ "'"
-        ) -%}
-        '{{ found.columns[0].values()[0] }}'::timestamptz
-    {%- else -%}
-        '-infinity'::timestamptz
+        ).columns[0].values()[0] -%}
     {%- endif -%}
+    {{ timestamp_literal(found) if found is not none else start_of_time() }}
 {%- endmacro %}
 
 {#- This run's inputs are consumed (the materialization, after the model's rows are written). -#}
@@ -91,11 +90,14 @@
             "select coalesce(max(txid_done), 0) from intermediate.dbt_watermarks where model_name = '"
             ~ this.identifier ~ "'"
         ) -%}
-        {{ column }} >= {{ found.columns[0].values()[0] }}
+        {{ adapter.dispatch('raw_rows_after')(column, found.columns[0].values()[0]) }}
     {%- else -%}
         true
     {%- endif -%}
 {%- endmacro %}
+
+{#- Rows written after the window's start `done` (a transaction id: every transaction below it had finished). -#}
+{% macro default__raw_rows_after(column, done) -%}{{ column }} >= {{ done }}{%- endmacro %}
 
 {#- A filter: rows of an incremental input (re)computed since this model last ran (`true` on a full build). -#}
 {% macro processed_since_last_run(column='dbt_processed_at') -%}

@@ -25,7 +25,7 @@ scope as (
 
 -- a client's windows can overlap (an identity change spans all its time): each event once
 scoped_events as (
-    select distinct on (events.event_id) events.*
+    select {{ once_per('events.event_id') }} events.*
     from scope
     inner join {{ ref('fct_events') }} as events
         on

@@ -24,7 +24,7 @@ scope as (
 sessionized as (
     {% if is_incremental() %}
     -- driven by the scope (small) through the (client_id, event_at) index; a client in two windows once
-    select distinct on (sessionized.event_id) sessionized.*
+    select {{ once_per('sessionized.event_id') }} sessionized.*
     from scope
     inner join {{ ref('int_events_sessionized') }} as sessionized
         on

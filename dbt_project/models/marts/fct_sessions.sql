@@ -26,7 +26,7 @@ scope as (
 sessions as (
     {% if is_incremental() %}
     -- driven by the scope (small) through the (client_id, started_at) index; a client in two windows once
-    select distinct on (sessions.session_key) sessions.*
+    select {{ once_per('sessions.session_key') }} sessions.*
     from scope
     inner join {{ ref('int_sessions_aggregated') }} as sessions
         on
