@@ -101,7 +101,12 @@ tracker: tracker/dist/tracker.js
 tracker/dist/tracker.js: tracker/src/*.ts tracker/package.json tracker/package-lock.json tracker/tsconfig.json
 	cd tracker && npm ci --no-audit --no-fund --silent && npx tsc -p tsconfig.json
 
-test: install system-deps lint lint-dbt lint-engines infra-scan tracker
+# Set-up (Python packages and system packages side by side), the static checks side by side (each one's output
+# kept together), then every test on all cores.
+test:
+	$(MAKE) --no-print-directory -j2 install system-deps
+	$(MAKE) --no-print-directory tracker
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint lint-dbt lint-engines infra-scan
 	$(PY) -m pytest tests -q -n auto --dist loadfile --durations=15
 
 bench: install
