@@ -102,12 +102,13 @@ tracker/dist/tracker.js: tracker/src/*.ts tracker/package.json tracker/package-l
 	cd tracker && npm ci --no-audit --no-fund --silent && npx tsc -p tsconfig.json
 
 # Set-up (Python packages and system packages side by side), the static checks side by side (each one's output
-# kept together), then every test on all cores.
+# kept together), then every test on all cores, test files in collection order (the longest, the browser and Spark
+# ones, first: xdist would otherwise start the files with the most tests first and the Spark build last).
 test:
 	$(MAKE) --no-print-directory -j2 install system-deps
 	$(MAKE) --no-print-directory tracker
 	$(MAKE) --no-print-directory -j4 --output-sync=target lint lint-dbt lint-engines infra-scan
-	$(PY) -m pytest tests -q -n auto --dist loadfile --durations=15
+	$(PY) -m pytest tests -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: install
 	$(PY) bench/run.py
