@@ -75,7 +75,6 @@ def spark_build(
     *,
     copy: bool = True,
     seed: bool = True,
-    threads: int = 1,
 ) -> float:
     """Copy the warehouse's raw tables to Spark (unless ``copy`` is false: already done), then ``dbt seed`` (unless
     ``seed`` is false) and ``dbt run`` there; the seconds dbt took."""
@@ -86,10 +85,10 @@ def spark_build(
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     common = [
         "--target", "spark", "--profiles-dir", str(PROJECT), "--project-dir", str(PROJECT),
-        "--target-path", str(target), "--vars", json.dumps(dbt_vars), "--quiet", "--threads", str(threads),
+        "--target-path", str(target), "--vars", json.dumps(dbt_vars), "--quiet",
     ]  # fmt: skip
     started = time.monotonic()
-    for command in [["seed"], ["run"]][0 if seed else 1 :]:
+    for command in [["seed"], ["run"]] if seed else [["run"]]:
         result = dbtRunner().invoke([*command, *common])
         if not result.success:
             failures = [

@@ -52,6 +52,12 @@
     create table {{ relation }} using parquet as {{ sql }}
 {%- endmacro %}
 
+{#- The model's unique key, as a list of columns. -#}
+{% macro spark_unique_key() -%}
+    {%- set keys = config.require('unique_key') -%}
+    {{ return([keys] if keys is string else keys) }}
+{%- endmacro %}
+
 {% macro spark_newest_load_id() -%}
     {%- set found = run_query("select coalesce(max(load_id), 0) from " ~ source('raw', 'events')) -%}
     {{ return(found.columns[0].values()[0]) }}
@@ -65,8 +71,7 @@
 {% macro spark_replaced_scope(kind, target, new, columns) -%}
     {%- set listed = columns | join(', ') -%}
     {%- if kind == 'key' -%}
-        {%- set keys = config.get('unique_key') -%}
-        {%- set keys = [keys] if keys is string else keys -%}
+        {%- set keys = spark_unique_key() -%}
         {%- set on -%}
             {% for key in keys %}{{ 'and ' if not loop.first }}old_rows.{{ key }} = new_rows.{{ key }} {% endfor %}
         {%- endset -%}
@@ -96,8 +101,7 @@
         {%- if windows -%}
             {% do run_query(spark_log_client_windows_sql(changed, windows)) %}
         {%- endif -%}
-        {%- set keys = config.require('unique_key') -%}
-        {%- set keys = [keys] if keys is string else keys -%}
+        {%- set keys = spark_unique_key() -%}
         {%- set kept = 'select old_rows.* from ' ~ target ~ ' as old_rows left anti join ' ~ changed ~ ' as changed_rows using (' ~ keys | join(', ') ~ ')' -%}
         {%- set added = 'select new_rows.* from ' ~ new ~ ' as new_rows left semi join ' ~ changed ~ ' as changed_rows using (' ~ keys | join(', ') ~ ')' -%}
     {%- else -%}
@@ -114,8 +118,7 @@
 {#- A rebuilt-and-compared model's rows that differ (by key, every column but the stamp), with their old and new
     client windows. -#}
 {% macro spark_changed_rows_sql(target, new, columns) -%}
-    {%- set keys = config.require('unique_key') -%}
-    {%- set keys = [keys] if keys is string else keys -%}
+    {%- set keys = spark_unique_key() -%}
     {%- set windows = config.get('logs_client_windows') or [] -%}
     select
         {{ keys | join(', ') }}
@@ -149,12 +152,7 @@
 -#}
 {% macro spark_log_changed_spans(target, new, dest_columns) -%}
     {%- set spans = config.get('logs_spans') -%}
-    {%- set compared = config.get('logs_changes_of') -%}
-    {%- if compared == '*' -%}
-        {%- set compared = dest_columns | reject('equalto', 'dbt_processed_at') | list -%}
-    {%- endif -%}
-    {%- set placed = (['client_id', config.get('time_column')] | select | list) if config.get('reads_order_changes') else [] -%}
-    {%- set columns = ((compared or []) + spans + placed) | unique | join(', ') -%}
+    {%- set compared, columns = logged_span_columns(dest_columns) -%}
     {%- set replaced_rows -%}
         select {{ columns }} from {{ target }} as old_rows
         left semi join ({{ client_scope('sessions') }}) as changed_scope on {{ client_scope_join('old_rows') }}

@@ -146,26 +146,33 @@
     only of rows whose values in these columns ('*': all but the stamp) differ between the two (a client's
     first-seen instant matters to the period marts, not its other columns; an unchanged cart changes no day).
 -#}
-{% macro log_changed_spans_sql(temp, spans, dest_columns) -%}
+{#-
+    The columns a client kind's span log compares and keeps: (the compared columns, or none when every replaced and
+    new row is logged; the compared, span and placing columns, joined). `column_names`: the model's columns.
+-#}
+{% macro logged_span_columns(column_names) -%}
     {%- set compared = config.get('logs_changes_of') -%}
     {%- if compared == '*' -%}
-        {%- set compared = dest_columns | map(attribute='name') | reject('equalto', 'dbt_processed_at') | list -%}
+        {%- set compared = column_names | reject('equalto', 'dbt_processed_at') | list -%}
     {%- endif -%}
+    {#- the topic needs each row's client and time -#}
+    {%- set placed = (['client_id', config.get('time_column')] | select | list) if config.get('reads_order_changes') else [] -%}
+    {{ return([compared or [], ((compared or []) + config.get('logs_spans') + placed) | unique | join(', ')]) }}
+{%- endmacro %}
+
+{% macro log_changed_spans_sql(temp, spans, dest_columns) -%}
+    {%- set compared, columns = logged_span_columns(dest_columns | map(attribute='name') | list) -%}
     {%- set new_rows -%}
         select * from {{ temp }} as new_rows where {{ in_client_scope('new_rows', 'sessions') }}
     {%- endset -%}
-    {#- the topic needs each row's client and time -#}
-    {%- set placed = (['client_id', config.get('time_column')] | select | list) if config.get('reads_order_changes') else [] -%}
     create temporary table changed_spans on commit drop as
     select distinct changed.*
     from (
         {%- if compared %}
-        {%- set columns = (compared + spans + placed) | unique | join(', ') %}
         (select {{ columns }} from replaced_rows except select {{ columns }} from ({{ new_rows }}) as new_rows)
         union all
         (select {{ columns }} from ({{ new_rows }}) as new_rows except select {{ columns }} from replaced_rows)
         {%- else %}
-        {%- set columns = (spans + placed) | unique | join(', ') %}
         select {{ columns }} from replaced_rows
         union all
         select {{ columns }} from ({{ new_rows }}) as new_rows
